@@ -1,0 +1,416 @@
+"""Black-box test harness for Coffer.
+
+Every test talks to a real server process over loopback HTTP.  The same helper
+starts either Coffer (`target/debug/coffer`, or $COFFER_BIN) or OpenBao (`bao`,
+the reference implementation) so that a behavioural test can run against both:
+a test that passes against bao is a test that pins real Vault/OpenBao behaviour.
+
+Fixtures
+  coffer, bao          module-scoped dev servers (in memory, unsealed, kv-v2 at secret/)
+  server               module-scoped, parametrised over ["coffer", "bao"]
+  coffer_sealed,
+  bao_sealed           factories: config-file servers (persistent storage in a tmp dir),
+                       started uninitialised and sealed
+  sealed_server        the factory parametrised over both
+
+Environment
+  COFFER_BIN           path to the coffer binary (default: <repo>/target/debug/coffer)
+  BAO_BIN              path to bao (default: first `bao` on PATH)
+  COFFER_TEST_TARGETS  comma list restricting the parametrised targets
+                       (default "coffer,bao"; e.g. "bao" to check the suite itself)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import hvac
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+COFFER_BIN = os.environ.get("COFFER_BIN") or str(REPO / "target" / "debug" / "coffer")
+BAO_BIN = os.environ.get("BAO_BIN") or shutil.which("bao") or "bao"
+TARGETS = [
+    t.strip()
+    for t in os.environ.get("COFFER_TEST_TARGETS", "coffer,bao").split(",")
+    if t.strip()
+]
+
+START_TIMEOUT = 30.0
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A free loopback port p such that p+1 is free too.
+
+    bao/vault dev mode binds its cluster listener on listen-port + 1, so both must
+    be free.
+    """
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port < 65000 and _port_free(port + 1):
+            return port
+    raise RuntimeError("no free loopback port pair found")
+
+
+def unique(prefix: str = "t") -> str:
+    """A path segment no other test uses (tests share servers per module)."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+class ServerStartError(RuntimeError):
+    pass
+
+
+class Server:
+    """One coffer or bao server process.
+
+    mode="dev":    `<bin> server -dev -dev-root-token-id=... -dev-listen-address=...`
+    mode="config": `<bin> server -config <tmp>/server.hcl` with persistent storage in
+                   <tmp>/data; starts uninitialised and sealed.
+    """
+
+    def __init__(self, kind: str, mode: str = "dev", workdir: str | None = None,
+                 listener_extra: str = ""):
+        assert kind in ("coffer", "bao"), kind
+        assert mode in ("dev", "config"), mode
+        self.kind = kind
+        self.mode = mode
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"{kind}-{mode}-"))
+        self._own_workdir = workdir is None
+        self.port = free_port()
+        self.addr = f"http://127.0.0.1:{self.port}"
+        self.root_token: str | None = None
+        self.unseal_keys: list[str] = []
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.workdir / "server.log"
+        self.listener_extra = listener_extra
+        if kind == "coffer":
+            self.bin = COFFER_BIN
+        else:
+            self.bin = BAO_BIN
+        if mode == "dev":
+            self.root_token = f"root-{secrets.token_hex(8)}"
+        else:
+            self._write_config()
+
+    # ---- process management ---------------------------------------------------------
+
+    def _write_config(self) -> None:
+        data = self.workdir / "data"
+        data.mkdir(exist_ok=True)
+        if self.kind == "bao":
+            # OpenBao 2.x removed the "file" storage backend; raft is its persistent
+            # single-node storage.  Coffer is tested with Vault's `storage "file"`.
+            storage = (
+                f'storage "raft" {{\n  path = "{data}"\n  node_id = "node1"\n}}\n'
+                f'cluster_addr = "http://127.0.0.1:{self.port + 1}"\n'
+            )
+        else:
+            storage = f'storage "file" {{\n  path = "{data}"\n}}\n'
+        cfg = (
+            storage
+            + 'listener "tcp" {\n'
+            + f'  address = "127.0.0.1:{self.port}"\n'
+            + f'  cluster_address = "127.0.0.1:{self.port + 1}"\n'
+            + "  tls_disable = true\n"
+            + (self.listener_extra.rstrip() + "\n" if self.listener_extra else "")
+            + "}\n"
+            + f'api_addr = "{self.addr}"\n'
+        )
+        self.config_path = self.workdir / "server.hcl"
+        self.config_path.write_text(cfg)
+
+    def argv(self) -> list[str]:
+        if self.mode == "dev":
+            return [
+                self.bin, "server", "-dev",
+                f"-dev-root-token-id={self.root_token}",
+                f"-dev-listen-address=127.0.0.1:{self.port}",
+            ]
+        return [self.bin, "server", f"-config={self.config_path}"]
+
+    def start(self) -> "Server":
+        if not Path(self.bin).exists() and shutil.which(self.bin) is None:
+            raise ServerStartError(f"{self.kind} binary not found: {self.bin}")
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("VAULT_", "BAO_"))}
+        env["HOME"] = str(self.workdir)
+        logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            self.argv(), stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=self.workdir, env=env, start_new_session=True,
+        )
+        logf.close()
+        self._wait_listening()
+        return self
+
+    def _wait_listening(self) -> None:
+        want_active = self.mode == "dev"
+        deadline = time.monotonic() + START_TIMEOUT
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerStartError(
+                    f"{self.kind} exited with {self.proc.returncode} before answering "
+                    f"/v1/sys/health:\n{self.log_tail()}")
+            try:
+                r = requests.get(self.addr + "/v1/sys/health", timeout=2)
+                last = r.status_code
+                if not want_active or r.status_code == 200:
+                    return
+            except requests.RequestException as e:
+                last = e
+            time.sleep(0.05)
+        self.stop()
+        raise ServerStartError(
+            f"{self.kind} did not answer /v1/sys/health within {START_TIMEOUT}s "
+            f"(last: {last}):\n{self.log_tail()}")
+
+    def wait_active(self, timeout: float = START_TIMEOUT) -> None:
+        """Wait until sys/health says active (200): unsealed and, for raft, leader."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.addr + "/v1/sys/health", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"{self.kind} never became active:\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "<no log>"
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the whole process group; escalate to SIGKILL."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL the process group (crash simulation)."""
+        self.stop(signal.SIGKILL)
+
+    def restart(self) -> "Server":
+        self.stop()
+        return self.start()
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # ---- clients --------------------------------------------------------------------
+
+    def client(self, token: str | None = None) -> hvac.Client:
+        return hvac.Client(url=self.addr, token=token if token is not None else self.root_token,
+                           timeout=30)
+
+    def env(self, token: str | None = None) -> dict:
+        """Environment for running a Vault-compatible CLI (bao) against this server."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+        tok = token if token is not None else (self.root_token or "")
+        env.update({
+            "VAULT_ADDR": self.addr, "BAO_ADDR": self.addr,
+            "VAULT_TOKEN": tok, "BAO_TOKEN": tok,
+            "NO_COLOR": "1", "HOME": str(self.workdir),
+        })
+        return env
+
+    def http(self, method: str, path: str, token: str | None | bool = True, json_body=None,
+             data=None, headers: dict | None = None, params=None) -> requests.Response:
+        """Raw request to /v1/<path>.  token=True → root token, None/False → no token."""
+        h = dict(headers or {})
+        if token is True:
+            token = self.root_token
+        if token:
+            h.setdefault("X-Vault-Token", token)
+        url = self.addr + "/v1/" + path.lstrip("/")
+        return requests.request(method, url, json=json_body, data=data, headers=h,
+                                params=params, timeout=30)
+
+    # ---- init / unseal --------------------------------------------------------------
+
+    def init(self, shares: int = 3, threshold: int = 2) -> dict:
+        r = self.http("PUT", "sys/init", token=None,
+                      json_body={"secret_shares": shares, "secret_threshold": threshold})
+        assert r.status_code == 200, (r.status_code, r.text)
+        body = r.json()
+        self.root_token = body["root_token"]
+        self.unseal_keys = body["keys"]
+        return body
+
+    def unseal(self, keys: list[str] | None = None) -> dict:
+        body = None
+        for k in keys if keys is not None else self.unseal_keys:
+            r = self.http("PUT", "sys/unseal", token=None, json_body={"key": k})
+            assert r.status_code == 200, (r.status_code, r.text)
+            body = r.json()
+            if not body["sealed"]:
+                break
+        assert body is not None and body["sealed"] is False, body
+        self.wait_active()
+        return body
+
+
+def start_server(kind: str, mode: str = "dev", **kw) -> Server:
+    return Server(kind, mode, **kw).start()
+
+
+# --------------------------------------------------------------------------------------
+# fixtures
+
+
+def _dev(kind):
+    srv = Server(kind, "dev")
+    try:
+        srv.start()
+    except BaseException:
+        srv.cleanup()
+        raise
+    return srv
+
+
+@pytest.fixture(scope="module")
+def coffer():
+    srv = _dev("coffer")
+    yield srv
+    srv.cleanup()
+
+
+@pytest.fixture(scope="module")
+def bao():
+    srv = _dev("bao")
+    yield srv
+    srv.cleanup()
+
+
+@pytest.fixture(scope="module", params=TARGETS)
+def server(request) -> Server:
+    """A dev server of each kind; tests using it run against coffer AND bao."""
+    return request.getfixturevalue(request.param)
+
+
+class _Factory:
+    def __init__(self, kind):
+        self.kind = kind
+        self.servers: list[Server] = []
+
+    def __call__(self, listener_extra: str = "", start: bool = True) -> Server:
+        srv = Server(self.kind, "config", listener_extra=listener_extra)
+        self.servers.append(srv)
+        if start:
+            srv.start()
+        return srv
+
+    def cleanup(self):
+        for s in self.servers:
+            s.cleanup()
+
+
+@pytest.fixture
+def coffer_sealed():
+    f = _Factory("coffer")
+    yield f
+    f.cleanup()
+
+
+@pytest.fixture
+def bao_sealed():
+    f = _Factory("bao")
+    yield f
+    f.cleanup()
+
+
+@pytest.fixture(params=TARGETS)
+def sealed_server(request):
+    """Factory for config-file servers of each kind (uninitialised, sealed)."""
+    return request.getfixturevalue(f"{request.param}_sealed")
+
+
+# --------------------------------------------------------------------------------------
+# shared assertion helpers (importable as `from conftest import ...`)
+
+PERMISSION_DENIED = "1 error occurred:\n\t* permission denied\n\n"
+
+
+def errors_of(resp: requests.Response) -> list:
+    body = resp.json()
+    assert isinstance(body, dict) and "errors" in body, f"no errors key: {resp.text!r}"
+    assert isinstance(body["errors"], list), body
+    return body["errors"]
+
+
+def assert_status(resp: requests.Response, *codes: int) -> requests.Response:
+    assert resp.status_code in codes, (
+        f"{resp.request.method} {resp.request.url}: expected {codes}, got "
+        f"{resp.status_code}: {resp.text[:500]}")
+    return resp
+
+
+def create_token(srv: Server, policies=None, **extra) -> dict:
+    body = dict(extra)
+    if policies is not None:
+        body["policies"] = policies
+    r = assert_status(srv.http("POST", "auth/token/create", json_body=body), 200)
+    return r.json()["auth"]
+
+
+def write_policy(srv: Server, name: str, text: str) -> None:
+    assert_status(srv.http("PUT", f"sys/policies/acl/{name}", json_body={"policy": text}), 204, 200)
+
+
+def run_cli(srv: Server, *args, token: str | None = None, check: bool = True,
+            input: str | None = None) -> subprocess.CompletedProcess:
+    cp = subprocess.run([BAO_BIN, *args], env=srv.env(token), capture_output=True, text=True,
+                        timeout=60, input=input, stdin=None if input is not None else subprocess.DEVNULL)
+    if check:
+        assert cp.returncode == 0, f"bao {' '.join(args)} -> {cp.returncode}\n{cp.stdout}\n{cp.stderr}"
+    return cp
+
+
+def cli_json(srv: Server, command: list[str], *args, token: str | None = None):
+    """Run `bao <command...> -format=json <args...>` and parse stdout."""
+    cp = run_cli(srv, *command, "-format=json", *args, token=token)
+    return json.loads(cp.stdout) if cp.stdout.strip() else None
