@@ -1,0 +1,264 @@
+//! The contract between the core and every secrets engine / auth method.
+//!
+//! An engine declares its API as a table of [`PathSpec`]s (pattern, operations,
+//! fields, help), in the spirit of Vault's `sdk/framework`: the table is the
+//! engine's readable API, the router matches against it, and `?help` is
+//! rendered from it. The engine then implements one `handle` that dispatches
+//! on the matched spec's `name`.
+
+use crate::error::{Error, Result};
+use crate::logical::{Operation, Request, Response};
+use crate::view::StorageView;
+use async_trait::async_trait;
+use regex::Regex;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Type of a declared field; used for `?help` and for coercion in `fields`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    String,
+    Int,
+    Bool,
+    Duration,
+    Map,
+    StringList,
+    Array,
+}
+
+impl FieldKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            FieldKind::String => "string",
+            FieldKind::Int => "int",
+            FieldKind::Bool => "bool",
+            FieldKind::Duration => "duration",
+            FieldKind::Map => "map",
+            FieldKind::StringList => "comma-string-slice",
+            FieldKind::Array => "array",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct FieldSpec {
+    pub name: &'static str,
+    pub kind: FieldKind,
+    pub description: &'static str,
+}
+
+/// Shorthand for building field tables: `field("ttl", FieldKind::Duration, "...")`.
+pub const fn field(name: &'static str, kind: FieldKind, description: &'static str) -> FieldSpec {
+    FieldSpec { name, kind, description }
+}
+
+/// One row of an engine's API table.
+#[derive(Clone, Debug)]
+pub struct PathSpec {
+    /// What `handle` dispatches on.
+    pub name: &'static str,
+    /// A regex relative to the mount, without anchors; named groups become
+    /// route parameters (`data/(?P<path>.+)`).
+    pub pattern: &'static str,
+    pub operations: &'static [Operation],
+    /// `update` on a missing object is turned into `create` (ACL `create` vs
+    /// `update`), as Vault's ExistenceCheck does.
+    pub existence_check: bool,
+    pub fields: &'static [FieldSpec],
+    pub synopsis: &'static str,
+}
+
+/// A compiled API table.
+pub struct PathTable {
+    specs: Vec<PathSpec>,
+    regexes: Vec<Regex>,
+}
+
+/// A matched row and its parameters.
+#[derive(Debug)]
+pub struct Route<'a> {
+    pub spec: &'a PathSpec,
+    pub params: Vec<(&'a str, String)>,
+}
+
+impl Route<'_> {
+    pub fn name(&self) -> &'static str {
+        self.spec.name
+    }
+    /// A named capture; empty when the group did not participate.
+    pub fn param(&self, name: &str) -> &str {
+        self.params.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str()).unwrap_or("")
+    }
+}
+
+impl PathTable {
+    /// Panics on an invalid pattern: tables are static program text, so a bad
+    /// regex is a programming error caught by each engine's tests.
+    pub fn new(specs: Vec<PathSpec>) -> PathTable {
+        let regexes = specs
+            .iter()
+            .map(|s| Regex::new(&format!("^(?:{})$", s.pattern)).expect("valid path pattern"))
+            .collect();
+        PathTable { specs, regexes }
+    }
+
+    pub fn specs(&self) -> &[PathSpec] {
+        &self.specs
+    }
+
+    /// First row whose pattern matches the whole relative path.
+    pub fn route<'a>(&'a self, rel_path: &str) -> Option<Route<'a>> {
+        for (spec, re) in self.specs.iter().zip(&self.regexes) {
+            if let Some(caps) = re.captures(rel_path) {
+                let params = re
+                    .capture_names()
+                    .flatten()
+                    .map(|n| (n, caps.name(n).map(|m| m.as_str().to_string()).unwrap_or_default()))
+                    .collect();
+                return Some(Route { spec, params });
+            }
+        }
+        None
+    }
+
+    /// The `?help` body for a path: `{"help": "...", "openapi": {...}}`.
+    pub fn help(&self, rel_path: &str, backend_help: &str) -> Result<Value> {
+        let route = self.route(rel_path).ok_or_else(|| Error::UnsupportedPath(rel_path.to_string()))?;
+        let spec = route.spec;
+        let mut text = format!(
+            "Request:        {rel_path}\nMatching Route: ^{}$\n\n{}\n",
+            spec.pattern, spec.synopsis
+        );
+        let mut props = Map::new();
+        if !spec.fields.is_empty() {
+            text.push_str("\n## PARAMETERS\n");
+            for f in spec.fields {
+                text.push_str(&format!("\n    {} ({})\n\n        {}\n", f.name, f.kind.as_str(), f.description));
+                props.insert(f.name.into(), json!({"type": f.kind.as_str(), "description": f.description}));
+            }
+        }
+        if !backend_help.is_empty() {
+            text.push_str("\n## DESCRIPTION\n\n");
+            text.push_str(backend_help);
+            text.push('\n');
+        }
+        let ops: Vec<&str> = spec.operations.iter().map(|o| o.as_str()).collect();
+        Ok(json!({
+            "help": text,
+            "openapi": {
+                "openapi": "3.0.2",
+                "paths": { format!("/{}", spec.pattern): {
+                    "description": spec.synopsis,
+                    "operations": ops,
+                    "parameters": props,
+                }}
+            }
+        }))
+    }
+}
+
+/// Paths (relative to the mount, `*` suffix = prefix) that skip token checks
+/// or that require `sudo`.
+#[derive(Clone, Debug, Default)]
+pub struct SpecialPaths {
+    pub unauthenticated: Vec<&'static str>,
+    pub root: Vec<&'static str>,
+}
+
+impl SpecialPaths {
+    pub fn matches(list: &[&'static str], rel_path: &str) -> bool {
+        list.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => rel_path.starts_with(prefix),
+            None => *p == rel_path,
+        })
+    }
+}
+
+/// What a backend knows about the mount it serves.
+#[derive(Clone, Debug)]
+pub struct MountInfo {
+    /// `secret/`, `auth/token/`, `sys/`.
+    pub path: String,
+    /// `kv`, `token`, `system`, `cubbyhole`, ...
+    pub kind: String,
+    pub accessor: String,
+    pub uuid: String,
+    pub options: BTreeMap<String, String>,
+    /// Effective TTLs (mount tune, else system).
+    pub default_lease_ttl: Duration,
+    pub max_lease_ttl: Duration,
+}
+
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    fn table(&self) -> &PathTable;
+
+    fn special_paths(&self) -> SpecialPaths {
+        SpecialPaths::default()
+    }
+
+    /// Backend-level description for `?help`.
+    fn help(&self) -> &'static str {
+        ""
+    }
+
+    /// Serve one request. `Ok(None)` means success without a body (204).
+    async fn handle(&self, route: &Route<'_>, req: &mut Request) -> Result<Option<Response>>;
+
+    /// For specs with `existence_check`: does the target object exist?
+    async fn exists(&self, _route: &Route<'_>, _req: &Request) -> Result<bool> {
+        Ok(true)
+    }
+}
+
+/// Everything an engine gets when it is mounted.
+pub struct MountContext {
+    pub mount: Arc<MountInfo>,
+    pub storage: StorageView,
+}
+
+/// Builds a backend for a mount. Registered per engine type (`kv`, ...).
+pub type EngineFactory = Arc<dyn Fn(MountContext) -> Result<Arc<dyn Backend>> + Send + Sync>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_with_params_and_first_match_wins() {
+        let t = PathTable::new(vec![
+            PathSpec {
+                name: "config",
+                pattern: "config",
+                operations: &[Operation::Read],
+                existence_check: false,
+                fields: &[],
+                synopsis: "cfg",
+            },
+            PathSpec {
+                name: "data",
+                pattern: "data/(?P<path>.+)",
+                operations: &[Operation::Read],
+                existence_check: false,
+                fields: &[field("data", FieldKind::Map, "the data")],
+                synopsis: "data",
+            },
+        ]);
+        assert_eq!(t.route("config").unwrap().name(), "config");
+        let r = t.route("data/a/b").unwrap();
+        assert_eq!((r.name(), r.param("path")), ("data", "a/b"));
+        assert!(t.route("data/").is_none());
+        assert!(t.route("configx").is_none());
+        let help = t.help("data/x", "").unwrap();
+        assert!(help["help"].as_str().unwrap().contains("data (map)"));
+    }
+
+    #[test]
+    fn special_path_globs() {
+        assert!(SpecialPaths::matches(&["login/*", "x"], "login/alice"));
+        assert!(SpecialPaths::matches(&["login/*", "x"], "x"));
+        assert!(!SpecialPaths::matches(&["login/*", "x"], "xy"));
+    }
+}
