@@ -128,7 +128,7 @@ class Server:
             # OpenBao 2.x removed the "file" storage backend; raft is its persistent
             # single-node storage.  Coffer is tested with Vault's `storage "file"`.
             storage = (
-                f'storage "raft" {{\n  path = "{data}"\n  node_id = "node1"\n}}\n'
+                f'storage "raft" {{\n  path = "{data}"\n  node_id = "node1"\n  performance_multiplier = 1\n}}\n'
                 f'cluster_addr = "http://127.0.0.1:{self.port + 1}"\n'
             )
         else:
