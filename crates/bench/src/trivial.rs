@@ -1,0 +1,143 @@
+//! `serve-trivial`: a minimal hyper HTTP/1.1 server answering every GET with a fixed,
+//! kv-v2-read-shaped JSON body. It is the ceiling: what the load tool can drive when the
+//! server does no work at all.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::workload::filler_value;
+
+/// The body a kv-v2 read of a `value_size`-byte secret returns from Vault.
+pub fn kv_read_body(value_size: usize) -> Bytes {
+    Bytes::from(
+        serde_json::json!({
+            "request_id": "00000000-0000-0000-0000-000000000000",
+            "lease_id": "",
+            "renewable": false,
+            "lease_duration": 0,
+            "data": {
+                "data": { "value": filler_value(value_size) },
+                "metadata": {
+                    "created_time": "2026-01-01T00:00:00.000000000Z",
+                    "custom_metadata": null,
+                    "deletion_time": "",
+                    "destroyed": false,
+                    "version": 1
+                }
+            },
+            "wrap_info": null,
+            "warnings": null,
+            "auth": null
+        })
+        .to_string(),
+    )
+}
+
+/// A running trivial server; stops on [`stop`](TrivialServer::stop) or drop.
+pub struct TrivialServer {
+    pub addr: SocketAddr,
+    served: Arc<AtomicU64>,
+    shutdown: Option<oneshot::Sender<()>>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl TrivialServer {
+    /// Bind `listen` (use port 0 for any free port) and start serving.
+    pub async fn start(listen: &str, value_size: usize) -> std::io::Result<TrivialServer> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let served = Arc::new(AtomicU64::new(0));
+        let body = kv_read_body(value_size);
+        let (tx, mut rx) = oneshot::channel::<()>();
+        let counter = served.clone();
+        let accept = tokio::spawn(async move {
+            loop {
+                let (stream, _) = tokio::select! {
+                    _ = &mut rx => break,
+                    accepted = listener.accept() => match accepted {
+                        Ok(pair) => pair,
+                        // Out of file descriptors and the like: keep serving the others.
+                        Err(_) => continue,
+                    },
+                };
+                let _ = stream.set_nodelay(true);
+                let counter = counter.clone();
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<Incoming>| {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        let resp = respond(req.method(), &body);
+                        async move { Ok::<_, Infallible>(resp) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(TrivialServer { addr, served, shutdown: Some(tx), accept: Some(accept) })
+    }
+
+    /// Requests received so far (any method).
+    pub fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+
+    /// Stop accepting new connections. Open connections end when their clients close them.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.accept.take() {
+            let _ = h.await;
+        }
+    }
+}
+
+impl Drop for TrivialServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn respond(method: &Method, body: &Bytes) -> Response<Full<Bytes>> {
+    let (status, body) = if method == Method::GET {
+        (StatusCode::OK, body.clone())
+    } else {
+        (StatusCode::METHOD_NOT_ALLOWED, Bytes::from_static(br#"{"errors":[]}"#))
+    };
+    let mut resp = Response::new(Full::new(body));
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_is_kv_shaped_json() {
+        let v: serde_json::Value = serde_json::from_slice(&kv_read_body(10)).unwrap();
+        assert_eq!(v["data"]["data"]["value"], "xxxxxxxxxx");
+        assert_eq!(v["lease_id"], "");
+    }
+}
