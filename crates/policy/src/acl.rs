@@ -1,0 +1,565 @@
+//! Compiled ACLs.
+//!
+//! Lookup, as in Vault's `ACL.AllowOperation`:
+//! 1. exact rules (a `HashMap`); for LIST also the path without its trailing `/`;
+//! 2. otherwise the best of: the longest matching `*` prefix rule (a byte
+//!    trie, one walk over the path) and every matching `+` rule (bucketed by
+//!    their first segment, pre-sorted by priority so the first hit in a
+//!    bucket is that bucket's winner), ranked by Vault's precedence.
+//!
+//! Identical patterns (from one or several policies) are merged when the ACL
+//! is built: capabilities are unioned (deny wins), parameter lists merged,
+//! the lowest non-zero wrapping TTLs kept.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value as J};
+
+use crate::{Caps, PathRule, Policy};
+
+/// One request to authorize.
+#[derive(Clone, Copy, Debug)]
+pub struct AclRequest<'a> {
+    /// The single capability the operation needs: CREATE/READ/UPDATE/PATCH/DELETE/LIST.
+    pub op: Caps,
+    pub path: &'a str,
+    pub data: Option<&'a Map<String, J>>,
+    pub wrap_ttl: Option<Duration>,
+}
+
+/// Owned result of [`Acl::check`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct AclResult {
+    pub allowed: bool,
+    /// The matched rule also grants sudo (root-protected paths need this).
+    pub sudo: bool,
+    /// Capabilities of the matched rule (empty if nothing matched).
+    pub caps: Caps,
+    /// Policies whose rule at the matched pattern grants `op`.
+    pub granting_policies: Vec<String>,
+    /// Set when the request was refused for a min/max_wrapping_ttl
+    /// violation. OpenBao 2.7 answers these with 403 "permission denied".
+    pub wrap_error: Option<String>,
+}
+
+/// Borrowed result of [`Acl::check_ref`]; no allocation.
+#[derive(Clone, Copy, Debug)]
+pub struct AclDecision<'a> {
+    pub allowed: bool,
+    pub sudo: bool,
+    pub caps: Caps,
+    pub wrap_error: Option<&'static str>,
+    op: Caps,
+    perm: Option<&'a Perm>,
+    root: bool,
+}
+
+impl<'a> AclDecision<'a> {
+    /// Policies whose rule at the matched pattern grants the operation.
+    pub fn granting_policies(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let op = self.op;
+        let root = self.root;
+        let perm = self.perm;
+        root.then_some("root").into_iter().chain(
+            perm.into_iter()
+                .flat_map(|p| p.sources.iter())
+                .filter(move |(_, c)| !c.contains(Caps::DENY) && c.contains(op))
+                .map(|(n, _)| n.as_str()),
+        )
+    }
+
+    pub fn to_owned(&self) -> AclResult {
+        AclResult {
+            allowed: self.allowed,
+            sudo: self.sudo,
+            caps: self.caps,
+            granting_policies: if self.allowed { self.granting_policies().map(str::to_string).collect() } else { Vec::new() },
+            wrap_error: self.wrap_error.map(str::to_string),
+        }
+    }
+}
+
+/// Merged permissions of one pattern.
+#[derive(Debug, Default)]
+struct Perm {
+    caps: Caps,
+    /// `None` = no allowed_parameters at all.
+    allowed: Option<HashMap<String, Vec<J>>>,
+    denied: Option<HashMap<String, Vec<J>>>,
+    required: Vec<String>,
+    min_wrap: Duration,
+    max_wrap: Duration,
+    /// Each contributing policy and what its rule(s) here granted.
+    sources: Vec<(String, Caps)>,
+    /// Any parameter or wrapping constraint (skip that work when false).
+    constrained: bool,
+}
+
+impl Perm {
+    fn merge(&mut self, policy: &str, r: &PathRule) {
+        match self.sources.iter_mut().find(|(n, _)| n == policy) {
+            Some((_, c)) => *c |= r.caps,
+            None => self.sources.push((policy.to_string(), r.caps)),
+        }
+        if self.caps.contains(Caps::DENY) {
+            return;
+        }
+        if r.caps.contains(Caps::DENY) {
+            self.caps = Caps::DENY;
+            return;
+        }
+        self.caps |= r.caps;
+        let min = |a: Duration, b: Option<Duration>| match b {
+            Some(b) if !b.is_zero() && (a.is_zero() || b < a) => b,
+            _ => a,
+        };
+        self.min_wrap = min(self.min_wrap, r.min_wrapping_ttl);
+        self.max_wrap = min(self.max_wrap, r.max_wrapping_ttl);
+        merge_params(&mut self.allowed, &r.allowed_parameters);
+        merge_params(&mut self.denied, &r.denied_parameters);
+        for p in &r.required_parameters {
+            if !self.required.contains(p) {
+                self.required.push(p.clone());
+            }
+        }
+        self.constrained = self.allowed.is_some()
+            || self.denied.is_some()
+            || !self.required.is_empty()
+            || !self.min_wrap.is_zero()
+            || !self.max_wrap.is_zero();
+    }
+}
+
+/// An empty value list means "any value" and absorbs lists merged into it.
+fn merge_params(into: &mut Option<HashMap<String, Vec<J>>>, from: &HashMap<String, Vec<J>>) {
+    if from.is_empty() {
+        return;
+    }
+    let map = into.get_or_insert_with(HashMap::new);
+    for (k, v) in from {
+        match map.get_mut(k) {
+            None => {
+                map.insert(k.clone(), v.clone());
+            }
+            Some(existing) if existing.is_empty() => {}
+            Some(existing) if v.is_empty() => existing.clear(),
+            Some(existing) => existing.extend(v.iter().cloned()),
+        }
+    }
+}
+
+/// A `+` pattern (may also end in `*`).
+#[derive(Debug)]
+struct SegRule {
+    /// Segments of the pattern without its trailing `*`.
+    segs: Vec<Box<str>>,
+    is_prefix: bool,
+    prio: Prio,
+    perm: u32,
+}
+
+/// Vault's precedence key; a greater value wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Prio {
+    /// Byte index of the first `+`, or of the `*` for prefix rules.
+    first_wc: usize,
+    is_prefix: bool,
+    wildcards: usize,
+    /// Pattern without its trailing `*`.
+    path: Box<str>,
+}
+
+impl Ord for Prio {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.first_wc
+            .cmp(&o.first_wc)
+            .then(o.is_prefix.cmp(&self.is_prefix)) // prefix loses
+            .then(o.wildcards.cmp(&self.wildcards)) // more `+` loses
+            .then(self.path.len().cmp(&o.path.len()))
+            .then(self.path.cmp(&o.path))
+    }
+}
+impl PartialOrd for Prio {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+/// Byte trie over `*` prefixes.
+#[derive(Debug, Default)]
+struct Trie {
+    nodes: Vec<TrieNode>,
+}
+#[derive(Debug, Default)]
+struct TrieNode {
+    /// Sorted by byte.
+    children: Vec<(u8, u32)>,
+    perm: Option<u32>,
+}
+
+impl Trie {
+    fn insert(&mut self, key: &[u8], perm: u32) {
+        if self.nodes.is_empty() {
+            self.nodes.push(TrieNode::default());
+        }
+        let mut n = 0usize;
+        for &b in key {
+            n = match self.nodes[n].children.binary_search_by_key(&b, |c| c.0) {
+                Ok(i) => self.nodes[n].children[i].1 as usize,
+                Err(i) => {
+                    let id = self.nodes.len();
+                    self.nodes.push(TrieNode::default());
+                    self.nodes[n].children.insert(i, (b, id as u32));
+                    id
+                }
+            };
+        }
+        self.nodes[n].perm = Some(perm);
+    }
+
+    /// Longest stored prefix of `key`: (its length, perm).
+    fn longest_prefix(&self, key: &[u8]) -> Option<(usize, u32)> {
+        let mut n = self.nodes.first()?;
+        let mut best = n.perm.map(|p| (0, p));
+        for (i, b) in key.iter().enumerate() {
+            match n.children.binary_search_by_key(b, |c| c.0) {
+                Ok(j) => n = &self.nodes[n.children[j].1 as usize],
+                Err(_) => break,
+            }
+            if let Some(p) = n.perm {
+                best = Some((i + 1, p));
+            }
+        }
+        best
+    }
+}
+
+/// The compiled permissions of a token's policies.
+#[derive(Debug, Default)]
+pub struct Acl {
+    root: bool,
+    perms: Vec<Perm>,
+    exact: HashMap<Box<str>, u32>,
+    prefix: Trie,
+    /// Precedence of each prefix perm (Vault: first glob at the prefix's end).
+    prefix_prio: HashMap<u32, Prio>,
+    /// `+` rules whose first segment is a literal matched exactly.
+    seg_by_first: HashMap<Box<str>, Vec<SegRule>>,
+    /// `+` rules starting with `+` (or a one-segment prefix): always tried.
+    seg_any: Vec<SegRule>,
+    policy_names: Vec<String>,
+}
+
+const LIST_BUF: usize = 512;
+
+impl Acl {
+    /// Compile. A policy named `root` makes a root ACL (everything allowed,
+    /// including sudo). Templated paths are skipped.
+    pub fn new(policies: &[Arc<Policy>]) -> Acl {
+        let mut acl = Acl { policy_names: policies.iter().map(|p| p.name.clone()).collect(), ..Acl::default() };
+        if policies.iter().any(|p| p.name == "root") {
+            acl.root = true;
+            return acl;
+        }
+        #[derive(PartialEq, Eq, Hash)]
+        enum Kind {
+            Exact,
+            Prefix,
+            Seg,
+        }
+        let mut index: HashMap<(Kind, String), u32> = HashMap::new();
+        for p in policies {
+            for r in &p.rules {
+                if r.templated {
+                    continue;
+                }
+                let pat = r.pattern.as_str();
+                let kind = if pat.contains('+') {
+                    Kind::Seg
+                } else if pat.ends_with('*') {
+                    Kind::Prefix
+                } else {
+                    Kind::Exact
+                };
+                let next = acl.perms.len() as u32;
+                let id = *index.entry((kind, pat.to_string())).or_insert(next);
+                if id == next {
+                    acl.perms.push(Perm::default());
+                }
+                acl.perms[id as usize].merge(&p.name, r);
+            }
+        }
+        let mut segs = Vec::new();
+        for ((kind, pat), id) in index {
+            match kind {
+                Kind::Exact => {
+                    acl.exact.insert(pat.into(), id);
+                }
+                Kind::Prefix => {
+                    let base = &pat[..pat.len() - 1];
+                    acl.prefix.insert(base.as_bytes(), id);
+                    acl.prefix_prio.insert(
+                        id,
+                        Prio { first_wc: base.len(), is_prefix: true, wildcards: 0, path: base.into() },
+                    );
+                }
+                Kind::Seg => {
+                    let is_prefix = pat.ends_with('*');
+                    let base = if is_prefix { &pat[..pat.len() - 1] } else { &pat[..] };
+                    let parts: Vec<Box<str>> = base.split('/').map(Into::into).collect();
+                    let prio = Prio {
+                        first_wc: pat.find('+').unwrap_or(0),
+                        is_prefix,
+                        wildcards: parts.iter().filter(|s| &***s == "+").count(),
+                        path: base.into(),
+                    };
+                    segs.push(SegRule { segs: parts, is_prefix, prio, perm: id });
+                }
+            }
+        }
+        for s in segs {
+            let first = &s.segs[0];
+            if &**first == "+" || (s.segs.len() == 1 && s.is_prefix) {
+                acl.seg_any.push(s);
+            } else {
+                acl.seg_by_first.entry(first.clone()).or_default().push(s);
+            }
+        }
+        acl.seg_any.sort_by(|a, b| b.prio.cmp(&a.prio));
+        for v in acl.seg_by_first.values_mut() {
+            v.sort_by(|a, b| b.prio.cmp(&a.prio));
+        }
+        acl
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.root
+    }
+
+    /// Names of the policies this ACL was built from.
+    pub fn policy_names(&self) -> &[String] {
+        &self.policy_names
+    }
+
+    /// The permissions that apply to `path` (exact, then best glob).
+    fn lookup(&self, path: &str, list: bool) -> Option<&Perm> {
+        if let Some(&id) = self.exact.get(path) {
+            return Some(&self.perms[id as usize]);
+        }
+        if list {
+            if let Some(&id) = path.strip_suffix('/').and_then(|p| self.exact.get(p)) {
+                return Some(&self.perms[id as usize]);
+            }
+        }
+        let mut best: Option<(&Prio, u32)> = None;
+        if let Some((_, id)) = self.prefix.longest_prefix(path.as_bytes()) {
+            if let Some(p) = self.prefix_prio.get(&id) {
+                best = Some((p, id));
+            }
+        }
+        if !self.seg_any.is_empty() || !self.seg_by_first.is_empty() {
+            let nparts = path.bytes().filter(|&b| b == b'/').count() + 1;
+            let first = path.split('/').next().unwrap_or("");
+            let buckets = [self.seg_by_first.get(first).map(Vec::as_slice).unwrap_or(&[]), &self.seg_any[..]];
+            for bucket in buckets {
+                for r in bucket {
+                    if best.is_some_and(|(b, _)| r.prio < *b) {
+                        break; // sorted: nothing later in this bucket can win
+                    }
+                    if seg_match(r, path, nparts) {
+                        best = Some((&r.prio, r.perm));
+                        break;
+                    }
+                }
+            }
+        }
+        best.map(|(_, id)| &self.perms[id as usize])
+    }
+
+    /// Authorize one request. Allocates only for `granting_policies`; use
+    /// [`Acl::check_ref`] on hot paths.
+    pub fn check(&self, req: &AclRequest) -> AclResult {
+        self.check_ref(req).to_owned()
+    }
+
+    /// Authorize one request without allocating (for LIST paths shorter than
+    /// 512 bytes without a trailing `/`, the `/` is added in a stack buffer).
+    pub fn check_ref<'s>(&'s self, req: &AclRequest) -> AclDecision<'s> {
+        let mut d = AclDecision { allowed: false, sudo: false, caps: Caps::NONE, wrap_error: None, op: req.op, perm: None, root: false };
+        if self.root {
+            d.allowed = true;
+            d.sudo = true;
+            d.caps = Caps::ALL;
+            d.root = true;
+            return d;
+        }
+        let list = req.op == Caps::LIST;
+        let perm = if list && !req.path.ends_with('/') {
+            let mut buf = [0u8; LIST_BUF];
+            let n = req.path.len();
+            if n < LIST_BUF {
+                buf[..n].copy_from_slice(req.path.as_bytes());
+                buf[n] = b'/';
+                // Valid UTF-8: a str plus an ASCII byte.
+                let p = std::str::from_utf8(&buf[..=n]).unwrap_or(req.path);
+                self.lookup(p, true)
+            } else {
+                self.lookup(&format!("{}/", req.path), true)
+            }
+        } else {
+            self.lookup(req.path, list)
+        };
+        let Some(perm) = perm else { return d };
+        d.perm = Some(perm);
+        d.caps = perm.caps;
+        d.sudo = perm.caps.contains(Caps::SUDO);
+        if perm.caps.contains(Caps::DENY) || req.op.is_empty() || !perm.caps.contains(req.op) {
+            return d;
+        }
+        if perm.constrained {
+            if !perm.max_wrap.is_zero() {
+                match req.wrap_ttl {
+                    None => {
+                        d.wrap_error = Some("response wrapping is required by max_wrapping_ttl");
+                        return d;
+                    }
+                    Some(t) if t > perm.max_wrap => {
+                        d.wrap_error = Some("requested wrapping TTL is above max_wrapping_ttl");
+                        return d;
+                    }
+                    _ => {}
+                }
+            }
+            if !perm.min_wrap.is_zero() {
+                match req.wrap_ttl {
+                    None => {
+                        d.wrap_error = Some("response wrapping is required by min_wrapping_ttl");
+                        return d;
+                    }
+                    Some(t) if t < perm.min_wrap => {
+                        d.wrap_error = Some("requested wrapping TTL is below min_wrapping_ttl");
+                        return d;
+                    }
+                    _ => {}
+                }
+            }
+            if [Caps::READ, Caps::UPDATE, Caps::CREATE, Caps::PATCH].contains(&req.op) && !params_ok(perm, req.data) {
+                return d;
+            }
+        }
+        d.allowed = true;
+        d
+    }
+
+    /// What `sys/capabilities` returns for `path`: `["root"]` for a root
+    /// ACL, `["deny"]` when nothing (or deny) applies, else the sorted names.
+    pub fn capabilities(&self, path: &str) -> Vec<String> {
+        if self.root {
+            return vec!["root".to_string()];
+        }
+        let caps = self.lookup(path, false).map(|p| p.caps).unwrap_or_default();
+        let names = caps.names();
+        if names.is_empty() {
+            return vec!["deny".to_string()];
+        }
+        names.into_iter().map(str::to_string).collect()
+    }
+}
+
+/// A pattern's segments against the path's, as Vault does: `+` matches any
+/// one segment (even empty), a literal must be equal, and the last segment
+/// of a `*` pattern is a prefix.
+fn seg_match(r: &SegRule, path: &str, nparts: usize) -> bool {
+    let n = r.segs.len();
+    if nparts < n || (!r.is_prefix && nparts != n) {
+        return false;
+    }
+    for (i, (seg, part)) in r.segs.iter().zip(path.split('/')).enumerate() {
+        let ok = &**seg == "+" || &**seg == part || (r.is_prefix && i == n - 1 && part.starts_with(&**seg));
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+fn params_ok(perm: &Perm, data: Option<&Map<String, J>>) -> bool {
+    let empty = Map::new();
+    let data = data.unwrap_or(&empty);
+    for r in &perm.required {
+        if !data.contains_key(r.to_lowercase().as_str()) {
+            return false;
+        }
+    }
+    if data.is_empty() {
+        return true;
+    }
+    if let Some(denied) = &perm.denied {
+        if denied.contains_key("*") {
+            return false;
+        }
+        for (k, v) in data {
+            if let Some(list) = get_lower(denied, k) {
+                if list.is_empty() || value_in_list(v, list, true) {
+                    return false;
+                }
+            }
+        }
+    }
+    let Some(allowed) = &perm.allowed else { return true };
+    let allow_all = allowed.contains_key("*");
+    if allowed.len() == 1 && allow_all {
+        return true;
+    }
+    for (k, v) in data {
+        match get_lower(allowed, k) {
+            None if !allow_all => return false,
+            None => {}
+            Some(list) => {
+                if !list.is_empty() && !value_in_list(v, list, false) {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Map lookup by lowercased key, allocating only for non-lowercase keys.
+fn get_lower<'m>(m: &'m HashMap<String, Vec<J>>, k: &str) -> Option<&'m Vec<J>> {
+    if k.chars().any(char::is_uppercase) { m.get(&k.to_lowercase()) } else { m.get(k) }
+}
+
+/// Is `v` in `list` (glob-aware for strings)? A request value that is an
+/// array is compared element-wise: for allowed lists every element must be
+/// in the list, for denied lists any element in the list denies. An array
+/// equal to a listed array also matches.
+fn value_in_list(v: &J, list: &[J], any: bool) -> bool {
+    if list.iter().any(|el| el == v) {
+        return true;
+    }
+    match v {
+        J::Array(items) if !items.is_empty() => {
+            if any {
+                items.iter().any(|i| scalar_in_list(i, list))
+            } else {
+                items.iter().all(|i| scalar_in_list(i, list))
+            }
+        }
+        _ => scalar_in_list(v, list),
+    }
+}
+
+fn scalar_in_list(v: &J, list: &[J]) -> bool {
+    list.iter().any(|el| match (el, v) {
+        (J::String(pat), J::String(s)) => {
+            pat == s
+                || pat.strip_suffix('*').is_some_and(|p| s.starts_with(p))
+                || pat.strip_prefix('*').is_some_and(|p| s.ends_with(p))
+        }
+        _ => el == v,
+    })
+}

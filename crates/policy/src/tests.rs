@@ -1,0 +1,420 @@
+use super::*;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn acl(policies: &[(&str, &str)]) -> Acl {
+    let ps: Vec<Arc<Policy>> = policies
+        .iter()
+        .map(|(n, t)| Arc::new(parse(n, t).unwrap_or_else(|e| panic!("{n}: {e}"))))
+        .collect();
+    Acl::new(&ps)
+}
+
+fn req<'a>(op: Caps, path: &'a str, data: Option<&'a Map<String, Value>>) -> AclRequest<'a> {
+    AclRequest { op, path, data, wrap_ttl: None }
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap()
+}
+
+#[test]
+fn caps_names_sorted_and_deny_alone() {
+    let c = Caps::UPDATE | Caps::READ | Caps::SUDO | Caps::CREATE;
+    assert_eq!(c.names(), vec!["create", "read", "sudo", "update"]);
+    assert_eq!((c | Caps::DENY).names(), vec!["deny"]);
+    assert!(c.contains(Caps::READ | Caps::SUDO));
+    assert!(!c.contains(Caps::LIST));
+    assert_eq!(Caps::NONE.names(), Vec::<&str>::new());
+    assert_eq!(Caps::from_name("patch"), Some(Caps::PATCH));
+    assert_eq!(Caps::from_name("root"), None);
+}
+
+#[test]
+fn parse_basic_and_legacy() {
+    let p = parse(
+        "p",
+        r#"
+path "secret/a" { capabilities = ["read", "list"] }
+path "/secret/b" { policy = "write" }
+path "secret/c" { policy = "sudo", capabilities = ["patch"] }
+path "secret/d" { capabilities = ["read", "deny", "sudo"] }
+"#,
+    )
+    .unwrap();
+    let caps: Vec<_> = p.rules.iter().map(|r| (r.pattern.as_str(), r.caps.names(), r.line)).collect();
+    assert_eq!(
+        caps,
+        vec![
+            ("secret/a", vec!["list", "read"], 2),
+            ("secret/b", vec!["create", "delete", "list", "read", "update"], 3),
+            ("secret/c", vec!["create", "delete", "list", "patch", "read", "sudo", "update"], 4),
+            ("secret/d", vec!["deny"], 5),
+        ]
+    );
+    assert_eq!(p.rules[3].caps, Caps::DENY);
+}
+
+#[test]
+fn parse_errors_name_the_line() {
+    let cases: &[(&str, usize, &str)] = &[
+        ("path \"a\" {\n  capabilities = [\"read\"]\n  capabilites = [\"read\"]\n}", 3, "invalid key \"capabilites\" in path \"a\""),
+        ("\n\npaths \"a\" {\n}", 3, "invalid key \"paths\""),
+        ("path \"a\" {\n  capabilities = [\n \"read\",\n \"fly\"]\n}", 4, "invalid capability \"fly\""),
+        ("path \"a\" {\n  policy = \"admin\"\n}", 2, "invalid policy \"admin\""),
+        ("path \"a\" {\n  capabilities = [\"read\"\n}\n", 3, "expected ',' or ']'"),
+        ("path \"a\" {\n  capabilities = \"read\"\n}", 2, "must be a list of strings"),
+        ("path \"a\" {\n min_wrapping_ttl = \"1h\"\n max_wrapping_ttl = \"1m\"\n}", 1, "max_wrapping_ttl cannot be less than min_wrapping_ttl"),
+        ("path \"a\" {\n max_wrapping_ttl = \"soon\"\n}", 2, "max_wrapping_ttl: invalid duration \"soon\""),
+        ("path \"a\" {\n capabilities = []\n capabilities = [\"read\"]\n}", 3, "duplicate key \"capabilities\""),
+        ("path \"a\" {\n expiration = \"2030-01-01T00:00:00Z\"\n}", 2, "not supported"),
+        ("{\n \"path\": {\n  \"a\": {\"capabilites\": [\"read\"]}\n }\n}", 3, "invalid key \"capabilites\""),
+        ("path = 3", 1, "expected an object"),
+    ];
+    for (text, line, msg) in cases {
+        let e = parse("p", text).expect_err(text);
+        assert_eq!(e.line, *line, "{text}: {e}");
+        assert!(e.message.contains(msg), "{text}: {e}");
+        let shown = e.to_string();
+        assert!(shown.starts_with(&format!("failed to parse policy: line {line}: ")), "{shown}");
+    }
+    assert_eq!(
+        parse("p", "path \"a\" {\n  capabilites = []\n}").unwrap_err().to_string(),
+        "failed to parse policy: line 2: invalid key \"capabilites\" in path \"a\""
+    );
+}
+
+#[test]
+fn parse_json_policies() {
+    let p = parse(
+        "j",
+        r#"{"path": {"secret/*": {"capabilities": ["read"]}, "sys/x": {"policy": "deny", "allowed_parameters": {"A": ["x"]}}}}"#,
+    )
+    .unwrap();
+    assert_eq!(p.rules.len(), 2);
+    assert_eq!(p.rules[1].caps, Caps::DENY);
+    assert_eq!(p.rules[1].allowed_parameters.get("a"), Some(&vec![json!("x")]));
+    // HCL1's JSON list-of-objects form
+    let p = parse("j", r#"{"path": [{"a": {"capabilities": ["read"]}}, {"b": [{"capabilities": ["list"]}]}]}"#).unwrap();
+    assert_eq!(p.rules.iter().map(|r| r.pattern.as_str()).collect::<Vec<_>>(), vec!["a", "b"]);
+}
+
+#[test]
+fn wrapping_ttl_parse_and_check() {
+    let p = parse("w", "path \"w/*\" {\n capabilities = [\"update\"]\n min_wrapping_ttl = 10\n max_wrapping_ttl = \"1m30s\"\n}").unwrap();
+    assert_eq!(p.rules[0].min_wrapping_ttl, Some(Duration::from_secs(10)));
+    assert_eq!(p.rules[0].max_wrapping_ttl, Some(Duration::from_secs(90)));
+    let a = Acl::new(&[Arc::new(p)]);
+    let mut r = req(Caps::UPDATE, "w/x", None);
+    let res = a.check(&r);
+    assert!(!res.allowed);
+    assert!(res.wrap_error.as_deref().unwrap().contains("required"));
+    r.wrap_ttl = Some(Duration::from_secs(5));
+    assert!(a.check(&r).wrap_error.unwrap().contains("below min_wrapping_ttl"));
+    r.wrap_ttl = Some(Duration::from_secs(91));
+    assert!(a.check(&r).wrap_error.unwrap().contains("above max_wrapping_ttl"));
+    r.wrap_ttl = Some(Duration::from_secs(60));
+    let ok = a.check(&r);
+    assert!(ok.allowed && ok.wrap_error.is_none());
+    // merged: the lower non-zero value wins
+    let a = acl(&[
+        ("p1", "path \"m\" { capabilities = [\"read\"]\n max_wrapping_ttl = \"1h\" }"),
+        ("p2", "path \"m\" { capabilities = [\"read\"]\n max_wrapping_ttl = \"10m\" }"),
+    ]);
+    let mut r = req(Caps::READ, "m", None);
+    r.wrap_ttl = Some(Duration::from_secs(1800));
+    assert!(!a.check(&r).allowed);
+    r.wrap_ttl = Some(Duration::from_secs(600));
+    assert!(a.check(&r).allowed);
+}
+
+#[test]
+fn durations() {
+    use crate::parse::parse_duration as d;
+    assert_eq!(d("30"), Some(Duration::from_secs(30)));
+    assert_eq!(d("1h30m"), Some(Duration::from_secs(5400)));
+    assert_eq!(d("1.5h"), Some(Duration::from_secs(5400)));
+    assert_eq!(d("2d"), Some(Duration::from_secs(172800)));
+    assert_eq!(d("1500ms"), Some(Duration::from_secs(1)));
+    assert_eq!(d(""), None);
+    assert_eq!(d("h"), None);
+    assert_eq!(d("5x"), None);
+    assert_eq!(d("-5s"), None);
+}
+
+#[test]
+fn precedence_and_matching() {
+    let a = acl(&[(
+        "p",
+        r#"
+path "secret/*" { capabilities = ["read"] }
+path "secret/foo*" { capabilities = ["update"] }
+path "secret/foo/bar" { capabilities = ["delete"] }
+path "secret/+/bar" { capabilities = ["create"] }
+path "secret/+/+" { capabilities = ["list"] }
+path "secret/+/bar*" { capabilities = ["patch"] }
+path "secret/deny/*" { capabilities = ["deny"] }
+path "*" { capabilities = ["sudo"] }
+"#,
+    )]);
+    let cases = [
+        ("secret/foo/bar", vec!["delete"]),        // exact wins
+        ("secret/zip/bar", vec!["create"]),        // + beats the earlier glob
+        ("secret/fooz/bar", vec!["update"]),       // glob at 10 later than + at 7
+        ("secret/zip/zap", vec!["list"]),          // +/+ vs secret/*: + at 7 == * at 7; glob loses
+        ("secret/zip/barn", vec!["list"]),         // +/+ and +/bar* tie on the first +; the glob loses
+        ("secret/a/b/c", vec!["read"]),
+        ("secret/deny/x", vec!["deny"]),
+        ("secret/deny/", vec!["deny"]),
+        ("other", vec!["sudo"]),
+        ("", vec!["sudo"]),
+    ];
+    for (path, want) in cases {
+        assert_eq!(a.capabilities(path), want, "{path}");
+    }
+}
+
+#[test]
+fn deny_merges_across_policies_and_identical_patterns_union() {
+    let a = acl(&[
+        ("p1", "path \"s/*\" { capabilities = [\"read\"] }\npath \"s/x\" { capabilities = [\"read\"] }"),
+        ("p2", "path \"s/*\" { capabilities = [\"list\", \"sudo\"] }\npath \"s/x\" { capabilities = [\"deny\"] }"),
+        ("p3", "path \"s/x\" { capabilities = [\"update\"] }"),
+    ]);
+    assert_eq!(a.capabilities("s/y"), vec!["list", "read", "sudo"]);
+    assert_eq!(a.capabilities("s/x"), vec!["deny"]);
+    let r = a.check(&req(Caps::READ, "s/y", None));
+    assert!(r.allowed && r.sudo);
+    assert_eq!(r.granting_policies, vec!["p1"]);
+    let r = a.check(&req(Caps::LIST, "s/y", None));
+    assert_eq!(r.granting_policies, vec!["p2"]);
+    let r = a.check(&req(Caps::UPDATE, "s/x", None));
+    assert!(!r.allowed && r.caps == Caps::DENY && r.granting_policies.is_empty());
+}
+
+#[test]
+fn list_uses_trailing_slash_and_exact_without_it() {
+    let a = acl(&[(
+        "p",
+        r#"
+path "kv/metadata/*" { capabilities = ["list"] }
+path "db/roles" { capabilities = ["list"] }
+path "app/" { capabilities = ["list"] }
+path "ro/a" { capabilities = ["read"] }
+"#,
+    )]);
+    assert!(a.check(&req(Caps::LIST, "kv/metadata/foo", None)).allowed);
+    assert!(a.check(&req(Caps::LIST, "kv/metadata", None)).allowed); // kv/metadata/ matches kv/metadata/*
+    assert!(a.check(&req(Caps::LIST, "db/roles", None)).allowed); // exact without '/'
+    assert!(a.check(&req(Caps::LIST, "db/roles/", None)).allowed);
+    assert!(a.check(&req(Caps::LIST, "app", None)).allowed);
+    assert!(!a.check(&req(Caps::READ, "app", None)).allowed);
+    assert!(!a.check(&req(Caps::LIST, "ro/a", None)).allowed);
+    let long = format!("kv/metadata/{}", "x".repeat(2000));
+    assert!(a.check(&req(Caps::LIST, &long, None)).allowed);
+}
+
+#[test]
+fn root_and_nothing() {
+    let r = acl(&[("root", "")]);
+    assert!(r.is_root());
+    assert_eq!(r.capabilities("anything"), vec!["root"]);
+    let res = r.check(&req(Caps::DELETE, "sys/seal", None));
+    assert!(res.allowed && res.sudo);
+    let none = acl(&[]);
+    assert!(!none.is_root());
+    assert_eq!(none.capabilities("x"), vec!["deny"]);
+    assert!(!none.check(&req(Caps::READ, "x", None)).allowed);
+    let empty_caps = acl(&[("e", "path \"x\" { capabilities = [] }")]);
+    assert_eq!(empty_caps.capabilities("x"), vec!["deny"]);
+}
+
+#[test]
+fn default_policy_parses_and_grants_self_service() {
+    let a = acl(&[("default", DEFAULT_POLICY)]);
+    assert_eq!(a.capabilities("auth/token/lookup-self"), vec!["read"]);
+    assert_eq!(a.capabilities("cubbyhole/x"), vec!["create", "delete", "list", "read", "update"]);
+    assert_eq!(a.capabilities("identity/oidc/provider/p1/authorize"), vec!["read", "update"]);
+    assert_eq!(a.capabilities("sys/tools/hash/sha2-256"), vec!["update"]);
+    // templated paths are never matched
+    assert_eq!(a.capabilities("identity/entity/id/{{identity.entity.id}}"), vec!["deny"]);
+    assert_eq!(a.capabilities("secret/foo"), vec!["deny"]);
+    let w = acl(&[("response-wrapping", RESPONSE_WRAPPING_POLICY)]);
+    assert_eq!(w.capabilities("cubbyhole/response"), vec!["create", "read"]);
+    assert_eq!(w.capabilities("sys/wrapping/unwrap"), vec!["update"]);
+}
+
+#[test]
+fn allowed_parameters() {
+    let a = acl(&[(
+        "p",
+        r#"
+path "a" {
+  capabilities = ["create", "update", "read", "delete"]
+  allowed_parameters = {
+    "foo" = []
+    "bar" = ["zip", "zap-*", "*-end", 5]
+    "Mixed" = ["x"]
+  }
+}
+path "b" {
+  capabilities = ["update"]
+  allowed_parameters { "*" = [] }
+}
+path "c" {
+  capabilities = ["update"]
+  allowed_parameters = { "*" = [], "k" = ["v"] }
+}
+"#,
+    )]);
+    let ok = |path: &str, d: Value| a.check(&req(Caps::UPDATE, path, Some(&obj(d)))).allowed;
+    assert!(ok("a", json!({})));
+    assert!(ok("a", json!({"foo": "anything", "bar": "zip"})));
+    assert!(ok("a", json!({"bar": "zap-1"})));
+    assert!(ok("a", json!({"bar": "the-end"})));
+    assert!(ok("a", json!({"bar": 5})));
+    assert!(!ok("a", json!({"bar": "5"})));
+    assert!(!ok("a", json!({"bar": "zop"})));
+    assert!(!ok("a", json!({"baz": 1})));
+    assert!(ok("a", json!({"BAR": "zip"}))); // request keys are lowercased
+    assert!(ok("a", json!({"mixed": "x"}))); // policy keys are lowercased
+    assert!(ok("a", json!({"bar": ["zip", "zap-2"]})));
+    assert!(!ok("a", json!({"bar": ["zip", "nope"]})));
+    assert!(ok("b", json!({"anything": 1})));
+    assert!(ok("c", json!({"other": 1, "k": "v"})));
+    assert!(!ok("c", json!({"k": "w"})));
+    // DELETE and LIST skip parameter checks
+    assert!(a.check(&req(Caps::DELETE, "a", Some(&obj(json!({"baz": 1}))))).allowed);
+}
+
+#[test]
+fn denied_and_required_parameters() {
+    let a = acl(&[(
+        "p",
+        r#"
+path "d" {
+  capabilities = ["update"]
+  allowed_parameters = { "*" = [] }
+  denied_parameters = { "secret" = [], "mode" = ["admin-*", "root"] }
+}
+path "all" {
+  capabilities = ["update"]
+  denied_parameters = { "*" = [] }
+}
+path "r" {
+  capabilities = ["create", "update"]
+  required_parameters = ["name", "Owner"]
+}
+path "both" {
+  capabilities = ["update"]
+  allowed_parameters = { "x" = [] }
+  denied_parameters = { "x" = ["bad"] }
+}
+"#,
+    )]);
+    let ok = |path: &str, d: Option<Value>| {
+        let m = d.map(obj);
+        a.check(&req(Caps::UPDATE, path, m.as_ref())).allowed
+    };
+    assert!(ok("d", Some(json!({"mode": "user"}))));
+    assert!(!ok("d", Some(json!({"mode": "admin-x"}))));
+    assert!(!ok("d", Some(json!({"mode": "root"}))));
+    assert!(!ok("d", Some(json!({"mode": ["user", "root"]}))));
+    assert!(!ok("d", Some(json!({"Secret": "s"}))));
+    assert!(ok("all", None));
+    assert!(ok("all", Some(json!({}))));
+    assert!(!ok("all", Some(json!({"a": 1}))));
+    assert!(ok("r", Some(json!({"name": "n", "owner": "o"}))));
+    assert!(!ok("r", Some(json!({"name": "n"}))));
+    assert!(!ok("r", None));
+    assert!(ok("both", Some(json!({"x": "good"}))));
+    assert!(!ok("both", Some(json!({"x": "bad"}))));
+}
+
+#[test]
+fn parameter_lists_merge_across_policies() {
+    let a = acl(&[
+        ("p1", "path \"m\" {\n capabilities = [\"update\"]\n allowed_parameters = { \"k\" = [\"a\"], \"j\" = [\"x\"] }\n}"),
+        ("p2", "path \"m\" {\n capabilities = [\"update\"]\n allowed_parameters = { \"k\" = [\"b\"], \"j\" = [] }\n}"),
+    ]);
+    let ok = |d: Value| a.check(&req(Caps::UPDATE, "m", Some(&obj(d)))).allowed;
+    assert!(ok(json!({"k": "a"})));
+    assert!(ok(json!({"k": "b"})));
+    assert!(!ok(json!({"k": "c"})));
+    assert!(ok(json!({"j": "anything"})));
+}
+
+#[test]
+fn check_ref_matches_check() {
+    let a = acl(&[("p", "path \"x/*\" { capabilities = [\"read\", \"sudo\"] }"), ("q", "path \"x/*\" { capabilities = [\"read\"] }")]);
+    let r = req(Caps::READ, "x/y", None);
+    let d = a.check_ref(&r);
+    assert!(d.allowed && d.sudo);
+    assert_eq!(d.granting_policies().collect::<Vec<_>>(), vec!["p", "q"]);
+    assert_eq!(d.to_owned(), a.check(&r));
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn policy_soup() -> impl Strategy<Value = String> {
+        let tok = prop_oneof![
+            Just("path".to_string()),
+            Just("\"a/+/b*\"".to_string()),
+            Just("{".to_string()),
+            Just("}".to_string()),
+            Just("capabilities".to_string()),
+            Just("policy".to_string()),
+            Just("allowed_parameters".to_string()),
+            Just("min_wrapping_ttl".to_string()),
+            Just("max_wrapping_ttl".to_string()),
+            Just("=".to_string()),
+            Just("[\"read\", \"deny\"]".to_string()),
+            Just("\"write\"".to_string()),
+            Just("\"1h\"".to_string()),
+            Just("5".to_string()),
+            Just("{ \"k\" = [\"v*\"] }".to_string()),
+            Just("\n".to_string()),
+        ];
+        prop::collection::vec(tok, 0..30).prop_map(|v| v.join(" "))
+    }
+
+    fn path_strategy() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop_oneof![Just("a"), Just("b"), Just("+"), Just(""), Just("ab"), Just("*")], 0..5)
+            .prop_map(|v| v.join("/"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+        #[test]
+        fn parse_never_panics(s in "\\PC*") {
+            let _ = parse("p", &s);
+        }
+
+        #[test]
+        fn parse_never_panics_on_policy_soup(s in policy_soup()) {
+            if let Ok(p) = parse("p", &s) {
+                let a = Acl::new(&[Arc::new(p)]);
+                let _ = a.capabilities("a/x/b");
+            }
+        }
+
+        /// Any granted capability shows up in `capabilities`, and `check`
+        /// never allows what `capabilities` does not list.
+        #[test]
+        fn check_agrees_with_capabilities(
+            pats in prop::collection::vec((path_strategy(), prop::sample::select(vec!["read", "update", "deny", "list"])), 0..6),
+            path in path_strategy(),
+        ) {
+            let text: String = pats.iter().map(|(p, c)| format!("path {p:?} {{ capabilities = [{c:?}] }}\n")).collect();
+            let a = Acl::new(&[Arc::new(parse("p", &text).unwrap())]);
+            let caps = a.capabilities(&path);
+            for (op, name) in [(Caps::READ, "read"), (Caps::UPDATE, "update")] {
+                let allowed = a.check(&req(op, &path, None)).allowed;
+                prop_assert_eq!(allowed, caps.iter().any(|c| c == name), "{} {} {:?}", path, name, caps);
+            }
+        }
+    }
+}
