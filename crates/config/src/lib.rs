@@ -1,4 +1,19 @@
-//! coffer-config: the server config file (HCL or JSON, Vault's syntax) and
-//! the duration syntax Vault uses for TTLs.
+//! coffer-config: the server config file (HCL or JSON, in Vault's syntax)
+//! and the duration syntax Vault uses for TTLs.
+//!
+//! - [`load`] / [`parse_str`] give a validated [`ServerConfig`]; every error
+//!   names the file, the line and the key (`config.hcl:7: unknown key
+//!   "tls_cert" in listener "tcp"`).
+//! - [`duration`] parses and formats TTLs (`"768h"`, `3600`, `"768h0m0s"`).
+//!
+//! The user-facing reference is `docs/configuration.md`.
 
 pub mod duration;
+mod error;
+mod server;
+
+pub use error::ConfigError;
+pub use server::{
+    DEFAULT_LEASE_TTL, DEFAULT_LISTENER_ADDRESS, DEFAULT_MAX_REQUEST_SIZE, ListenerConfig,
+    LogFormat, LogLevel, SealConfig, ServerConfig, StorageConfig, TlsVersion, load, parse_str,
+};
