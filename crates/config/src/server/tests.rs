@@ -847,3 +847,87 @@ fn json_errors_name_the_line() {
     let src = "{\"storage\": {\"inmem\": {}}, \"listener\": {\"tcp\": {\"tls_disable\": null}}}";
     assert!(matches!(json_err(src), ConfigError::Syntax { .. }));
 }
+
+// ---------------------------------------------------------------------------
+// Properties: any shape of input gives Ok or an error naming the file, never
+// a panic.
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value as J;
+
+    const KEYS: &[&str] = &[
+        "storage",
+        "backend",
+        "listener",
+        "seal",
+        "ha_storage",
+        "tcp",
+        "file",
+        "raft",
+        "inmem",
+        "shamir",
+        "path",
+        "node_id",
+        "retry_join",
+        "leader_api_addr",
+        "address",
+        "tls_disable",
+        "tls_cert_file",
+        "tls_key_file",
+        "tls_min_version",
+        "max_request_size",
+        "api_addr",
+        "default_lease_ttl",
+        "max_lease_ttl",
+        "log_level",
+        "log_format",
+        "ui",
+        "other",
+    ];
+
+    fn value() -> impl Strategy<Value = J> {
+        let leaf = prop_oneof![
+            any::<bool>().prop_map(J::from),
+            any::<i64>().prop_map(J::from),
+            (-1e6f64..1e6).prop_map(J::from),
+            prop::sample::select(vec![
+                "",
+                "1h",
+                "5x",
+                "true",
+                "127.0.0.1:8200",
+                "tls13",
+                "-1",
+                "debug"
+            ])
+            .prop_map(J::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(J::Array),
+                prop::collection::vec((prop::sample::select(KEYS), inner), 0..6).prop_map(|kv| {
+                    J::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn json_configs_never_panic(entries in prop::collection::vec((prop::sample::select(KEYS), value()), 0..8)) {
+            let obj = J::Object(entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+            let src = serde_json::to_string_pretty(&obj).unwrap();
+            if let Err(e) = parse_str(&src, "config.json", true) {
+                prop_assert!(e.to_string().starts_with("config.json"), "{}", e);
+            }
+        }
+
+        #[test]
+        fn text_never_panics(src in "\\PC{0,200}") {
+            let _ = parse_str(&src, "config.hcl", false);
+            let _ = parse_str(&src, "config.json", true);
+        }
+    }
+}
