@@ -173,7 +173,7 @@ pub enum TlsVersion {
 }
 
 /// Read and parse a config file. It is JSON if its name ends in `.json`
-/// (any case), else HCL. Error messages name the file as `path` spells it.
+/// (any case) or its text starts with `{`, else HCL. Error messages name the file as `path` spells it.
 pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
     let file = path.display().to_string();
     let src = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -186,12 +186,15 @@ pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
     parse_str(&src, &file, json)
 }
 
-/// Parse config text; `file_name` is only used in error messages.
+/// Parse config text; `file_name` is only used in error messages. With
+/// `json` false the text is HCL, or JSON if it starts with `{`.
 pub fn parse_str(src: &str, file_name: &str, json: bool) -> Result<ServerConfig, ConfigError> {
+    // Like HCL1 (and so Vault), an "HCL" file whose text starts with `{` is
+    // read as JSON.
     let parsed = if json {
         coffer_hcl::parse_json(src)
     } else {
-        coffer_hcl::parse(src)
+        coffer_hcl::parse_any(src)
     };
     let root = parsed.map_err(|e| ConfigError::Syntax {
         file: file_name.to_string(),

@@ -447,10 +447,25 @@ fn load_reads_hcl_and_json_by_extension() {
     .unwrap();
     assert_eq!(load(&j).unwrap().storage.kind, "inmem");
 
-    // JSON content in a .hcl file is read as HCL, and fails as such.
-    let wrong = dir.path().join("wrong.hcl");
-    std::fs::write(&wrong, r#"{"storage": {"inmem": {}}}"#).unwrap();
-    assert!(matches!(load(&wrong), Err(ConfigError::Syntax { .. })));
+    // JSON text in a .hcl file is read as JSON, as HCL1 (and Vault) do.
+    let hcl_name = dir.path().join("json-inside.hcl");
+    let src =
+        "\n {\"storage\": {\"inmem\": {}},\n\"listener\": {\"tcp\": {\"tls_dissable\": true}}}";
+    std::fs::write(&hcl_name, src).unwrap();
+    let err = load(&hcl_name).unwrap_err();
+    let want = format!(
+        "{}:3: unknown key \"tls_dissable\" in listener \"tcp\"",
+        hcl_name.display()
+    );
+    assert_eq!(err.to_string(), want);
+
+    // HCL in a .json file is a syntax error.
+    let json_name = dir.path().join("hcl-inside.json");
+    std::fs::write(&json_name, BASE).unwrap();
+    assert!(matches!(
+        load(&json_name),
+        Err(ConfigError::Syntax { line: 1, .. })
+    ));
 
     let missing = dir.path().join("nope.hcl");
     let err = load(&missing).unwrap_err();
