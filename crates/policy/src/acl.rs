@@ -344,16 +344,27 @@ impl Acl {
         &self.policy_names
     }
 
-    /// The permissions that apply to `path` (exact, then best glob).
+    /// The permissions that apply to `path`. As OpenBao does for LIST
+    /// requests and for `sys/capabilities` (`list` = true), a path ending in
+    /// `/` is also tried without that one `/`: exact(path), exact(trimmed),
+    /// globs(path), globs(trimmed), first hit wins. Other operations use
+    /// exact(path) then globs(path) only.
     fn lookup(&self, path: &str, list: bool) -> Option<&Perm> {
+        let trimmed = if list { path.strip_suffix('/') } else { None };
         if let Some(&id) = self.exact.get(path) {
             return Some(&self.perms[id as usize]);
         }
-        if list {
-            if let Some(&id) = path.strip_suffix('/').and_then(|p| self.exact.get(p)) {
-                return Some(&self.perms[id as usize]);
-            }
+        if let Some(&id) = trimmed.and_then(|p| self.exact.get(p)) {
+            return Some(&self.perms[id as usize]);
         }
+        if let Some(p) = self.lookup_globs(path) {
+            return Some(p);
+        }
+        trimmed.and_then(|p| self.lookup_globs(p))
+    }
+
+    /// Best `*` or `+` rule for `path` by Vault's precedence.
+    fn lookup_globs(&self, path: &str) -> Option<&Perm> {
         let mut best: Option<(&Prio, u32)> = None;
         if let Some((_, id)) = self.prefix.longest_prefix(path.as_bytes()) {
             if let Some(p) = self.prefix_prio.get(&id) {
@@ -454,13 +465,17 @@ impl Acl {
         d
     }
 
-    /// What `sys/capabilities` returns for `path`: `["root"]` for a root
+    /// What `sys/capabilities` returns for `path` (one leading `/` is
+    /// ignored, and a trailing `/` handled as for LIST, as OpenBao does):
+    /// `["root"]` for a root
     /// ACL, `["deny"]` when nothing (or deny) applies, else the sorted names.
     pub fn capabilities(&self, path: &str) -> Vec<String> {
         if self.root {
             return vec!["root".to_string()];
         }
-        let caps = self.lookup(path, false).map(|p| p.caps).unwrap_or_default();
+        // sys/capabilities ignores one leading '/' of the path it is given.
+        let path = path.strip_prefix('/').unwrap_or(path);
+        let caps = self.lookup(path, true).map(|p| p.caps).unwrap_or_default();
         let names = caps.names();
         if names.is_empty() {
             return vec!["deny".to_string()];

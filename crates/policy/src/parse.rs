@@ -100,6 +100,9 @@ fn path_stanzas(e: &Entry) -> Result<Vec<(&str, usize, &Node)>, PolicyError> {
 fn parse_rule(pattern: &str, line: usize, body: &Node) -> Result<PathRule, PolicyError> {
     let pattern = pattern.strip_prefix('/').unwrap_or(pattern);
     let ctx = format!("in path {pattern:?}");
+    if pattern.contains("+*") {
+        return perr(line, format!("invalid use of wildcards ('+*' is forbidden) {ctx}"));
+    }
     let mut rule = PathRule {
         pattern: pattern.to_string(),
         line,
