@@ -414,3 +414,21 @@ def cli_json(srv: Server, command: list[str], *args, token: str | None = None):
     """Run `bao <command...> -format=json <args...>` and parse stdout."""
     cp = run_cli(srv, *command, "-format=json", *args, token=token)
     return json.loads(cp.stdout) if cp.stdout.strip() else None
+
+
+def enable_kv2(srv: Server, path: str, timeout: float = 30.0) -> None:
+    """Enable a kv-v2 mount and wait until it serves requests.
+
+    A freshly mounted kv-v2 (Vault and OpenBao) may answer 400 "Upgrading from
+    non-versioned to versioned data..." for a brief period.
+    """
+    assert_status(srv.http("POST", f"sys/mounts/{path}",
+                           json_body={"type": "kv", "options": {"version": "2"}}), 204)
+    deadline = time.monotonic() + timeout
+    while True:
+        r = srv.http("GET", f"{path}/config")
+        if r.status_code == 200:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"kv-v2 mount {path} not ready: {r.status_code} {r.text}")
+        time.sleep(0.05)

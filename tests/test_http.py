@@ -5,7 +5,7 @@ import json
 import pytest
 import requests
 
-from conftest import assert_status, create_token, errors_of, unique, write_policy
+from conftest import assert_status, create_token, enable_kv2, errors_of, unique, write_policy
 
 ENVELOPE = {"request_id", "lease_id", "renewable", "lease_duration", "data", "wrap_info",
             "warnings", "auth"}
@@ -159,7 +159,7 @@ def test_oversize_body_413(sealed_server):
     srv = sealed_server(listener_extra="max_request_size = 4096")
     srv.init(shares=1, threshold=1)
     srv.unseal()
-    assert_status(srv.http("POST", "sys/mounts/kv", json_body={"type": "kv", "options": {"version": "2"}}), 204)
+    enable_kv2(srv, "kv")
     assert_status(srv.http("POST", "kv/data/small", json_body={"data": {"v": "x" * 100}}), 200)
     r = srv.http("POST", "kv/data/big", json_body={"data": {"v": "x" * 10000}})
     assert_status(r, 413)

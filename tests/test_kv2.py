@@ -10,7 +10,7 @@ import hvac
 import hvac.exceptions
 import pytest
 
-from conftest import assert_status, create_token, errors_of, unique, write_policy
+from conftest import assert_status, create_token, enable_kv2, errors_of, unique, write_policy
 
 MP = {"Content-Type": "application/merge-patch+json"}
 
@@ -109,7 +109,7 @@ def test_cas_required_by_mount_config(server):
     """cas_required=true in <mount>/config applies to every key of the mount."""
     mount = unique("kvcas")
     c = server.client()
-    c.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
+    enable_kv2(server, mount)
     try:
         c.secrets.kv.v2.configure(cas_required=True, mount_point=mount)
         assert c.secrets.kv.v2.read_configuration(mount_point=mount)["data"]["cas_required"] is True
@@ -352,7 +352,7 @@ def test_config_read_write(server):
     max_versions=0; writes are reflected; mount-level max_versions trims keys."""
     mount = unique("kvcfg")
     c = server.client()
-    c.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
+    enable_kv2(server, mount)
     try:
         kv = c.secrets.kv.v2
         cfg = kv.read_configuration(mount_point=mount)["data"]

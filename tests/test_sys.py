@@ -4,7 +4,7 @@ rotate, seal-status, and the init/unseal/seal flow on a config-file server."""
 import pytest
 import requests
 
-from conftest import PERMISSION_DENIED, assert_status, create_token, errors_of, unique
+from conftest import PERMISSION_DENIED, assert_status, create_token, enable_kv2, errors_of, unique
 
 MOUNT_FIELDS = {"accessor", "config", "description", "external_entropy_access", "local",
                 "options", "seal_wrap", "type", "uuid"}
@@ -364,7 +364,7 @@ def test_restart_is_sealed_and_keeps_data(sealed_server):
     srv = sealed_server()
     srv.init(shares=1, threshold=1)
     srv.unseal()
-    assert_status(srv.http("POST", "sys/mounts/kv", json_body={"type": "kv", "options": {"version": "2"}}), 204)
+    enable_kv2(srv, "kv")
     assert_status(srv.http("POST", "kv/data/persist", json_body={"data": {"v": "1"}}), 200)
     srv.restart()
     st = srv.http("GET", "sys/seal-status", token=None).json()
