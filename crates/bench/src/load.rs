@@ -3,7 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
@@ -65,6 +65,7 @@ pub async fn run(cfg: Arc<LoadConfig>, stop: Arc<AtomicBool>) -> anyhow::Result<
     });
     // All connections are opened before the clock starts.
     let barrier = Arc::new(Barrier::new(cfg.connections + 1));
+    let connected = Arc::new(AtomicUsize::new(0));
     let (start_tx, start_rx) = watch::channel::<Option<Instant>>(None);
     let mut handles = Vec::with_capacity(cfg.connections);
     for id in 0..cfg.connections {
@@ -72,8 +73,12 @@ pub async fn run(cfg: Arc<LoadConfig>, stop: Arc<AtomicBool>) -> anyhow::Result<
         let shared = shared.clone();
         let barrier = barrier.clone();
         let mut start_rx = start_rx.clone();
+        let connected = connected.clone();
         handles.push(tokio::spawn(async move {
             let sender = connect(&cfg.target).await.ok();
+            if sender.is_some() {
+                connected.fetch_add(1, Ordering::Relaxed);
+            }
             barrier.wait().await;
             let start = match start_rx.wait_for(Option::is_some).await {
                 Ok(v) => v.unwrap_or_else(Instant::now),
@@ -83,6 +88,16 @@ pub async fn run(cfg: Arc<LoadConfig>, stop: Arc<AtomicBool>) -> anyhow::Result<
         }));
     }
     barrier.wait().await;
+    if connected.load(Ordering::Relaxed) == 0 {
+        // Nothing listening: say so instead of reporting a run made only of connect errors.
+        shared.stop.store(true, Ordering::Relaxed);
+        let _ = start_tx.send(Some(Instant::now()));
+        for h in handles {
+            let _ = h.await;
+        }
+        let err = connect(&cfg.target).await.err().map(|e| e.to_string()).unwrap_or_default();
+        anyhow::bail!("cannot connect to {}: {err}", cfg.target.url);
+    }
     let start = Instant::now();
     let _ = start_tx.send(Some(start));
 
