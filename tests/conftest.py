@@ -22,6 +22,7 @@ Environment
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import secrets
@@ -48,6 +49,19 @@ TARGETS = [
 ]
 
 START_TIMEOUT = 30.0
+
+# every live server process, so an interpreter exit that skips fixture teardown
+# (e.g. pytest interrupted twice) still stops them
+_LIVE: set = set()
+
+
+@atexit.register
+def _kill_leftovers():
+    for proc in list(_LIVE):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 # --------------------------------------------------------------------------------------
@@ -167,6 +181,7 @@ class Server:
             cwd=self.workdir, env=env, start_new_session=True,
         )
         logf.close()
+        _LIVE.add(self.proc)
         self._wait_listening()
         return self
 
@@ -226,6 +241,7 @@ class Server:
             except ProcessLookupError:
                 pass
             self.proc.wait(timeout=10)
+        _LIVE.discard(self.proc)
         self.proc = None
 
     def kill(self) -> None:
