@@ -3,12 +3,23 @@
 
 pub mod backend;
 pub mod barrier;
+pub mod core;
+pub mod cubbyhole;
 pub mod error;
 pub mod fields;
 pub mod logical;
+pub mod mounts;
+pub mod policy_store;
+pub mod seal;
+pub mod sys;
+mod sys_wrapping;
+pub mod token;
+pub mod util;
 pub mod view;
+pub mod wrapping;
 
 pub use backend::{Backend, EngineFactory, FieldKind, FieldSpec, MountContext, MountInfo, PathSpec, PathTable, Route, SpecialPaths, field};
+pub use core::{Core, CoreConfig, Incoming, InitResult};
 pub use error::{Error, Result};
 pub use logical::{Auth, Caller, Data, LeaseInfo, Operation, RawResponse, Request, Response, WrapInfo};
 pub use view::{StorageView, ViewOp};

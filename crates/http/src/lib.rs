@@ -1,1 +1,411 @@
-//! coffer-http
+//! coffer-http: Vault's wire format on top of the core.
+//!
+//! One handler serves every `/v1/` path: it turns method, path, query, body
+//! and headers into a core `Incoming`, runs it through `Core::handle` (the
+//! single request pipeline), and renders the result as Vault does: the JSON
+//! envelope, `{"errors":[...]}`, or a raw body. The mapping from error kind
+//! to status lives here and nowhere else ([`error_status`]).
+
+mod listener;
+pub use listener::{ListenerOptions, TlsFiles, serve, validate as listener_validate};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use coffer_core::{Core, Data, Error, Incoming, Operation, Response};
+use http_body_util::BodyExt;
+use serde_json::{Map, Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Default `max_request_size` (32 MiB), as Vault.
+pub const DEFAULT_MAX_REQUEST_SIZE: usize = 32 * 1024 * 1024;
+
+#[derive(Clone)]
+struct AppState {
+    core: Arc<Core>,
+    /// `None` = unlimited.
+    max_request_size: Option<usize>,
+}
+
+/// The axum application for one listener.
+pub fn app(core: Arc<Core>, max_request_size: Option<usize>) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(AppState { core, max_request_size })
+}
+
+/// Status code and message list for an error (the one place this is decided).
+pub fn error_status(e: &Error) -> (StatusCode, Vec<String>) {
+    match e {
+        Error::PermissionDenied => (StatusCode::FORBIDDEN, vec!["1 error occurred:\n\t* permission denied\n\n".into()]),
+        Error::InvalidToken => (StatusCode::FORBIDDEN, vec!["permission denied".into()]),
+        Error::InvalidRequest(m) => (StatusCode::BAD_REQUEST, vec![m.clone()]),
+        Error::NotFound => (StatusCode::NOT_FOUND, vec![]),
+        Error::NoRoute(_) | Error::UnsupportedPath(_) => (StatusCode::NOT_FOUND, vec![e.to_string()]),
+        Error::UnsupportedOperation(_) => (StatusCode::METHOD_NOT_ALLOWED, vec![e.to_string()]),
+        Error::Conflict(m) => (StatusCode::CONFLICT, vec![m.clone()]),
+        Error::Sealed => (StatusCode::SERVICE_UNAVAILABLE, vec!["Vault is sealed".into()]),
+        Error::Internal(m) => {
+            // The detail goes to the log (it never contains secret values);
+            // the client gets Vault's generic text.
+            tracing::error!(error = %m, "internal error");
+            (StatusCode::INTERNAL_SERVER_ERROR, vec!["internal error".into()])
+        }
+        Error::Coded(code, m) => {
+            (StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), vec![m.clone()])
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> HttpResponse {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn errors(status: StatusCode, msgs: Vec<String>) -> HttpResponse {
+    json_response(status, serde_json::to_vec(&json!({ "errors": msgs })).unwrap_or_default())
+}
+
+fn error_response(e: &Error) -> HttpResponse {
+    let (status, msgs) = error_status(e);
+    errors(status, msgs)
+}
+
+/// Go's `path.Clean` for URL paths, so `/v1/a//b` and `/v1/a/../b` redirect
+/// to their clean form as Vault's mux does.
+fn clean_path(p: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+    }
+    let mut s = format!("/{}", out.join("/"));
+    if p.ends_with('/') && s != "/" {
+        s.push('/');
+    }
+    s
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
+    q.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+}
+
+/// Merge key/value pairs into request data, joining repeated keys with ",".
+fn merge_pairs(data: &mut Data, pairs: Vec<(String, String)>) {
+    for (k, v) in pairs {
+        match data.get_mut(&k) {
+            Some(Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(&v);
+            }
+            _ => {
+                data.insert(k, Value::String(v));
+            }
+        }
+    }
+}
+
+fn client_token(h: &HeaderMap) -> Option<String> {
+    if let Some(t) = h.get("x-vault-token").and_then(|v| v.to_str().ok()).filter(|s| !s.is_empty()) {
+        return Some(t.to_string());
+    }
+    h.get_all(header::AUTHORIZATION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("Bearer ").map(|t| t.trim().to_string()))
+        .filter(|t| !t.is_empty())
+}
+
+fn wrap_ttl(h: &HeaderMap) -> Result<Option<Duration>, HttpResponse> {
+    let Some(v) = h.get("x-vault-wrap-ttl") else { return Ok(None) };
+    let s = v.to_str().unwrap_or("").trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if s.starts_with('-') {
+        return Err(errors(
+            StatusCode::BAD_REQUEST,
+            vec!["error parsing X-Vault-Wrap-TTL header: requested wrap ttl cannot be negative".into()],
+        ));
+    }
+    coffer_config::duration::parse(s).map(Some).map_err(|e| {
+        errors(StatusCode::BAD_REQUEST, vec![format!("error parsing X-Vault-Wrap-TTL header: {e}")])
+    })
+}
+
+async fn read_body(body: Body, limit: Option<usize>) -> Result<Bytes, HttpResponse> {
+    let collected = match limit {
+        Some(n) => http_body_util::Limited::new(body, n).collect().await.map_err(|_| {
+            errors(StatusCode::PAYLOAD_TOO_LARGE, vec!["http: request body too large".into()])
+        })?,
+        None => body
+            .collect()
+            .await
+            .map_err(|_| errors(StatusCode::BAD_REQUEST, vec!["failed to read request body".into()]))?,
+    };
+    Ok(collected.to_bytes())
+}
+
+fn parse_body(h: &HeaderMap, body: &[u8]) -> Result<Data, HttpResponse> {
+    let trimmed = body.trim_ascii_start();
+    if trimmed.is_empty() {
+        return Ok(Map::new());
+    }
+    let form = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if form && !matches!(trimmed[0], b'{' | b'[') {
+        let mut d = Map::new();
+        merge_pairs(&mut d, form_urlencoded::parse(body).into_owned().collect());
+        return Ok(d);
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(Value::Null) => Ok(Map::new()),
+        Ok(_) => Err(errors(
+            StatusCode::BAD_REQUEST,
+            vec!["failed to decode JSON input: expected a JSON object".into()],
+        )),
+        // serde_json's message names the position, never echoes the input.
+        Err(e) => Err(errors(StatusCode::BAD_REQUEST, vec![format!("failed to decode JSON input: {e}")])),
+    }
+}
+
+/// Routes whose `data` keys Vault also copies to the top level.
+fn render(resp: Response, op: Operation) -> HttpResponse {
+    if let Some(raw) = resp.raw {
+        let status = StatusCode::from_u16(raw.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut r = (status, raw.body).into_response();
+        if let Ok(ct) = HeaderValue::from_str(&raw.content_type) {
+            r.headers_mut().insert(header::CONTENT_TYPE, ct);
+        }
+        return r;
+    }
+    if resp.status == Some(204) {
+        if matches!(op, Operation::Read | Operation::List) {
+            return errors(StatusCode::NOT_FOUND, vec![]);
+        }
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    if op == Operation::List && resp.wrap_info.is_none() {
+        let empty = match resp.data.as_ref().and_then(|d| d.get("keys")) {
+            Some(Value::Array(a)) => a.is_empty(),
+            _ => true,
+        };
+        if empty {
+            return errors(StatusCode::NOT_FOUND, vec![]);
+        }
+    }
+    let mut body = Map::new();
+    let wrapped = resp.wrap_info.is_some();
+    body.insert(
+        "request_id".into(),
+        json!(if wrapped { String::new() } else { uuid_v4() }),
+    );
+    let (lease_id, renewable, lease_duration) = match &resp.secret {
+        Some(s) => (s.lease_id.clone(), s.renewable, s.lease_duration),
+        None => (String::new(), false, 0),
+    };
+    body.insert("lease_id".into(), json!(lease_id));
+    body.insert("renewable".into(), json!(renewable));
+    body.insert("lease_duration".into(), json!(lease_duration));
+    let data = resp.data.clone();
+    body.insert("data".into(), data.clone().map(Value::Object).unwrap_or(Value::Null));
+    body.insert("wrap_info".into(), resp.wrap_info.as_ref().map(|w| json!(w)).unwrap_or(Value::Null));
+    body.insert(
+        "warnings".into(),
+        if resp.warnings.is_empty() { Value::Null } else { json!(resp.warnings) },
+    );
+    body.insert("auth".into(), resp.auth.as_ref().map(|a| json!(a)).unwrap_or(Value::Null));
+    if resp.inject_data
+        && let Some(d) = data
+    {
+        for (k, v) in d {
+            body.entry(k).or_insert(v);
+        }
+    }
+    let status = resp.status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
+    json_response(status, serde_json::to_vec(&Value::Object(body)).unwrap_or_default())
+}
+
+fn uuid_v4() -> String {
+    coffer_core::util::random_uuid()
+}
+
+async fn handle(
+    State(st): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResponse {
+    let mut r = handle_inner(st, remote, method, uri, headers, body).await;
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn handle_inner(
+    st: AppState,
+    remote: SocketAddr,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResponse {
+    let raw_path = uri.path();
+    let decoded = percent_encoding::percent_decode_str(raw_path).decode_utf8_lossy().to_string();
+    let clean = clean_path(&decoded);
+    if clean != decoded {
+        let loc = match uri.query() {
+            Some(q) => format!("{clean}?{q}"),
+            None => clean,
+        };
+        let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
+        if let Ok(v) = HeaderValue::from_str(&loc) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        return r;
+    }
+    let Some(path) = decoded.strip_prefix("/v1/") else {
+        return errors(StatusCode::NOT_FOUND, vec![]);
+    };
+    let mut path = path.to_string();
+
+    let mut query = parse_query(uri.query());
+    let mut help = false;
+    let mut list = false;
+    let mut qerr = None;
+    query.retain(|(k, v)| match k.as_str() {
+        "help" => {
+            help = parse_bool(v).unwrap_or(!v.is_empty());
+            false
+        }
+        "list" if method == Method::GET => {
+            match parse_bool(v) {
+                Some(b) => list = b,
+                None => qerr = Some(()),
+            }
+            false
+        }
+        _ => true,
+    });
+    if qerr.is_some() {
+        return errors(StatusCode::BAD_REQUEST, vec![]);
+    }
+
+    let mut op = match method.as_str() {
+        "GET" if list => Operation::List,
+        "GET" => Operation::Read,
+        "LIST" => Operation::List,
+        "POST" | "PUT" => Operation::Update,
+        "PATCH" => Operation::Patch,
+        "DELETE" => Operation::Delete,
+        "HEAD" => Operation::Header,
+        _ => return errors(StatusCode::METHOD_NOT_ALLOWED, vec![]),
+    };
+    if op == Operation::Patch {
+        let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !ct.starts_with("application/merge-patch+json") {
+            return errors(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                vec![format!("PATCH requires Content-Type of application/merge-patch+json, provided {ct}")],
+            );
+        }
+    }
+    if op == Operation::List && !path.ends_with('/') {
+        path.push('/');
+    }
+    if help {
+        op = Operation::Help;
+    }
+
+    let bytes = match read_body(body, st.max_request_size).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let mut data = match op {
+        Operation::Update | Operation::Patch => match parse_body(&headers, &bytes) {
+            Ok(d) => d,
+            Err(r) => return r,
+        },
+        _ => Map::new(),
+    };
+    if matches!(op, Operation::Read | Operation::List | Operation::Delete | Operation::Header) {
+        merge_pairs(&mut data, query);
+    }
+    let wrap = match wrap_ttl(&headers) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let inc = Incoming {
+        operation: op,
+        path,
+        data,
+        token: client_token(&headers),
+        wrap_ttl: wrap,
+        remote_addr: Some(remote),
+        headers: Vec::new(),
+    };
+    let result = st.core.handle(inc).await;
+    let resp = match result {
+        Ok(r) => render(r, op),
+        Err(e) => error_response(&e),
+    };
+    if method == Method::HEAD {
+        let (parts, _) = resp.into_parts();
+        return HttpResponse::from_parts(parts, Body::empty());
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_like_go() {
+        assert_eq!(clean_path("/v1/a//b"), "/v1/a/b");
+        assert_eq!(clean_path("/v1/a/../b"), "/v1/b");
+        assert_eq!(clean_path("/v1/a/./b/"), "/v1/a/b/");
+        assert_eq!(clean_path("/v1/secret/data/x"), "/v1/secret/data/x");
+        assert_eq!(clean_path("/../.."), "/");
+    }
+
+    #[test]
+    fn body_parsing() {
+        let h = HeaderMap::new();
+        assert!(parse_body(&h, b"{bad").is_err());
+        assert!(parse_body(&h, b"[1]").is_err());
+        assert_eq!(parse_body(&h, b"  ").unwrap().len(), 0);
+        let mut form = HeaderMap::new();
+        form.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        let d = parse_body(&form, b"a=1&a=2&b=x").unwrap();
+        assert_eq!(d["a"], "1,2");
+        assert_eq!(d["b"], "x");
+    }
+
+    #[test]
+    fn status_mapping() {
+        assert_eq!(error_status(&Error::Sealed).0, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(error_status(&Error::NotFound), (StatusCode::NOT_FOUND, vec![]));
+        let (s, m) = error_status(&Error::Internal("detail".into()));
+        assert_eq!((s, m[0].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, "internal error"));
+    }
+}

@@ -1,0 +1,187 @@
+//! `coffer server`: build storage and core from flags or a config file, bind
+//! the listeners, and (in `-dev` mode) initialise and unseal in memory.
+
+use crate::flags;
+use anyhow::{Context, Result, bail};
+use coffer_config::ServerConfig;
+use coffer_core::{Core, CoreConfig};
+use coffer_http::{ListenerOptions, TlsFiles};
+use coffer_storage::{FileStorage, InmemStorage, Storage};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+const HELP: &str = "Usage: coffer server [options]
+
+  Start a Coffer server. With -dev: in memory, initialised and unsealed,
+  root token printed, kv v2 mounted at secret/. Otherwise -config is required.
+
+Options:
+  -config=<path>             Server config file (HCL or JSON). May repeat.
+  -dev                       Development mode (never use in production).
+  -dev-root-token-id=<id>    Root token id in dev mode (env VAULT_DEV_ROOT_TOKEN_ID).
+  -dev-listen-address=<addr> Listen address in dev mode (default 127.0.0.1:8200;
+                             env VAULT_DEV_LISTEN_ADDRESS).
+  -log-level=<level>         trace, debug, info, warn, error.
+
+Examples:
+  coffer server -dev
+  coffer server -config=/etc/coffer/config.hcl
+";
+
+fn env2(a: &str, b: &str) -> Option<String> {
+    std::env::var(a).ok().or_else(|| std::env::var(b).ok()).filter(|s| !s.is_empty())
+}
+
+pub fn run(argv: &[String]) -> Result<i32> {
+    if argv.iter().any(|a| a == "-h" || a == "-help" || a == "--help") {
+        print!("{HELP}");
+        return Ok(0);
+    }
+    let f = flags::parse(
+        argv,
+        &["dev", "dev-no-store-token", "dev-tls"],
+        &["config", "dev-root-token-id", "dev-listen-address", "log-level", "dev-plugin-dir"],
+    )?;
+    let log_level = f.get("log-level").map(str::to_string).or_else(|| env2("COFFER_LOG_LEVEL", "VAULT_LOG_LEVEL"));
+    let dev = f.bool("dev");
+    let configs = f.all("config");
+    if !dev && configs.is_empty() {
+        eprint!("{HELP}");
+        bail!("no configuration files found: use -config or -dev");
+    }
+    let cfg = match configs.as_slice() {
+        [] => None,
+        [one] => Some(coffer_config::load(std::path::Path::new(one)).map_err(|e| anyhow::anyhow!("{e}"))?),
+        _ => bail!("more than one -config file is not supported yet"),
+    };
+    let level = log_level
+        .or_else(|| cfg.as_ref().map(|c| c.log_level.as_str().to_string()))
+        .unwrap_or_else(|| "info".into());
+    init_logging(&level);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        if dev { run_dev(&f, cfg).await } else { run_config(cfg.expect("checked above")).await }
+    })
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{level},hyper=warn,h2=warn"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn core_config(cfg: Option<&ServerConfig>) -> CoreConfig {
+    let mut c = CoreConfig::default();
+    if let Some(cfg) = cfg {
+        c.default_lease_ttl = cfg.default_lease_ttl;
+        c.max_lease_ttl = cfg.max_lease_ttl;
+        c.cluster_name = cfg.cluster_name.clone();
+        c.api_addr = cfg.api_addr.clone();
+    }
+    c
+}
+
+fn open_storage(cfg: &ServerConfig) -> Result<Arc<dyn Storage>> {
+    match cfg.storage.kind.as_str() {
+        "inmem" => Ok(Arc::new(InmemStorage::new())),
+        "file" => {
+            let path = cfg.storage.options.get("path").context("storage \"file\": path is required")?;
+            Ok(Arc::new(FileStorage::open(std::path::Path::new(path)).map_err(|e| anyhow::anyhow!("storage \"file\": {e}"))?))
+        }
+        other => bail!("storage type {other:?} is not supported yet"),
+    }
+}
+
+fn new_core(storage: Arc<dyn Storage>, cfg: CoreConfig) -> Arc<Core> {
+    let core = Core::new(storage, cfg);
+    core.register_engine("kv", coffer_engines::kv_factory());
+    core
+}
+
+async fn bind(addr: &str, opts: ListenerOptions, core: Arc<Core>, max: Option<usize>) -> Result<tokio::task::JoinHandle<()>> {
+    coffer_http::listener_validate(&opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let l = TcpListener::bind(addr).await.with_context(|| format!("error initializing listener at {addr}"))?;
+    let app = coffer_http::app(core, max);
+    Ok(tokio::spawn(async move {
+        if let Err(e) = coffer_http::serve(l, opts, app).await {
+            tracing::error!(error = %e, "listener stopped");
+        }
+    }))
+}
+
+async fn run_dev(f: &flags::Flags, cfg: Option<ServerConfig>) -> Result<i32> {
+    let root_id = f
+        .get("dev-root-token-id")
+        .map(str::to_string)
+        .or_else(|| env2("COFFER_DEV_ROOT_TOKEN_ID", "VAULT_DEV_ROOT_TOKEN_ID"));
+    let addr = f
+        .get("dev-listen-address")
+        .map(str::to_string)
+        .or_else(|| env2("COFFER_DEV_LISTEN_ADDRESS", "VAULT_DEV_LISTEN_ADDRESS"))
+        .unwrap_or_else(|| "127.0.0.1:8200".into());
+    let core = new_core(Arc::new(InmemStorage::new()), core_config(cfg.as_ref()));
+    let init = core.initialize(1, 1, root_id.as_deref(), true).await.map_err(|e| anyhow::anyhow!("dev init: {e}"))?;
+    let mut kv = coffer_core::mounts::MountEntry::new("secret/", "kv", "key/value secret storage", false);
+    kv.options = Some([("version".to_string(), "2".to_string())].into_iter().collect());
+    core.mount(kv, false).await.map_err(|e| anyhow::anyhow!("dev mount secret/: {e}"))?;
+    let task = bind(&addr, ListenerOptions { tls: None }, core.clone(), Some(coffer_http::DEFAULT_MAX_REQUEST_SIZE)).await?;
+    use base64::Engine;
+    let unseal = base64::engine::general_purpose::STANDARD.encode(&init.keys[0][..]);
+    println!(
+        "==> Coffer server configuration:\n\n             Api Address: http://{addr}\n                 Storage: inmem\n                 Version: Coffer v{}\n\n==> Coffer server started! Log data will stream in below:\n",
+        coffer_core::core::VERSION
+    );
+    println!(
+        "WARNING! dev mode is enabled! In this mode, Coffer runs entirely in-memory\nand starts unsealed with a single unseal key. The root token is already\nauthenticated to the CLI, so you can immediately begin using Coffer.\n\nYou may need to set the following environment variables:\n\n    $ export VAULT_ADDR='http://{addr}'\n\nThe unseal key and root token are displayed below in case you want to\nseal/unseal the Vault or re-authenticate.\n\nUnseal Key: {unseal}\nRoot Token: {}\n\nDevelopment mode should NOT be used in production installations!\n",
+        init.root_token
+    );
+    wait_for_shutdown(vec![task]).await;
+    Ok(0)
+}
+
+async fn run_config(cfg: ServerConfig) -> Result<i32> {
+    let storage = open_storage(&cfg)?;
+    let core = new_core(storage, core_config(Some(&cfg)));
+    let mut tasks = Vec::new();
+    for l in &cfg.listeners {
+        let tls = if l.tls_disable {
+            None
+        } else {
+            match (&l.tls_cert_file, &l.tls_key_file) {
+                (Some(c), Some(k)) => Some(TlsFiles { cert_file: c.clone(), key_file: k.clone() }),
+                _ => bail!("listener at {}: TLS is enabled but tls_cert_file/tls_key_file are not set (set tls_disable = true for plain HTTP)", l.address),
+            }
+        };
+        let max = l.max_request_size.map(|m| m as usize);
+        tasks.push(bind(&l.address, ListenerOptions { tls }, core.clone(), max).await?);
+        eprintln!("==> Coffer listening on {} ({})", l.address, if l.tls_disable { "tls disabled" } else { "tls" });
+    }
+    eprintln!("==> Coffer server started (storage: {}). Initialise with `operator init` or unseal.", cfg.storage.kind);
+    wait_for_shutdown(tasks).await;
+    let _ = core.seal().await;
+    Ok(0)
+}
+
+async fn wait_for_shutdown(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    eprintln!("==> Coffer shutdown triggered");
+    for t in tasks {
+        t.abort();
+    }
+}

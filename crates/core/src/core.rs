@@ -1,0 +1,724 @@
+//! The core: seal state, the mount router and the one request pipeline every
+//! request goes through (see ARCHITECTURE.md, "The path of one request").
+
+use crate::backend::{Backend, EngineFactory, MountContext, MountInfo, SpecialPaths};
+use crate::barrier::{Barrier, KeyBytes, SEAL_CONFIG_PATH};
+use crate::cubbyhole::CubbyholeBackend;
+use crate::error::{Error, Result};
+use crate::logical::{Caller, Data, Operation, RawResponse, Request, Response, WrapInfo};
+use crate::mounts::{AUTH_KEY, MOUNTS_KEY, MountEntry, RouteEntry, Router, effective_ttls};
+use crate::policy_store::PolicyStore;
+use crate::seal::{self, SealConfig};
+use crate::sys::SysBackend;
+use crate::token::{InternalCreate, TokenEntry, TokenHooks, TokenStore, UseOutcome};
+use crate::view::StorageView;
+use arc_swap::{ArcSwap, ArcSwapOption};
+use coffer_policy::{AclRequest, Caps};
+use coffer_storage::Storage;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Server-wide settings from the config file or `-dev`.
+#[derive(Clone, Debug)]
+pub struct CoreConfig {
+    pub default_lease_ttl: Duration,
+    pub max_lease_ttl: Duration,
+    pub cluster_name: Option<String>,
+    pub api_addr: Option<String>,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        let d = Duration::from_secs(768 * 3600);
+        CoreConfig { default_lease_ttl: d, max_lease_ttl: d, cluster_name: None, api_addr: None }
+    }
+}
+
+/// A request as the HTTP layer hands it over.
+pub struct Incoming {
+    pub operation: Operation,
+    pub path: String,
+    pub data: Data,
+    pub token: Option<String>,
+    pub wrap_ttl: Option<Duration>,
+    pub remote_addr: Option<std::net::SocketAddr>,
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct ClusterInfo {
+    name: String,
+    id: String,
+}
+
+/// What `sys/init` returns.
+pub struct InitResult {
+    pub keys: Vec<Zeroizing<Vec<u8>>>,
+    pub root_token: String,
+}
+
+#[derive(Default)]
+struct Progress {
+    shares: Vec<Zeroizing<Vec<u8>>>,
+    nonce: String,
+}
+
+/// State that exists only while unsealed. Dropping it stops its tasks.
+pub struct Active {
+    pub router: ArcSwap<Router>,
+    pub tokens: Arc<TokenStore>,
+    pub policies: Arc<PolicyStore>,
+    cluster: ClusterInfo,
+    mounts_lock: tokio::sync::Mutex<()>,
+    tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        for t in self.tasks.lock().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+pub struct Core {
+    cfg: CoreConfig,
+    barrier: Arc<Barrier>,
+    factories: RwLock<HashMap<String, EngineFactory>>,
+    progress: tokio::sync::Mutex<Progress>,
+    lifecycle: tokio::sync::Mutex<()>,
+    active: ArcSwapOption<Active>,
+    me: Weak<Core>,
+}
+
+/// Paths answered by the core itself, sealed or not, without a token.
+const SEAL_EXEMPT: &[&str] = &["sys/init", "sys/seal-status", "sys/unseal", "sys/health", "sys/leader"];
+
+fn now_rfc3339() -> String {
+    crate::util::rfc3339_now()
+}
+
+impl Core {
+    pub fn new(physical: Arc<dyn Storage>, cfg: CoreConfig) -> Arc<Core> {
+        Arc::new_cyclic(|me| Core {
+            cfg,
+            barrier: Arc::new(Barrier::new(physical)),
+            factories: RwLock::new(HashMap::new()),
+            progress: tokio::sync::Mutex::new(Progress::default()),
+            lifecycle: tokio::sync::Mutex::new(()),
+            active: ArcSwapOption::empty(),
+            me: me.clone(),
+        })
+    }
+
+    /// Make a secrets engine type mountable (`kv`, later `database`, `pki`...).
+    pub fn register_engine(&self, kind: &str, factory: EngineFactory) {
+        self.factories.write().insert(kind.to_string(), factory);
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.cfg
+    }
+
+    pub fn barrier(&self) -> &Arc<Barrier> {
+        &self.barrier
+    }
+
+    pub fn active(&self) -> Result<Arc<Active>> {
+        self.active.load_full().ok_or(Error::Sealed)
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.active.load().is_none()
+    }
+
+    pub fn storage_type(&self) -> &'static str {
+        self.barrier.physical().kind()
+    }
+
+    pub async fn seal_config(&self) -> Result<Option<SealConfig>> {
+        match self.barrier.physical().get(SEAL_CONFIG_PATH).await? {
+            None => Ok(None),
+            Some(b) => Ok(Some(
+                serde_json::from_slice(&b).map_err(|_| Error::internal("corrupt seal configuration"))?,
+            )),
+        }
+    }
+
+    pub async fn is_initialized(&self) -> Result<bool> {
+        Ok(self.seal_config().await?.is_some())
+    }
+
+    // ---------------------------------------------------------------- init / seal
+
+    /// `sys/init`. With `stay_unsealed` (dev mode) the core is left unsealed.
+    pub async fn initialize(&self, shares: i64, threshold: i64, root_token_id: Option<&str>, stay_unsealed: bool) -> Result<InitResult> {
+        let _g = self.lifecycle.lock().await;
+        if self.is_initialized().await? {
+            return Err(Error::invalid("Vault is already initialized"));
+        }
+        let cfg = SealConfig::shamir(shares, threshold)?;
+        let kek = KeyBytes::random()?;
+        self.barrier.initialize(&kek, KeyBytes::random()?, now_rfc3339()).await?;
+        self.barrier.unseal(&kek).await?;
+        let active = self.setup_active(true).await?;
+        let root_token = active.tokens.create_root_token(root_token_id).await?;
+        let keys = seal::split(&kek, cfg.secret_shares, cfg.secret_threshold)?;
+        // Written last: a crash before this point leaves the server uninitialised.
+        self.barrier.physical().put(SEAL_CONFIG_PATH, serde_json::to_vec(&cfg)?).await?;
+        if stay_unsealed {
+            self.active.store(Some(active));
+        } else {
+            drop(active);
+            self.barrier.seal();
+        }
+        Ok(InitResult { keys, root_token })
+    }
+
+    /// `sys/unseal` with one share (or a reset). Returns the seal status.
+    pub async fn submit_unseal_key(&self, key: Option<&str>, reset: bool) -> Result<Value> {
+        let _g = self.lifecycle.lock().await;
+        let Some(cfg) = self.seal_config().await? else {
+            return Err(Error::invalid("Vault is not initialized"));
+        };
+        if reset {
+            if !self.is_sealed() {
+                return Err(Error::invalid("vault is unsealed"));
+            }
+            *self.progress.lock().await = Progress::default();
+            drop(_g);
+            return self.seal_status().await;
+        }
+        let Some(key) = key else {
+            return Err(Error::invalid("'key' must be specified in request body as JSON, or 'reset' set to true"));
+        };
+        if !self.is_sealed() {
+            drop(_g);
+            return self.seal_status().await;
+        }
+        let share = seal::decode_share(key)?;
+        let mut progress = self.progress.lock().await;
+        if progress.shares.iter().any(|s| crate::util::ct_eq(s, &share)) {
+            return Err(Error::invalid("given key has already been provided during this generation operation"));
+        }
+        if progress.nonce.is_empty() {
+            progress.nonce = uuid::Uuid::new_v4().to_string();
+        }
+        progress.shares.push(share);
+        if progress.shares.len() >= cfg.secret_threshold as usize {
+            let shares = std::mem::take(&mut progress.shares);
+            progress.nonce.clear();
+            let kek = match seal::combine(&shares) {
+                Ok(k) => k,
+                Err(_) => return Err(Error::invalid("failed to unseal: the unseal key shares do not reconstruct the key")),
+            };
+            if self.barrier.unseal(&kek).await.is_err() {
+                return Err(Error::invalid(
+                    "Error unsealing: cipher: message authentication failed (the unseal key is wrong)",
+                ));
+            }
+            match self.setup_active(false).await {
+                Ok(active) => self.active.store(Some(active)),
+                Err(e) => {
+                    self.barrier.seal();
+                    return Err(e);
+                }
+            }
+        }
+        drop(progress);
+        drop(_g);
+        self.seal_status().await
+    }
+
+    /// Unseal directly with a full key (dev mode restart paths and tests).
+    pub async fn seal(&self) -> Result<()> {
+        let _g = self.lifecycle.lock().await;
+        self.active.store(None);
+        self.barrier.seal();
+        *self.progress.lock().await = Progress::default();
+        Ok(())
+    }
+
+    pub async fn seal_status(&self) -> Result<Value> {
+        let cfg = self.seal_config().await?;
+        let progress = self.progress.lock().await;
+        let (t, n) = cfg.as_ref().map(|c| (c.secret_threshold, c.secret_shares)).unwrap_or((0, 0));
+        let mut v = json!({
+            "type": "shamir",
+            "initialized": cfg.is_some(),
+            "sealed": self.is_sealed(),
+            "t": t,
+            "n": n,
+            "progress": progress.shares.len(),
+            "nonce": progress.nonce,
+            "recovery_seal": false,
+            "version": VERSION,
+            "build_date": "",
+            "migration": false,
+            "storage_type": self.storage_type(),
+        });
+        if let Some(a) = self.active.load_full() {
+            v["cluster_name"] = json!(a.cluster.name);
+            v["cluster_id"] = json!(a.cluster.id);
+        }
+        Ok(v)
+    }
+
+    /// `sys/health` status code and body.
+    pub async fn health(&self, q: &Data) -> Result<(u16, Value)> {
+        let code = |name: &str, default: u16| -> Result<u16> {
+            match crate::fields::get_int(q, name) {
+                Ok(None) => Ok(default),
+                Ok(Some(c)) if (1..=999).contains(&c) => Ok(c as u16),
+                _ => Err(Error::invalid(format!("unable to parse {name}"))),
+            }
+        };
+        let standbyok = crate::fields::get_bool(q, "standbyok")
+            .map_err(|_| Error::invalid("bad value for standbyok parameter"))?
+            .unwrap_or(false);
+        let _ = crate::fields::get_bool(q, "perfstandbyok")
+            .map_err(|_| Error::invalid("bad value for perfstandbyok parameter"))?;
+        let active_code = code("activecode", 200)?;
+        let _standby = code("standbycode", 429)?;
+        let _dr = code("drsecondarycode", 472)?;
+        let _perf = code("performancestandbycode", 473)?;
+        let _haun = code("haunhealthycode", 474)?;
+        let _removed = code("removedcode", 530)?;
+        let sealed_code = code("sealedcode", 503)?;
+        let uninit_code = code("uninitcode", 501)?;
+        let _ = standbyok; // single node: never a standby
+        let initialized = self.is_initialized().await?;
+        let sealed = self.is_sealed();
+        let status = if !initialized {
+            uninit_code
+        } else if sealed {
+            sealed_code
+        } else {
+            active_code
+        };
+        let mut body = json!({
+            "initialized": initialized,
+            "sealed": sealed,
+            "standby": false,
+            "performance_standby": false,
+            "replication_performance_mode": "disabled",
+            "replication_dr_mode": "disabled",
+            "server_time_utc": time::OffsetDateTime::now_utc().unix_timestamp(),
+            "version": VERSION,
+            "enterprise": false,
+            "echo_duration_ms": 0,
+            "clock_skew_ms": 0,
+        });
+        if let Some(a) = self.active.load_full() {
+            body["cluster_name"] = json!(a.cluster.name);
+            body["cluster_id"] = json!(a.cluster.id);
+        }
+        Ok((status, body))
+    }
+
+    // ---------------------------------------------------------------- setup
+
+    async fn setup_active(&self, fresh: bool) -> Result<Arc<Active>> {
+        let b = self.barrier.clone();
+        let cluster = match StorageView::new(b.clone(), "core/").get_json::<ClusterInfo>("cluster").await? {
+            Some(c) => c,
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                let c = ClusterInfo {
+                    name: self.cfg.cluster_name.clone().unwrap_or_else(|| format!("vault-cluster-{}", &id[..8])),
+                    id,
+                };
+                StorageView::new(b.clone(), "core/").put_json("cluster", &c).await?;
+                c
+            }
+        };
+        let policies = PolicyStore::load(StorageView::new(b.clone(), "sys/policy/")).await?;
+        let hooks = Arc::new(CoreHooks { core: self.me.clone(), policies: Arc::downgrade(&policies) });
+        let tokens = TokenStore::new(StorageView::new(b.clone(), "sys/token/"), hooks).await?;
+
+        let core_view = StorageView::new(b.clone(), "");
+        let mut mounts: Vec<MountEntry> = core_view.get_json(MOUNTS_KEY).await?.unwrap_or_default();
+        let mut auths: Vec<MountEntry> = core_view.get_json(AUTH_KEY).await?.unwrap_or_default();
+        if mounts.is_empty() {
+            let _ = fresh;
+            let mut cubby = MountEntry::new("cubbyhole/", "cubbyhole", "per-token private secret storage", false);
+            cubby.local = true;
+            let mut sys = MountEntry::new("sys/", "system", "system endpoints used for control, policy and debugging", false);
+            sys.seal_wrap = true;
+            mounts = vec![cubby, sys];
+            core_view.put_json(MOUNTS_KEY, &mounts).await?;
+        }
+        if auths.is_empty() {
+            let mut t = MountEntry::new("token/", "token", "token based credentials", true);
+            t.config.token_type = Some("default-service".into());
+            auths = vec![t];
+            core_view.put_json(AUTH_KEY, &auths).await?;
+        }
+        let active = Arc::new(Active {
+            router: ArcSwap::from_pointee(Router::default()),
+            tokens,
+            policies,
+            cluster,
+            mounts_lock: tokio::sync::Mutex::new(()),
+            tasks: parking_lot::Mutex::new(Vec::new()),
+        });
+        let mut entries = Vec::new();
+        for m in &mounts {
+            match self.build_route(&active, m.clone(), false) {
+                Ok(r) => entries.push(r),
+                Err(e) => tracing::error!(mount = %m.path, error = %e, "cannot start mount; skipped"),
+            }
+        }
+        for m in &auths {
+            match self.build_route(&active, m.clone(), true) {
+                Ok(r) => entries.push(r),
+                Err(e) => tracing::error!(mount = %m.path, error = %e, "cannot start auth mount; skipped"),
+            }
+        }
+        active.router.store(Arc::new(Router::new(entries)));
+        active.tasks.lock().push(active.tokens.spawn_expiry());
+        Ok(active)
+    }
+
+    /// Instantiate the backend for a mount entry.
+    pub(crate) fn build_route(&self, active: &Arc<Active>, entry: MountEntry, is_auth: bool) -> Result<Arc<RouteEntry>> {
+        let prefix = if is_auth { format!("auth/{}", entry.path) } else { entry.path.clone() };
+        let view_prefix = match entry.kind.as_str() {
+            "system" => "sys/".to_string(),
+            "token" => "sys/token/".to_string(),
+            _ if is_auth => format!("auth/{}/", entry.uuid),
+            _ => format!("logical/{}/", entry.uuid),
+        };
+        let storage = StorageView::new(self.barrier.clone(), view_prefix);
+        let (default_ttl, max_ttl) = effective_ttls(&entry.config, self.cfg.default_lease_ttl, self.cfg.max_lease_ttl);
+        let info = Arc::new(MountInfo {
+            path: prefix.clone(),
+            kind: entry.kind.clone(),
+            accessor: entry.accessor.clone(),
+            uuid: entry.uuid.clone(),
+            options: entry.options.clone().unwrap_or_default(),
+            default_lease_ttl: default_ttl,
+            max_lease_ttl: max_ttl,
+        });
+        let backend: Arc<dyn Backend> = match entry.kind.as_str() {
+            "system" => Arc::new(SysBackend::new(self.me.clone())),
+            "cubbyhole" => Arc::new(CubbyholeBackend::new()),
+            "token" => active.tokens.backend(),
+            kind => {
+                let f = self
+                    .factories
+                    .read()
+                    .get(kind)
+                    .cloned()
+                    .ok_or_else(|| Error::invalid(format!("plugin not found in the catalog: {kind}")))?;
+                f(MountContext { mount: info.clone(), storage: storage.clone() })?
+            }
+        };
+        let special = backend.special_paths();
+        Ok(Arc::new(RouteEntry { prefix, entry, info, backend, storage, special, is_auth }))
+    }
+
+    // ---------------------------------------------------------------- mounts
+
+    /// Persist the current tables from the router snapshot.
+    async fn persist_tables(&self, router: &Router) -> Result<()> {
+        let mut mounts = Vec::new();
+        let mut auths = Vec::new();
+        for e in router.entries() {
+            if e.is_auth { auths.push(e.entry.clone()) } else { mounts.push(e.entry.clone()) }
+        }
+        mounts.sort_by(|a, b| a.path.cmp(&b.path));
+        auths.sort_by(|a, b| a.path.cmp(&b.path));
+        let v = StorageView::new(self.barrier.clone(), "");
+        v.write(vec![
+            crate::view::ViewOp::Put(MOUNTS_KEY.into(), serde_json::to_vec(&mounts)?),
+            crate::view::ViewOp::Put(AUTH_KEY.into(), serde_json::to_vec(&auths)?),
+        ])
+        .await
+    }
+
+    /// Mount a secrets engine or auth method. `entry.path` is relative to its table.
+    pub async fn mount(&self, mut entry: MountEntry, is_auth: bool) -> Result<()> {
+        let active = self.active()?;
+        let _g = active.mounts_lock.lock().await;
+        if entry.kind == "kv-v2" {
+            entry.kind = "kv".into();
+            entry.options.get_or_insert_with(Default::default).insert("version".into(), "2".into());
+        }
+        if entry.kind == "kv" {
+            let opts = entry.options.get_or_insert_with(Default::default);
+            opts.entry("version".into()).or_insert_with(|| "1".into());
+        }
+        let prefix = if is_auth { format!("auth/{}", entry.path) } else { entry.path.clone() };
+        if !is_auth {
+            for reserved in ["sys/", "auth/", "cubbyhole/", "identity/"] {
+                if prefix.starts_with(reserved) || reserved.starts_with(&prefix) {
+                    return Err(Error::invalid(format!("cannot mount '{}' of type '{}' at '{}': reserved path", entry.path, entry.kind, entry.path)));
+                }
+            }
+            if matches!(entry.kind.as_str(), "system" | "cubbyhole" | "token" | "identity") {
+                return Err(Error::invalid(format!("cannot mount '{}' of type '{}'", entry.path, entry.kind)));
+            }
+        } else if matches!(entry.kind.as_str(), "token") {
+            return Err(Error::invalid("token credential backend cannot be instantiated"));
+        }
+        let router = active.router.load_full();
+        if let Some(c) = router.conflict(&prefix) {
+            return Err(Error::Coded(400, format!("path is already in use at {}", c.prefix)));
+        }
+        let route = self.build_route(&active, entry, is_auth)?;
+        let mut entries = router.entries().to_vec();
+        entries.push(route);
+        let next = Router::new(entries);
+        self.persist_tables(&next).await?;
+        active.router.store(Arc::new(next));
+        Ok(())
+    }
+
+    /// Unmount and delete all data of the mount.
+    pub async fn unmount(&self, path: &str, is_auth: bool) -> Result<()> {
+        let active = self.active()?;
+        let _g = active.mounts_lock.lock().await;
+        let prefix = if is_auth { format!("auth/{path}") } else { path.to_string() };
+        let router = active.router.load_full();
+        let Some(found) = router.entries().iter().find(|e| e.prefix == prefix).cloned() else {
+            // Vault: unmounting a path that is not mounted succeeds.
+            return Ok(());
+        };
+        if matches!(found.entry.kind.as_str(), "system" | "cubbyhole" | "token" | "identity") {
+            return Err(Error::invalid(format!("cannot unmount \"{}\"", path)));
+        }
+        let entries: Vec<_> = router.entries().iter().filter(|e| e.prefix != prefix).cloned().collect();
+        let next = Router::new(entries);
+        self.persist_tables(&next).await?;
+        active.router.store(Arc::new(next));
+        found.storage.clear().await?;
+        Ok(())
+    }
+
+    /// Replace a mount's entry (tune) and rebuild its backend.
+    pub async fn update_mount(&self, prefix: &str, f: impl FnOnce(&mut MountEntry) -> Result<()>) -> Result<()> {
+        let active = self.active()?;
+        let _g = active.mounts_lock.lock().await;
+        let router = active.router.load_full();
+        let Some(found) = router.entries().iter().find(|e| e.prefix == prefix).cloned() else {
+            return Err(Error::invalid(format!("no mount at {prefix}")));
+        };
+        let mut entry = found.entry.clone();
+        f(&mut entry)?;
+        let route = self.build_route(&active, entry, found.is_auth)?;
+        let entries: Vec<_> =
+            router.entries().iter().map(|e| if e.prefix == prefix { route.clone() } else { e.clone() }).collect();
+        let next = Router::new(entries);
+        self.persist_tables(&next).await?;
+        active.router.store(Arc::new(next));
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    /// The single request pipeline.
+    pub async fn handle(&self, inc: Incoming) -> Result<Response> {
+        if SEAL_EXEMPT.contains(&inc.path.as_str()) {
+            return crate::sys::handle_unauthenticated(self, inc).await;
+        }
+        let active = self.active()?;
+        let router = active.router.load();
+        let route_entry = router.lookup(&inc.path).ok_or_else(|| Error::NoRoute(inc.path.clone()))?.clone();
+        drop(router);
+        let rel_path = inc.path.get(route_entry.prefix.len()..).unwrap_or("").to_string();
+        let backend = route_entry.backend.clone();
+        let table = backend.table();
+
+        if inc.operation == Operation::Help {
+            self.authenticate(&active, &inc, &route_entry, &rel_path, true).await?;
+            let help = table.help(&rel_path, backend.help())?;
+            return Ok(Response { raw: Some(RawResponse::json(200, &help)), ..Default::default() });
+        }
+
+        let route = table.route(&rel_path).ok_or_else(|| Error::UnsupportedPath(rel_path.clone()))?;
+        let wanted = match inc.operation {
+            Operation::Create => Operation::Update,
+            op => op,
+        };
+        if !route.spec.operations.contains(&wanted) && !route.spec.operations.contains(&inc.operation) {
+            return Err(Error::UnsupportedOperation(rel_path.clone()));
+        }
+
+        let unauthenticated = SpecialPaths::matches(&route_entry.special.unauthenticated, &rel_path);
+        let mut req = Request {
+            id: uuid::Uuid::new_v4().to_string(),
+            operation: inc.operation,
+            path: inc.path.clone(),
+            rel_path: rel_path.clone(),
+            data: inc.data,
+            client_token: inc.token.clone(),
+            caller: None,
+            has_sudo: false,
+            wrap_ttl: inc.wrap_ttl,
+            mount: route_entry.info.clone(),
+            storage: route_entry.storage.clone(),
+            remote_addr: inc.remote_addr,
+            headers: inc.headers,
+        };
+
+        // Existence check turns update into create for the ACL.
+        if req.operation == Operation::Update && route.spec.existence_check && !backend.exists(&route, &req).await? {
+            req.operation = Operation::Create;
+        }
+
+        let mut revoke_after: Option<Arc<TokenEntry>> = None;
+        if !unauthenticated || inc.token.is_some() {
+            match self.check_token(&active, &mut req, &route_entry, unauthenticated).await {
+                Ok(r) => revoke_after = r,
+                Err(e) if unauthenticated => {
+                    // An optional token that does not check out: serve anonymously.
+                    let _ = e;
+                    req.caller = None;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+
+        let result = backend.handle(&route, &mut req).await;
+        if let Some(entry) = revoke_after {
+            active.tokens.revoke_entry(&entry).await?;
+        }
+        let mut resp = match result? {
+            Some(r) => r,
+            None => return Ok(Response { status: Some(204), ..Default::default() }),
+        };
+        let wrap = req.wrap_ttl.or(resp.force_wrap_ttl);
+        if let Some(ttl) = wrap
+            && resp.raw.is_none()
+            && resp.wrap_info.is_none()
+        {
+            resp = self.wrap(&active, resp, ttl, &inc.path).await?;
+        }
+        Ok(resp)
+    }
+
+    /// Resolve the token and run the ACL check. Returns a token to revoke
+    /// after the request when its last use was consumed.
+    async fn check_token(
+        &self,
+        active: &Arc<Active>,
+        req: &mut Request,
+        route_entry: &RouteEntry,
+        unauthenticated: bool,
+    ) -> Result<Option<Arc<TokenEntry>>> {
+        let token = req.client_token.as_deref().ok_or(Error::InvalidToken)?;
+        let entry = active.tokens.lookup(token).await?.ok_or(Error::InvalidToken)?;
+        let caller = Arc::new(active.tokens.caller(&entry));
+        let acl = active.policies.acl_for(&caller.policies);
+        let path = if req.operation == Operation::List && !req.path.ends_with('/') {
+            format!("{}/", req.path)
+        } else {
+            req.path.clone()
+        };
+        let op = match req.operation {
+            Operation::Create => Caps::CREATE,
+            Operation::Read => Caps::READ,
+            Operation::Update => Caps::UPDATE,
+            Operation::Patch => Caps::PATCH,
+            Operation::Delete => Caps::DELETE,
+            Operation::List => Caps::LIST,
+            Operation::Help | Operation::Header => Caps::READ,
+        };
+        let res = acl.check(&AclRequest { op, path: &path, data: Some(&req.data), wrap_ttl: req.wrap_ttl });
+        if let Some(e) = res.wrap_error {
+            return Err(Error::InvalidRequest(e));
+        }
+        let root_protected = SpecialPaths::matches(&route_entry.special.root, &req.rel_path);
+        if !unauthenticated && (!res.allowed || (root_protected && !res.sudo)) {
+            return Err(Error::PermissionDenied);
+        }
+        req.has_sudo = res.sudo || acl.is_root();
+        let revoke = match active.tokens.use_token(&entry).await? {
+            UseOutcome::RevokeAfter => Some(entry.clone()),
+            _ => None,
+        };
+        req.caller = Some(caller);
+        Ok(revoke)
+    }
+
+    /// For `?help` and similar: require a valid token with any capability.
+    async fn authenticate(&self, active: &Arc<Active>, inc: &Incoming, _route: &RouteEntry, _rel: &str, _any: bool) -> Result<Arc<Caller>> {
+        let token = inc.token.as_deref().ok_or(Error::InvalidToken)?;
+        let entry = active.tokens.lookup(token).await?.ok_or(Error::InvalidToken)?;
+        Ok(Arc::new(active.tokens.caller(&entry)))
+    }
+
+    /// Resolve a token to its caller and ACL without using it (capabilities).
+    pub async fn caller_for_token(&self, token: &str) -> Result<Option<Arc<Caller>>> {
+        let active = self.active()?;
+        Ok(active.tokens.lookup(token).await?.map(|e| Arc::new(active.tokens.caller(&e))))
+    }
+
+    /// The cubbyhole storage of one token (by token hash).
+    pub fn cubbyhole_view(&self, active: &Active, token_hash: &str) -> Result<StorageView> {
+        let router = active.router.load();
+        let e = router
+            .entries()
+            .iter()
+            .find(|e| e.entry.kind == "cubbyhole")
+            .ok_or_else(|| Error::internal("no cubbyhole mount"))?;
+        Ok(e.storage.sub(&format!("{token_hash}/")))
+    }
+
+    /// Response wrapping: store the response in a new single-use token's
+    /// cubbyhole and answer with `wrap_info` only.
+    pub async fn wrap(&self, active: &Arc<Active>, resp: Response, ttl: Duration, creation_path: &str) -> Result<Response> {
+        if ttl.is_zero() {
+            return Ok(resp);
+        }
+        let (token, entry) = active
+            .tokens
+            .create_internal(InternalCreate::wrapping(ttl, creation_path))
+            .await?;
+        let caller = active.tokens.caller(&entry);
+        let creation_time = now_rfc3339();
+        let record = crate::wrapping::WrappedRecord::from_response(&resp, creation_path, &creation_time, ttl.as_secs());
+        self.cubbyhole_view(active, &caller.token_hash)?.put_json("response", &record).await?;
+        Ok(Response {
+            wrap_info: Some(WrapInfo {
+                token,
+                accessor: caller.accessor.clone(),
+                ttl: ttl.as_secs(),
+                creation_time,
+                creation_path: creation_path.to_string(),
+                wrapped_accessor: resp.auth.as_ref().map(|a| a.accessor.clone()).filter(|a| !a.is_empty()),
+            }),
+            ..Default::default()
+        })
+    }
+}
+
+/// The core's side of the token store callbacks.
+struct CoreHooks {
+    core: Weak<Core>,
+    policies: Weak<PolicyStore>,
+}
+
+#[async_trait::async_trait]
+impl TokenHooks for CoreHooks {
+    async fn on_revoke(&self, token_hash: &str) -> Result<()> {
+        let Some(core) = self.core.upgrade() else { return Ok(()) };
+        let Some(active) = core.active.load_full() else {
+            // During setup (before the router exists) there is nothing mounted to clean.
+            return Ok(());
+        };
+        core.cubbyhole_view(&active, token_hash)?.clear().await
+    }
+
+    async fn policy_exists(&self, name: &str) -> bool {
+        self.policies.upgrade().map(|p| p.exists(name)).unwrap_or(false)
+    }
+}

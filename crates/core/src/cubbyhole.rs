@@ -1,0 +1,92 @@
+//! `cubbyhole/`: private storage per token. Each token sees only the folder
+//! named by its salted hash; revoking the token deletes the folder (the token
+//! store calls back into the core for that).
+
+use crate::backend::{Backend, FieldKind, PathSpec, PathTable, Route, field};
+use crate::error::{Error, Result};
+use crate::logical::{Operation, Request, Response};
+use async_trait::async_trait;
+use serde_json::Value;
+use std::sync::LazyLock;
+
+const FIELDS: &[crate::backend::FieldSpec] = &[field("path", FieldKind::String, "Specifies the path of the secret.")];
+
+static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
+    PathTable::new(vec![PathSpec {
+        name: "secret",
+        pattern: "(?P<path>.*)",
+        operations: &[Operation::Read, Operation::Update, Operation::Create, Operation::Delete, Operation::List],
+        existence_check: true,
+        fields: FIELDS,
+        synopsis: "Pass-through secret storage to a token-specific cubbyhole in the storage backend, allowing you to read/write arbitrary data into secret storage.",
+    }])
+});
+
+pub struct CubbyholeBackend;
+
+impl CubbyholeBackend {
+    pub fn new() -> Self {
+        CubbyholeBackend
+    }
+}
+
+impl Default for CubbyholeBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn token_view(req: &Request) -> Result<crate::view::StorageView> {
+    let caller = req.caller.as_ref().ok_or_else(|| Error::invalid("client token empty"))?;
+    Ok(req.storage.sub(&format!("{}/", caller.token_hash)))
+}
+
+#[async_trait]
+impl Backend for CubbyholeBackend {
+    fn table(&self) -> &PathTable {
+        &TABLE
+    }
+
+    async fn exists(&self, route: &Route<'_>, req: &Request) -> Result<bool> {
+        let view = token_view(req)?;
+        Ok(view.get(route.param("path")).await?.is_some())
+    }
+
+    async fn handle(&self, route: &Route<'_>, req: &mut Request) -> Result<Option<Response>> {
+        let view = token_view(req)?;
+        let path = route.param("path");
+        match req.operation {
+            Operation::Read => {
+                if path.is_empty() {
+                    return Err(Error::invalid("missing path"));
+                }
+                match view.get_json::<Value>(path).await? {
+                    Some(Value::Object(m)) => Ok(Some(Response::data(m))),
+                    _ => Ok(None),
+                }
+            }
+            Operation::Create | Operation::Update => {
+                if path.is_empty() {
+                    return Err(Error::invalid("missing path"));
+                }
+                if req.data.is_empty() {
+                    return Err(Error::invalid("missing data fields"));
+                }
+                view.put_json(path, &Value::Object(req.data.clone())).await?;
+                Ok(None)
+            }
+            Operation::Delete => {
+                if path.is_empty() {
+                    return Err(Error::invalid("missing path"));
+                }
+                view.delete(path).await?;
+                Ok(None)
+            }
+            Operation::List => {
+                let prefix = if path.is_empty() || path.ends_with('/') { path.to_string() } else { format!("{path}/") };
+                Ok(Some(Response::list(view.list(&prefix).await?)))
+            }
+            _ => Err(Error::UnsupportedOperation(req.rel_path.clone())),
+        }
+    }
+}

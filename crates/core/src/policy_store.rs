@@ -1,0 +1,143 @@
+//! ACL policy storage and the compiled-ACL cache.
+//!
+//! Policies are stored raw (as the user wrote them) under `sys/policy/` and
+//! parsed once into `coffer_policy::Policy`. Each distinct set of policy
+//! names on a token gets one compiled `Acl`, cached until any policy changes,
+//! so the request hot path never parses or merges policies.
+
+use crate::error::{Error, Result};
+use crate::view::StorageView;
+use coffer_policy::{Acl, Policy};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Names that cannot be created, changed or deleted through the API.
+pub const IMMUTABLE: &[&str] = &["root", "response-wrapping"];
+
+#[derive(Serialize, Deserialize)]
+struct StoredPolicy {
+    name: String,
+    policy: String,
+}
+
+pub struct PolicyStore {
+    view: StorageView,
+    parsed: RwLock<HashMap<String, Arc<Policy>>>,
+    acls: RwLock<HashMap<String, Arc<Acl>>>,
+}
+
+impl PolicyStore {
+    /// Load every stored policy; create `default` on a fresh store.
+    pub async fn load(view: StorageView) -> Result<Arc<PolicyStore>> {
+        let store = PolicyStore { view, parsed: RwLock::new(HashMap::new()), acls: RwLock::new(HashMap::new()) };
+        let names = store.view.list("").await?;
+        if !names.iter().any(|n| n == "default") {
+            store.write_raw("default", coffer_policy::DEFAULT_POLICY).await?;
+        }
+        for name in store.view.list("").await? {
+            if let Some(sp) = store.view.get_json::<StoredPolicy>(&name).await? {
+                match coffer_policy::parse(&sp.name, &sp.policy) {
+                    Ok(p) => {
+                        store.parsed.write().insert(sp.name.clone(), Arc::new(p));
+                    }
+                    Err(e) => tracing::error!(policy = %sp.name, error = %e, "stored policy no longer parses; skipped"),
+                }
+            }
+        }
+        let rw = coffer_policy::parse("response-wrapping", coffer_policy::RESPONSE_WRAPPING_POLICY)
+            .map_err(|e| Error::internal(format!("built-in policy: {e}")))?;
+        store.parsed.write().insert("response-wrapping".into(), Arc::new(rw));
+        Ok(Arc::new(store))
+    }
+
+    async fn write_raw(&self, name: &str, text: &str) -> Result<Arc<Policy>> {
+        let p = coffer_policy::parse(name, text).map_err(|e| Error::invalid(e.to_string()))?;
+        self.view.put_json(name, &StoredPolicy { name: name.into(), policy: text.into() }).await?;
+        let p = Arc::new(p);
+        self.parsed.write().insert(name.to_string(), p.clone());
+        self.acls.write().clear();
+        Ok(p)
+    }
+
+    /// Create or replace a policy. Parse errors are 400 and leave the stored
+    /// policy unchanged.
+    pub async fn put(&self, name: &str, text: &str) -> Result<()> {
+        let name = name.to_lowercase();
+        if IMMUTABLE.contains(&name.as_str()) {
+            return Err(Error::invalid(format!("cannot update \"{name}\" policy")));
+        }
+        if name.is_empty() {
+            return Err(Error::invalid("policy name must be provided"));
+        }
+        self.write_raw(&name, text).await.map(|_| ())
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        let name = name.to_lowercase();
+        match name.as_str() {
+            "root" => return Err(Error::invalid("cannot delete \"root\" policy")),
+            "default" => return Err(Error::invalid("cannot delete \"default\" policy")),
+            "response-wrapping" => return Err(Error::invalid("cannot delete \"response-wrapping\" policy")),
+            _ => {}
+        }
+        self.view.delete(&name).await?;
+        self.parsed.write().remove(&name);
+        self.acls.write().clear();
+        Ok(())
+    }
+
+    /// The raw text of a stored policy (`root` has none).
+    pub async fn get_raw(&self, name: &str) -> Result<Option<String>> {
+        let name = name.to_lowercase();
+        if name == "response-wrapping" {
+            return Ok(None);
+        }
+        Ok(self.view.get_json::<StoredPolicy>(&name).await?.map(|p| p.policy))
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        name == "root" || self.parsed.read().contains_key(name)
+    }
+
+    /// Names of stored ACL policies, sorted (without `root` and the internal
+    /// `response-wrapping`).
+    pub async fn list(&self) -> Result<Vec<String>> {
+        let mut names = self.view.list("").await?;
+        names.retain(|n| !n.ends_with('/'));
+        names.sort();
+        Ok(names)
+    }
+
+    /// The compiled ACL for a token's policy set. Unknown names are ignored
+    /// (as Vault does); `root` gives the root ACL.
+    pub fn acl_for(&self, policies: &[String]) -> Arc<Acl> {
+        let key = policies.join("\n");
+        if let Some(acl) = self.acls.read().get(&key) {
+            return acl.clone();
+        }
+        let parsed = self.parsed.read();
+        let mut set: Vec<Arc<Policy>> = Vec::with_capacity(policies.len());
+        for name in policies {
+            if name == "root" {
+                // An (empty) policy named "root" compiles to the root ACL.
+                if let Ok(root) = coffer_policy::parse("root", "") {
+                    set.push(Arc::new(root));
+                }
+            } else if let Some(p) = parsed.get(name) {
+                set.push(p.clone());
+            }
+        }
+        drop(parsed);
+        let acl = Arc::new(Acl::new(&set));
+        let mut cache = self.acls.write();
+        // Bound the cache: token policy sets are few in practice, but a
+        // caller could mint many distinct combinations.
+        if cache.len() > 4096 {
+            cache.clear();
+        }
+        cache.insert(key, acl.clone());
+        acl
+    }
+}

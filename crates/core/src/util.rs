@@ -1,0 +1,91 @@
+//! Small shared helpers: time formatting like Go's RFC3339Nano, random ids,
+//! constant-time comparison.
+
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use time::OffsetDateTime;
+
+/// Go's `time.RFC3339Nano` rendering in UTC (trailing zeros trimmed, as Go does).
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let base = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    let nanos = t.nanosecond();
+    if nanos == 0 {
+        format!("{base}Z")
+    } else {
+        let frac = format!("{nanos:09}");
+        format!("{base}.{}Z", frac.trim_end_matches('0'))
+    }
+}
+
+pub fn rfc3339_now() -> String {
+    rfc3339(OffsetDateTime::now_utc())
+}
+
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// `n` random base62 characters from the system RNG (rejection sampling, no bias).
+pub fn random_base62(n: usize) -> String {
+    let rng = SystemRandom::new();
+    let mut out = String::with_capacity(n);
+    let mut buf = [0u8; 64];
+    while out.len() < n {
+        // AWS-LC aborts rather than fail; see seal.rs.
+        rng.fill(&mut buf).expect("system random source");
+        for b in buf {
+            if b < 248 {
+                out.push(BASE62[(b % 62) as usize] as char);
+                if out.len() == n {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Constant-time equality for secrets (tokens, HMACs, key shares).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_like_go() {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_450_000).unwrap();
+        assert_eq!(rfc3339(t), "2023-11-14T22:13:20.12345Z");
+        let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        assert_eq!(rfc3339(t), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn base62_shape() {
+        let s = random_base62(24);
+        assert_eq!(s.len(), 24);
+        assert!(s.bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(s, random_base62(24));
+    }
+
+    #[test]
+    fn ct() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"ab"));
+    }
+}
+
+/// A random (v4) UUID string for request ids.
+pub fn random_uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

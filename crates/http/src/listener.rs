@@ -1,0 +1,109 @@
+//! TCP listeners, plain or TLS (rustls with the aws-lc-rs provider), served
+//! by hyper's auto (HTTP/1.1 + HTTP/2) connection builder. A hand-written
+//! accept loop rather than `axum::serve` so TLS and plain share one path and
+//! the peer address reaches handlers.
+
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct ListenerOptions {
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ListenerError {
+    #[error("{0}")]
+    Tls(String),
+}
+
+fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ListenerError> {
+    let certs = {
+        let data = std::fs::read(&files.cert_file)
+            .map_err(|e| ListenerError::Tls(format!("tls_cert_file {}: {e}", files.cert_file.display())))?;
+        rustls_pemfile::certs(&mut data.as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ListenerError::Tls(format!("tls_cert_file {}: {e}", files.cert_file.display())))?
+    };
+    if certs.is_empty() {
+        return Err(ListenerError::Tls(format!("tls_cert_file {}: no certificate found", files.cert_file.display())));
+    }
+    let key = {
+        let data = std::fs::read(&files.key_file)
+            .map_err(|e| ListenerError::Tls(format!("tls_key_file {}: {e}", files.key_file.display())))?;
+        rustls_pemfile::private_key(&mut data.as_slice())
+            .map_err(|e| ListenerError::Tls(format!("tls_key_file {}: {e}", files.key_file.display())))?
+            .ok_or_else(|| ListenerError::Tls(format!("tls_key_file {}: no private key found", files.key_file.display())))?
+    };
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ListenerError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| ListenerError::Tls(format!("tls: {e}")))?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(cfg)))
+}
+
+/// Check TLS files before binding, so a bad config fails start-up.
+pub fn validate(opts: &ListenerOptions) -> Result<(), ListenerError> {
+    if let Some(t) = &opts.tls {
+        tls_acceptor(t)?;
+    }
+    Ok(())
+}
+
+/// Serve `app` on an already-bound listener until the task is dropped.
+pub async fn serve(listener: TcpListener, opts: ListenerOptions, app: axum::Router) -> Result<(), ListenerError> {
+    let acceptor = opts.tls.as_ref().map(tls_acceptor).transpose()?;
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let svc = app.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo::<SocketAddr>(remote));
+                req.map(axum::body::Body::new)
+            });
+            let svc = TowerToHyperService::new(svc);
+            let builder = Builder::new(TokioExecutor::new());
+            let res = match acceptor {
+                Some(acc) => match acc.accept(stream).await {
+                    Ok(tls) => builder.serve_connection_with_upgrades(TokioIo::new(tls), svc).await,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                },
+                None => builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).await,
+            };
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "connection closed with error");
+            }
+        });
+    }
+}
