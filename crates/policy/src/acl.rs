@@ -3,9 +3,11 @@
 //! Lookup, as in Vault's `ACL.AllowOperation`:
 //! 1. exact rules (a `HashMap`); for LIST also the path without its trailing `/`;
 //! 2. otherwise the best of: the longest matching `*` prefix rule (a byte
-//!    trie, one walk over the path) and every matching `+` rule (bucketed by
-//!    their first segment, pre-sorted by priority so the first hit in a
-//!    bucket is that bucket's winner), ranked by Vault's precedence.
+//!    trie, one walk over the path) and every matching `+` rule (a trie over
+//!    path segments: only the literal child named by each segment and the
+//!    `+` child are visited), ranked by Vault's precedence;
+//! 3. for LIST (and `sys/capabilities`) a path ending in `/` is retried
+//!    without it, as OpenBao does (see [`Acl::capabilities`]).
 //!
 //! Identical patterns (from one or several policies) are merged when the ACL
 //! is built: capabilities are unioned (deny wins), parameter lists merged,
@@ -246,10 +248,8 @@ pub struct Acl {
     prefix: Trie,
     /// Precedence of each prefix perm (Vault: first glob at the prefix's end).
     prefix_prio: HashMap<u32, Prio>,
-    /// `+` rules whose first segment is a literal matched exactly.
-    seg_by_first: HashMap<Box<str>, Vec<SegRule>>,
-    /// `+` rules starting with `+` (or a one-segment prefix): always tried.
-    seg_any: Vec<SegRule>,
+    /// `+` rules, in a trie over path segments.
+    seg: SegTrie,
     policy_names: Vec<String>,
 }
 
@@ -320,17 +320,8 @@ impl Acl {
                 }
             }
         }
-        for s in segs {
-            let first = &s.segs[0];
-            if &**first == "+" || (s.segs.len() == 1 && s.is_prefix) {
-                acl.seg_any.push(s);
-            } else {
-                acl.seg_by_first.entry(first.clone()).or_default().push(s);
-            }
-        }
-        acl.seg_any.sort_by(|a, b| b.prio.cmp(&a.prio));
-        for v in acl.seg_by_first.values_mut() {
-            v.sort_by(|a, b| b.prio.cmp(&a.prio));
+        for r in segs {
+            acl.seg.insert(r);
         }
         acl
     }
@@ -371,21 +362,8 @@ impl Acl {
                 best = Some((p, id));
             }
         }
-        if !self.seg_any.is_empty() || !self.seg_by_first.is_empty() {
-            let nparts = path.bytes().filter(|&b| b == b'/').count() + 1;
-            let first = path.split('/').next().unwrap_or("");
-            let buckets = [self.seg_by_first.get(first).map(Vec::as_slice).unwrap_or(&[]), &self.seg_any[..]];
-            for bucket in buckets {
-                for r in bucket {
-                    if best.is_some_and(|(b, _)| r.prio < *b) {
-                        break; // sorted: nothing later in this bucket can win
-                    }
-                    if seg_match(r, path, nparts) {
-                        best = Some((&r.prio, r.perm));
-                        break;
-                    }
-                }
-            }
+        if !self.seg.rules.is_empty() {
+            self.seg.best(0, path.split('/'), &mut best);
         }
         best.map(|(_, id)| &self.perms[id as usize])
     }
@@ -484,21 +462,88 @@ impl Acl {
     }
 }
 
-/// A pattern's segments against the path's, as Vault does: `+` matches any
-/// one segment (even empty), a literal must be equal, and the last segment
-/// of a `*` pattern is a prefix.
-fn seg_match(r: &SegRule, path: &str, nparts: usize) -> bool {
-    let n = r.segs.len();
-    if nparts < n || (!r.is_prefix && nparts != n) {
-        return false;
+/// `+` rules in a trie keyed by pattern segment, so a lookup visits only
+/// the literal child named by each path segment and the `+` child.
+///
+/// Matching, as Vault does: `+` matches any one segment (even empty), a
+/// literal must be equal, and for a pattern ending in `*` the last pattern
+/// segment is a prefix of the path's segment there, after which any number
+/// of further segments may follow.
+#[derive(Debug, Default)]
+struct SegTrie {
+    nodes: Vec<SegNode>,
+    rules: Vec<SegRule>,
+}
+
+#[derive(Debug, Default)]
+struct SegNode {
+    lit: HashMap<Box<str>, u32>,
+    plus: Option<u32>,
+    /// Rules whose (non-`*`) pattern ends exactly here.
+    end: Vec<u32>,
+    /// `*` rules whose last segment is matched here: (segment, rule).
+    prefix: Vec<(Box<str>, u32)>,
+}
+
+impl SegTrie {
+    fn insert(&mut self, r: SegRule) {
+        if self.nodes.is_empty() {
+            self.nodes.push(SegNode::default());
+        }
+        let n_walk = if r.is_prefix { r.segs.len() - 1 } else { r.segs.len() };
+        let mut n = 0usize;
+        for seg in &r.segs[..n_walk] {
+            let next = if &**seg == "+" { self.nodes[n].plus } else { self.nodes[n].lit.get(seg).copied() };
+            n = match next {
+                Some(c) => c as usize,
+                None => {
+                    let c = self.nodes.len() as u32;
+                    self.nodes.push(SegNode::default());
+                    if &**seg == "+" {
+                        self.nodes[n].plus = Some(c);
+                    } else {
+                        self.nodes[n].lit.insert(seg.clone(), c);
+                    }
+                    c as usize
+                }
+            };
+        }
+        let id = self.rules.len() as u32;
+        if r.is_prefix {
+            let last = r.segs[r.segs.len() - 1].clone();
+            self.nodes[n].prefix.push((last, id));
+        } else {
+            self.nodes[n].end.push(id);
+        }
+        self.rules.push(r);
     }
-    for (i, (seg, part)) in r.segs.iter().zip(path.split('/')).enumerate() {
-        let ok = &**seg == "+" || &**seg == part || (r.is_prefix && i == n - 1 && part.starts_with(&**seg));
-        if !ok {
-            return false;
+
+    /// Visit every rule matching the remaining `parts` from `node`, keeping
+    /// the highest-priority one in `best`.
+    fn best<'a>(&'a self, node: usize, mut parts: std::str::Split<'_, char>, best: &mut Option<(&'a Prio, u32)>) {
+        let n = &self.nodes[node];
+        let mut consider = |id: u32| {
+            let r = &self.rules[id as usize];
+            if best.is_none_or(|(b, _)| r.prio > *b) {
+                *best = Some((&r.prio, r.perm));
+            }
+        };
+        let Some(part) = parts.next() else {
+            n.end.iter().for_each(|&id| consider(id));
+            return;
+        };
+        for (seg, id) in &n.prefix {
+            if &**seg == "+" || part.starts_with(&**seg) {
+                consider(*id);
+            }
+        }
+        if let Some(&c) = n.lit.get(part) {
+            self.best(c as usize, parts.clone(), best);
+        }
+        if let Some(c) = n.plus {
+            self.best(c as usize, parts, best);
         }
     }
-    true
 }
 
 fn params_ok(perm: &Perm, data: Option<&Map<String, J>>) -> bool {
