@@ -1,0 +1,355 @@
+//! The token store and the `auth/token/` auth method (vault-api.md §4).
+//!
+//! Layout:
+//! - `mod.rs` (this file): the public types the core uses and the path table
+//!   of `auth/token/*`, so the whole API reads at a glance.
+//! - `store.rs`: [`TokenStore`] — hashing, storage layout, the lookup cache,
+//!   use counting, revocation of trees and the expiry sweeper.
+//! - `ttl.rs`: Vault's TTL arithmetic (`CalculateTTL`) and time formatting.
+//! - `create.rs`: `create`, `create-orphan`, `create/:role` and their policy rules.
+//! - `ops.rs`: lookup / renew / revoke / accessors / tidy handlers.
+//! - `roles.rs`: `roles/:name` CRUD.
+//!
+//! Tokens are never stored in clear: every record is keyed by a salted
+//! HMAC-SHA256 of the token (the salt key lives in the barrier view).
+
+mod create;
+mod ops;
+mod roles;
+mod store;
+mod ttl;
+
+#[cfg(test)]
+mod testutil;
+
+pub use store::TokenStore;
+pub use ttl::{calculate_ttl, format_rfc3339_nano, human_duration};
+
+use crate::backend::{Backend, FieldKind, PathSpec, PathTable, Route, SpecialPaths, field};
+use crate::error::{Error, Result};
+use crate::logical::{Operation, Request, Response};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `num_uses` value of a token whose last use has been consumed: it still
+/// serves the request that used it up, then it is revoked (Vault's
+/// `tokenRevocationPending`).
+pub const REVOCATION_PENDING: i64 = -1;
+
+/// One stored token. Holds no secret: the token itself is never kept, only
+/// its salted hash (which doubles as the cubbyhole id).
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenEntry {
+    /// Salted HMAC-SHA256 (hex) of the token: the storage key.
+    pub hash: String,
+    pub accessor: String,
+    /// Hash of the parent token; `None` for orphans.
+    #[serde(default)]
+    pub parent: Option<String>,
+    pub policies: Vec<String>,
+    /// Creation path (`auth/token/create`, `auth/userpass/login/alice`).
+    pub path: String,
+    #[serde(default)]
+    pub meta: Option<BTreeMap<String, String>>,
+    pub display_name: String,
+    /// Remaining uses; 0 = unlimited; [`REVOCATION_PENDING`] = used up.
+    pub num_uses: i64,
+    /// Unix seconds.
+    pub creation_time: i64,
+    /// Unix nanoseconds of the lease issue (`issue_time`).
+    pub issue_time_ns: i64,
+    /// TTL granted at creation, seconds (`creation_ttl`).
+    pub creation_ttl: u64,
+    /// TTL of the current lease (last create/renew), seconds; 0 = never expires.
+    pub ttl: u64,
+    /// Seconds; 0 = none.
+    pub explicit_max_ttl: u64,
+    /// Seconds; 0 = not periodic.
+    pub period: u64,
+    pub renewable: bool,
+    /// `service` (batch tokens are not persisted and not implemented yet).
+    pub token_type: String,
+    /// Role the token was created from, "" if none.
+    #[serde(default)]
+    pub role: String,
+    /// Unix nanoseconds at which the token expires; `None` = never.
+    #[serde(default)]
+    pub expire_ns: Option<i64>,
+    #[serde(default)]
+    pub last_renewal_ns: Option<i64>,
+    #[serde(default)]
+    pub entity_id: String,
+}
+
+impl TokenEntry {
+    pub fn orphan(&self) -> bool {
+        self.parent.is_none()
+    }
+    pub fn is_root(&self) -> bool {
+        self.policies.iter().any(|p| p == "root")
+    }
+}
+
+impl std::fmt::Debug for TokenEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The hash is not the token, but it is the cubbyhole id and a lookup
+        // key: keep it out of logs too.
+        f.debug_struct("TokenEntry")
+            .field("hash", &"[redacted]")
+            .field("accessor", &self.accessor)
+            .field("policies", &self.policies)
+            .field("path", &self.path)
+            .field("display_name", &self.display_name)
+            .field("num_uses", &self.num_uses)
+            .field("ttl", &self.ttl)
+            .field("orphan", &self.orphan())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Callbacks from the token store into the core.
+#[async_trait]
+pub trait TokenHooks: Send + Sync + 'static {
+    /// Called for every token revoked (each member of a revoked tree, expired
+    /// tokens too) before its record is deleted, so the core can destroy its
+    /// cubbyhole (and, later, its leases). An error aborts that revocation
+    /// (the token stays unusable and is retried by the sweeper or `tidy`).
+    async fn on_revoke(&self, token_hash: &str) -> Result<()>;
+    /// Does an ACL policy with this name exist?
+    async fn policy_exists(&self, name: &str) -> bool;
+}
+
+/// What [`TokenStore::use_token`] tells the core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UseOutcome {
+    /// Unlimited-use token, or uses remain.
+    Continue,
+    /// This request consumed the last use: serve it, then call
+    /// [`TokenStore::revoke_entry`].
+    RevokeAfter,
+}
+
+/// Parameters for [`TokenStore::create_internal`] (response wrapping, logins).
+/// Policies are used as given (sanitised; `default` is not added).
+#[derive(Clone, Debug)]
+pub struct InternalCreate {
+    pub policies: Vec<String>,
+    pub path: String,
+    /// Zero: never expires.
+    pub ttl: Duration,
+    pub explicit_max_ttl: Duration,
+    pub period: Duration,
+    pub num_uses: i64,
+    pub display_name: String,
+    pub meta: Option<BTreeMap<String, String>>,
+    pub renewable: bool,
+    /// Hash of the parent token; `None` = orphan (logins are orphans).
+    pub parent: Option<String>,
+    pub entity_id: String,
+}
+
+impl Default for InternalCreate {
+    fn default() -> Self {
+        InternalCreate {
+            policies: Vec::new(),
+            path: String::new(),
+            ttl: Duration::ZERO,
+            explicit_max_ttl: Duration::ZERO,
+            period: Duration::ZERO,
+            num_uses: 0,
+            display_name: String::new(),
+            meta: None,
+            renewable: true,
+            parent: None,
+            entity_id: String::new(),
+        }
+    }
+}
+
+impl InternalCreate {
+    /// A response-wrapping token: policy `response-wrapping`, single use,
+    /// orphan, not renewable, expiring after `ttl`.
+    pub fn wrapping(ttl: Duration, creation_path: &str) -> InternalCreate {
+        InternalCreate {
+            policies: vec!["response-wrapping".into()],
+            path: creation_path.to_string(),
+            ttl,
+            num_uses: 1,
+            renewable: false,
+            ..Default::default()
+        }
+    }
+}
+
+/// Vault's multierror rendering of a single error, which some token
+/// endpoints return verbatim (`1 error occurred:\n\t* invalid accessor\n\n`).
+pub(crate) fn one_error(msg: &str) -> Error {
+    Error::invalid(format!("1 error occurred:\n\t* {msg}\n\n"))
+}
+
+// ----------------------------------------------------------------------------- path table
+
+const U: &[Operation] = &[Operation::Update];
+
+const CREATE_FIELDS: &[crate::backend::FieldSpec] = &[
+    field("id", FieldKind::String, "Value for the token (root/sudo only)"),
+    field("policies", FieldKind::StringList, "Policies of the token; default: the parent's"),
+    field("meta", FieldKind::Map, "Arbitrary key=value metadata, shown in audit logs"),
+    field("no_parent", FieldKind::Bool, "Create an orphan token (root/sudo only)"),
+    field("no_default_policy", FieldKind::Bool, "Do not add the default policy"),
+    field("renewable", FieldKind::Bool, "Whether the token can be renewed (default true)"),
+    field("ttl", FieldKind::Duration, "Initial TTL; default: the mount's default lease TTL"),
+    field("lease", FieldKind::Duration, "Deprecated alias of ttl"),
+    field("type", FieldKind::String, "Token type: service (batch is not supported yet)"),
+    field("explicit_max_ttl", FieldKind::Duration, "Hard cap on the token's lifetime, renewals included"),
+    field("display_name", FieldKind::String, "Name shown as token-<name>"),
+    field("num_uses", FieldKind::Int, "Number of uses; 0 = unlimited"),
+    field("period", FieldKind::Duration, "Renew period of a periodic token (root/sudo or role)"),
+    field("entity_alias", FieldKind::String, "Entity alias (not supported)"),
+];
+const TOKEN_FIELD: &[crate::backend::FieldSpec] = &[field("token", FieldKind::String, "Token to act on")];
+const ACCESSOR_FIELD: &[crate::backend::FieldSpec] =
+    &[field("accessor", FieldKind::String, "Accessor of the token to act on")];
+const RENEW_FIELDS: &[crate::backend::FieldSpec] = &[
+    field("token", FieldKind::String, "Token to renew"),
+    field("increment", FieldKind::Duration, "Requested lease extension"),
+];
+const RENEW_SELF_FIELDS: &[crate::backend::FieldSpec] =
+    &[field("increment", FieldKind::Duration, "Requested lease extension")];
+const RENEW_ACCESSOR_FIELDS: &[crate::backend::FieldSpec] = &[
+    field("accessor", FieldKind::String, "Accessor of the token to renew"),
+    field("increment", FieldKind::Duration, "Requested lease extension"),
+];
+const ROLE_FIELDS: &[crate::backend::FieldSpec] = &[
+    field("role_name", FieldKind::String, "Name of the role"),
+    field("allowed_policies", FieldKind::StringList, "Policies tokens of this role may have"),
+    field("disallowed_policies", FieldKind::StringList, "Policies tokens of this role may not have"),
+    field("allowed_policies_glob", FieldKind::StringList, "Glob patterns of allowed policies"),
+    field("disallowed_policies_glob", FieldKind::StringList, "Glob patterns of disallowed policies"),
+    field("orphan", FieldKind::Bool, "Tokens of this role are orphans"),
+    field("renewable", FieldKind::Bool, "Tokens of this role are renewable (default true)"),
+    field("path_suffix", FieldKind::String, "Suffix of the creation path"),
+    field("allowed_entity_aliases", FieldKind::StringList, "Entity aliases (stored, not enforced)"),
+    field("token_explicit_max_ttl", FieldKind::Duration, "Explicit max TTL of the tokens"),
+    field("token_period", FieldKind::Duration, "Period of the tokens"),
+    field("token_no_default_policy", FieldKind::Bool, "Do not add the default policy"),
+    field("token_num_uses", FieldKind::Int, "Number of uses of the tokens"),
+    field("token_type", FieldKind::String, "service, default-service, batch or default-batch"),
+    field("period", FieldKind::Duration, "Deprecated: use token_period"),
+    field("explicit_max_ttl", FieldKind::Duration, "Deprecated: use token_explicit_max_ttl"),
+];
+
+/// Role names: Vault's `GenericNameRegex`.
+const ROLE_NAME: &str = r"(?P<role_name>\w(?:[\w\-.]*\w)?)";
+
+fn path_table() -> PathTable {
+    let spec = |name, pattern, operations, fields, synopsis| PathSpec {
+        name,
+        pattern,
+        operations,
+        existence_check: false,
+        fields,
+        synopsis,
+    };
+    // Role patterns need the name group spliced in; leak the two formatted
+    // strings once per backend (the table lives as long as the process).
+    let create_role: &'static str = Box::leak(format!("create/{ROLE_NAME}").into_boxed_str());
+    let role: &'static str = Box::leak(format!("roles/{ROLE_NAME}").into_boxed_str());
+    PathTable::new(vec![
+        spec("create-orphan", "create-orphan", U, CREATE_FIELDS, "Create an orphan token."),
+        spec("create-role", create_role, U, CREATE_FIELDS, "Create a token from a role."),
+        spec("create", "create", U, CREATE_FIELDS, "Create a child token."),
+        spec("lookup", "lookup", &[Operation::Read, Operation::Update], TOKEN_FIELD, "Look up a token."),
+        spec("lookup-self", "lookup-self", &[Operation::Read, Operation::Update], &[], "Look up the calling token."),
+        spec("lookup-accessor", "lookup-accessor", U, ACCESSOR_FIELD, "Look up a token by accessor."),
+        spec("renew", "renew", U, RENEW_FIELDS, "Renew a token."),
+        spec("renew-self", "renew-self", U, RENEW_SELF_FIELDS, "Renew the calling token."),
+        spec("renew-accessor", "renew-accessor", U, RENEW_ACCESSOR_FIELDS, "Renew a token by accessor."),
+        spec("revoke", "revoke", U, TOKEN_FIELD, "Revoke a token and all its children."),
+        spec("revoke-self", "revoke-self", U, &[], "Revoke the calling token and all its children."),
+        spec("revoke-accessor", "revoke-accessor", U, ACCESSOR_FIELD, "Revoke a token by accessor."),
+        spec("revoke-orphan", "revoke-orphan", U, TOKEN_FIELD, "Revoke a token; its children become orphans (sudo)."),
+        spec("accessors", "accessors/?", &[Operation::List], &[], "List token accessors (sudo)."),
+        spec("roles-list", "roles/?", &[Operation::List], &[], "List token roles."),
+        PathSpec {
+            name: "role",
+            pattern: role,
+            operations: &[Operation::Create, Operation::Read, Operation::Update, Operation::Delete],
+            existence_check: true,
+            fields: ROLE_FIELDS,
+            synopsis: "Create, read, update or delete a token role.",
+        },
+        spec("tidy", "tidy", U, &[], "Clean up dangling token index entries."),
+    ])
+}
+
+/// Serves the `auth/token/` mount.
+pub(crate) struct TokenBackend {
+    store: Arc<TokenStore>,
+    table: PathTable,
+}
+
+impl TokenBackend {
+    pub(crate) fn new(store: Arc<TokenStore>) -> TokenBackend {
+        TokenBackend { store, table: path_table() }
+    }
+}
+
+#[async_trait]
+impl Backend for TokenBackend {
+    fn table(&self) -> &PathTable {
+        &self.table
+    }
+
+    fn special_paths(&self) -> SpecialPaths {
+        // As Vault: listing accessors needs sudo (the core enforces it, 403).
+        // `revoke-orphan` is checked in its handler instead, because Vault
+        // answers a caller without sudo with 400 "root or sudo privileges
+        // required to revoke and orphan", not 403; the legacy
+        // `revoke-orphan/<token>` form is root-protected like Vault's.
+        SpecialPaths { unauthenticated: vec![], root: vec!["revoke-orphan/*", "accessors*"] }
+    }
+
+    fn help(&self) -> &'static str {
+        "The token credential backend is always enabled and builds in some core \
+         functionality: creating, looking up, renewing and revoking tokens."
+    }
+
+    async fn handle(&self, route: &Route<'_>, req: &mut Request) -> Result<Option<Response>> {
+        let s = &self.store;
+        match route.name() {
+            "create" => create::handle_create(s, req, create::Kind::Create).await.map(Some),
+            "create-orphan" => create::handle_create(s, req, create::Kind::Orphan).await.map(Some),
+            "create-role" => create::handle_create(s, req, create::Kind::Role(route.param("role_name"))).await.map(Some),
+            "lookup" => ops::lookup(s, req).await.map(Some),
+            "lookup-self" => ops::lookup_self(s, req).await.map(Some),
+            "lookup-accessor" => ops::lookup_accessor(s, req).await.map(Some),
+            "renew" => ops::renew(s, req).await.map(Some),
+            "renew-self" => ops::renew_self(s, req).await.map(Some),
+            "renew-accessor" => ops::renew_accessor(s, req).await.map(Some),
+            "revoke" => ops::revoke(s, req).await,
+            "revoke-self" => ops::revoke_self(s, req).await,
+            "revoke-accessor" => ops::revoke_accessor(s, req).await,
+            "revoke-orphan" => ops::revoke_orphan(s, req).await,
+            "accessors" => ops::list_accessors(s).await.map(Some),
+            "tidy" => Ok(Some(ops::tidy(s))),
+            "roles-list" => roles::list(s).await.map(Some),
+            "role" => match req.operation {
+                Operation::Read => roles::read(s, route.param("role_name")).await.map(Some),
+                Operation::Delete => roles::delete(s, route.param("role_name")).await.map(|_| None),
+                _ => roles::write(s, route.param("role_name"), req).await,
+            },
+            _ => Err(Error::UnsupportedPath(req.rel_path.clone())),
+        }
+    }
+
+    async fn exists(&self, route: &Route<'_>, _req: &Request) -> Result<bool> {
+        match route.name() {
+            "role" => Ok(self.store.role(route.param("role_name")).await?.is_some()),
+            _ => Ok(true),
+        }
+    }
+}

@@ -1,0 +1,732 @@
+//! The token store: hashing, storage layout, lookup cache, use counting,
+//! revocation of trees, and the expiry sweeper.
+//!
+//! Storage layout inside the view (`sys/token/`), built only by the `*_key`
+//! functions below:
+//! - `salt`                                 the HMAC key (32 random bytes)
+//! - `id/<hash>`                            [`TokenEntry`] JSON
+//! - `accessor/<hash(accessor)>`            [`AccessorEntry`] JSON
+//! - `parent/<parent hash>/<child hash>`    empty marker: walk a tree without a scan
+//! - `expiry/<hour>/<unix secs>-<hash>`     empty marker: the sweeper lists only due hours
+//! - `role/<name>`                          [`super::roles::Role`] JSON
+
+use super::roles::Role;
+use super::ttl::format_rfc3339_nano;
+use super::{InternalCreate, REVOCATION_PENDING, TokenBackend, TokenEntry, TokenHooks, UseOutcome};
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::logical::{Auth, Caller};
+use crate::view::{StorageView, ViewOp};
+use aws_lc_rs::hmac;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+/// Prefix of service tokens (Vault ≥ 1.10 / OpenBao docs).
+pub const SERVICE_PREFIX: &str = "hvs.";
+/// Random body length of tokens and accessors (base62 characters).
+const RANDOM_LEN: usize = 24;
+/// Entries kept in the lookup cache.
+const CACHE_CAPACITY: usize = 16_384;
+/// How often the sweeper looks for expired tokens.
+pub(crate) const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// Stripes of the per-token mutation lock.
+const STRIPES: usize = 64;
+
+const SALT_KEY: &str = "salt";
+fn id_key(hash: &str) -> String {
+    format!("id/{hash}")
+}
+fn accessor_key(accessor_hash: &str) -> String {
+    format!("accessor/{accessor_hash}")
+}
+fn parent_prefix(parent: &str) -> String {
+    format!("parent/{parent}/")
+}
+fn parent_key(parent: &str, child: &str) -> String {
+    format!("parent/{parent}/{child}")
+}
+const EXPIRY_PREFIX: &str = "expiry/";
+fn expiry_hour(unix_secs: i64) -> String {
+    format!("{:012}", unix_secs.max(0) / 3600)
+}
+fn expiry_key(expire_ns: i64, hash: &str) -> String {
+    let secs = expire_ns.div_euclid(1_000_000_000);
+    format!("{EXPIRY_PREFIX}{}/{:016}-{hash}", expiry_hour(secs), secs.max(0))
+}
+pub(super) fn role_key(name: &str) -> String {
+    format!("role/{name}")
+}
+pub(super) const ROLE_PREFIX: &str = "role/";
+
+/// Value of an accessor index entry.
+#[derive(Serialize, Deserialize)]
+struct AccessorEntry {
+    accessor: String,
+    token_hash: String,
+}
+
+/// Lookup cache: hash → entry. A single-node cache, kept coherent by updating
+/// or invalidating it on every write/revoke of a token *after* the storage
+/// write. A replicated storage backend (raft) must also invalidate entries
+/// when it applies writes made by another node.
+struct Cache {
+    map: RwLock<HashMap<String, Arc<TokenEntry>>>,
+    /// Bumped (under the write lock) by every mutation; a reader that missed
+    /// only inserts what it read if no mutation happened meanwhile, so a
+    /// revoked token can never be resurrected by a slow reader.
+    generation: AtomicU64,
+}
+
+impl Cache {
+    fn get(&self, hash: &str) -> Option<Arc<TokenEntry>> {
+        self.map.read().get(hash).cloned()
+    }
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+    fn fill(&self, generation: u64, entry: Arc<TokenEntry>) {
+        let mut map = self.map.write();
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        Self::insert_bounded(&mut map, entry);
+    }
+    fn set(&self, entry: Arc<TokenEntry>) {
+        let mut map = self.map.write();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Self::insert_bounded(&mut map, entry);
+    }
+    fn remove(&self, hash: &str) {
+        let mut map = self.map.write();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        map.remove(hash);
+    }
+    fn insert_bounded(map: &mut HashMap<String, Arc<TokenEntry>>, entry: Arc<TokenEntry>) {
+        if map.len() >= CACHE_CAPACITY && !map.contains_key(&entry.hash) {
+            // Evict an arbitrary entry; the cache is an optimisation only.
+            if let Some(k) = map.keys().next().cloned() {
+                map.remove(&k);
+            }
+        }
+        map.insert(entry.hash.clone(), entry);
+    }
+}
+
+pub struct TokenStore {
+    view: StorageView,
+    hooks: Arc<dyn TokenHooks>,
+    key: hmac::Key,
+    rng: SystemRandom,
+    cache: Cache,
+    /// Serialises read-modify-write of one token (use counting, renew, revoke).
+    stripes: Vec<tokio::sync::Mutex<()>>,
+    /// Tokens found expired by `lookup` and queued for background revocation.
+    pending: Mutex<HashSet<String>>,
+    me: Weak<TokenStore>,
+    /// Test hook: nanoseconds added to the wall clock.
+    clock_skew_ns: AtomicI64,
+}
+
+impl std::fmt::Debug for TokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenStore").field("view", &self.view).finish_non_exhaustive()
+    }
+}
+
+impl TokenStore {
+    /// `view` is the barrier view the core gives the token store
+    /// (`sys/token/`). Creates or loads the random salt key kept there.
+    pub async fn new(view: StorageView, hooks: Arc<dyn TokenHooks>) -> Result<Arc<TokenStore>> {
+        let rng = SystemRandom::new();
+        let salt: Zeroizing<Vec<u8>> = match view.get(SALT_KEY).await? {
+            Some(s) if s.len() == 32 => s,
+            Some(_) => return Err(Error::internal("token store salt has an unexpected length")),
+            None => {
+                let mut s = Zeroizing::new(vec![0u8; 32]);
+                rng.fill(&mut s).map_err(|_| Error::internal("random generator failed"))?;
+                view.put(SALT_KEY, &s).await?;
+                s
+            }
+        };
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &salt);
+        Ok(Arc::new_cyclic(|me| TokenStore {
+            view,
+            hooks,
+            key,
+            rng,
+            cache: Cache { map: RwLock::new(HashMap::new()), generation: AtomicU64::new(0) },
+            stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            pending: Mutex::new(HashSet::new()),
+            me: me.clone(),
+            clock_skew_ns: AtomicI64::new(0),
+        }))
+    }
+
+    /// Salted HMAC-SHA256 (hex) of a token: its storage key and cubbyhole id.
+    pub fn hash(&self, token: &str) -> String {
+        hex::encode(hmac::sign(&self.key, token.as_bytes()).as_ref())
+    }
+
+    pub(super) fn view(&self) -> &StorageView {
+        &self.view
+    }
+
+    pub(super) fn hooks(&self) -> &Arc<dyn TokenHooks> {
+        &self.hooks
+    }
+
+    pub fn backend(self: &Arc<Self>) -> Arc<dyn Backend> {
+        Arc::new(TokenBackend::new(self.clone()))
+    }
+
+    // ------------------------------------------------------------------ time
+
+    pub(super) fn now_ns(&self) -> i64 {
+        let real = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
+        real + self.clock_skew_ns.load(Ordering::Relaxed)
+    }
+
+    /// Tests: move this store's clock forward.
+    #[cfg(test)]
+    pub(crate) fn advance_clock(&self, d: Duration) {
+        self.clock_skew_ns.fetch_add(d.as_nanos() as i64, Ordering::Relaxed);
+    }
+
+    // ------------------------------------------------------------------ random
+
+    pub(super) fn random_base62(&self, len: usize) -> Result<String> {
+        const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut out = String::with_capacity(len);
+        let mut buf = Zeroizing::new([0u8; 64]);
+        while out.len() < len {
+            self.rng.fill(&mut buf[..]).map_err(|_| Error::internal("random generator failed"))?;
+            // Rejection sampling: 248 = 4 * 62, so `b % 62` stays uniform.
+            for &b in buf.iter().filter(|b| **b < 248) {
+                if out.len() == len {
+                    break;
+                }
+                out.push(ALPHABET[(b % 62) as usize] as char);
+            }
+        }
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------------ reads
+
+    /// Read an entry by hash (cache, then storage), whatever its state.
+    pub(super) async fn load(&self, hash: &str) -> Result<Option<Arc<TokenEntry>>> {
+        if let Some(e) = self.cache.get(hash) {
+            return Ok(Some(e));
+        }
+        let generation = self.cache.generation();
+        match self.view.get_json::<TokenEntry>(&id_key(hash)).await? {
+            None => Ok(None),
+            Some(e) => {
+                let e = Arc::new(e);
+                self.cache.fill(generation, e.clone());
+                Ok(Some(e))
+            }
+        }
+    }
+
+    fn is_expired(&self, e: &TokenEntry, now_ns: i64) -> bool {
+        e.expire_ns.is_some_and(|at| at <= now_ns)
+    }
+
+    /// A usable entry: not pending revocation, not expired (an expired one is
+    /// queued for revocation in the background).
+    fn usable(&self, e: Arc<TokenEntry>) -> Option<Arc<TokenEntry>> {
+        if e.num_uses == REVOCATION_PENDING {
+            return None;
+        }
+        if self.is_expired(&e, self.now_ns()) {
+            self.revoke_in_background(&e.hash);
+            return None;
+        }
+        Some(e)
+    }
+
+    /// Hot path, once per authenticated request: `None` if unknown, revoked,
+    /// used up or expired. One HMAC plus a cache hit, or one storage read.
+    pub async fn lookup(&self, token: &str) -> Result<Option<Arc<TokenEntry>>> {
+        if token.is_empty() {
+            return Ok(None);
+        }
+        Ok(self.load(&self.hash(token)).await?.and_then(|e| self.usable(e)))
+    }
+
+    /// Like [`lookup`](Self::lookup) but also returns used-up and expired
+    /// entries (for the handlers that serve the request using the last use).
+    pub(super) async fn lookup_any(&self, token: &str) -> Result<Option<Arc<TokenEntry>>> {
+        if token.is_empty() {
+            return Ok(None);
+        }
+        self.load(&self.hash(token)).await
+    }
+
+    /// Entry behind an accessor, whatever its state.
+    pub(super) async fn accessor_any(&self, accessor: &str) -> Result<Option<Arc<TokenEntry>>> {
+        if accessor.is_empty() {
+            return Ok(None);
+        }
+        let Some(a) = self.view.get_json::<AccessorEntry>(&accessor_key(&self.hash(accessor))).await? else {
+            return Ok(None);
+        };
+        let Some(e) = self.load(&a.token_hash).await? else { return Ok(None) };
+        // The index is keyed by a hash; make sure it points at this accessor.
+        if !bool::from(e.accessor.as_bytes().ct_eq(accessor.as_bytes())) {
+            return Ok(None);
+        }
+        Ok(Some(e))
+    }
+
+    pub async fn lookup_accessor(&self, accessor: &str) -> Result<Option<Arc<TokenEntry>>> {
+        Ok(self.accessor_any(accessor).await?.and_then(|e| self.usable(e)))
+    }
+
+    /// All accessors (for `LIST accessors`), sorted.
+    pub(super) async fn accessors(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for k in self.view.list("accessor/").await? {
+            if let Some(a) = self.view.get_json::<AccessorEntry>(&accessor_key(&k)).await? {
+                out.push(a.accessor);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    pub(super) async fn role(&self, name: &str) -> Result<Option<Role>> {
+        if name.is_empty() {
+            return Ok(None);
+        }
+        self.view.get_json(&role_key(name)).await
+    }
+
+    /// Serialise read-modify-write of one token with every other mutation of it.
+    pub(super) async fn lock_token(&self, hash: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        self.stripe(hash).lock().await
+    }
+
+    pub(super) fn arc(&self) -> Option<Arc<TokenStore>> {
+        self.me.upgrade()
+    }
+
+    fn stripe(&self, hash: &str) -> &tokio::sync::Mutex<()> {
+        let idx = hash.bytes().take(4).fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(b as usize));
+        &self.stripes[idx % STRIPES]
+    }
+
+    // ------------------------------------------------------------------ writes
+
+    /// Persist a changed entry (and move its expiry marker), then update the cache.
+    pub(super) async fn update(&self, old: &TokenEntry, new: TokenEntry) -> Result<Arc<TokenEntry>> {
+        let mut ops = vec![ViewOp::Put(id_key(&new.hash), serde_json::to_vec(&new)?)];
+        if old.expire_ns != new.expire_ns {
+            if let Some(at) = old.expire_ns {
+                ops.push(ViewOp::Delete(expiry_key(at, &old.hash)));
+            }
+            if let Some(at) = new.expire_ns {
+                ops.push(ViewOp::Put(expiry_key(at, &new.hash), Vec::new()));
+            }
+        }
+        if old.parent != new.parent {
+            if let Some(p) = &old.parent {
+                ops.push(ViewOp::Delete(parent_key(p, &old.hash)));
+            }
+            if let Some(p) = &new.parent {
+                ops.push(ViewOp::Put(parent_key(p, &new.hash), Vec::new()));
+            }
+        }
+        self.view.write(ops).await?;
+        let new = Arc::new(new);
+        self.cache.set(new.clone());
+        Ok(new)
+    }
+
+    /// Store a new token. Fails if a token with this id exists.
+    pub(super) async fn insert(&self, token: &str, mut e: TokenEntry) -> Result<Arc<TokenEntry>> {
+        e.hash = self.hash(token);
+        let _g = self.stripe(&e.hash).lock().await;
+        if self.view.get(&id_key(&e.hash)).await?.is_some() {
+            return Err(Error::invalid("cannot create a token with a duplicate ID"));
+        }
+        let acc = AccessorEntry { accessor: e.accessor.clone(), token_hash: e.hash.clone() };
+        let mut ops = vec![
+            ViewOp::Put(id_key(&e.hash), serde_json::to_vec(&e)?),
+            ViewOp::Put(accessor_key(&self.hash(&e.accessor)), serde_json::to_vec(&acc)?),
+        ];
+        if let Some(p) = &e.parent {
+            ops.push(ViewOp::Put(parent_key(p, &e.hash), Vec::new()));
+        }
+        if let Some(at) = e.expire_ns {
+            ops.push(ViewOp::Put(expiry_key(at, &e.hash), Vec::new()));
+        }
+        self.view.write(ops).await?;
+        let e = Arc::new(e);
+        self.cache.set(e.clone());
+        Ok(e)
+    }
+
+    /// A fresh service token and accessor.
+    pub(super) fn new_token(&self) -> Result<(Zeroizing<String>, String)> {
+        let token = Zeroizing::new(format!("{SERVICE_PREFIX}{}", self.random_base62(RANDOM_LEN)?));
+        Ok((token, self.random_base62(RANDOM_LEN)?))
+    }
+
+    /// Called before a request is served: enforces `num_uses`.
+    pub async fn use_token(&self, entry: &Arc<TokenEntry>) -> Result<UseOutcome> {
+        if entry.num_uses == 0 {
+            return Ok(UseOutcome::Continue);
+        }
+        let _g = self.stripe(&entry.hash).lock().await;
+        // Re-read under the stripe lock: concurrent uses must not both pass.
+        let Some(cur) = self.load(&entry.hash).await? else { return Err(Error::InvalidToken) };
+        match cur.num_uses {
+            0 => Ok(UseOutcome::Continue),
+            n if n < 0 => Err(Error::InvalidToken),
+            n => {
+                let mut next = (*cur).clone();
+                next.num_uses = if n == 1 { REVOCATION_PENDING } else { n - 1 };
+                self.update(&cur, next).await?;
+                Ok(if n == 1 { UseOutcome::RevokeAfter } else { UseOutcome::Continue })
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ revocation
+
+    /// Revoke a token and its whole tree of descendants.
+    pub async fn revoke_entry(&self, entry: &TokenEntry) -> Result<()> {
+        self.revoke_tree(&entry.hash).await
+    }
+
+    /// Post-order walk through the `parent/` index: children go first, so a
+    /// failure leaves the remaining tree reachable from its root.
+    pub(super) async fn revoke_tree(&self, root: &str) -> Result<()> {
+        let mut stack = vec![(root.to_string(), false)];
+        let mut seen = HashSet::new();
+        while let Some((hash, expanded)) = stack.pop() {
+            if expanded {
+                self.revoke_one(&hash, false).await?;
+                continue;
+            }
+            if !seen.insert(hash.clone()) {
+                continue; // corrupt index; never loop
+            }
+            stack.push((hash.clone(), true));
+            for child in self.view.list(&parent_prefix(&hash)).await? {
+                if !child.ends_with('/') {
+                    stack.push((child, false));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Revoke one token. With `orphan_children`, its children are made orphans
+    /// first (revoke-orphan). Idempotent: a missing entry is not an error.
+    pub(super) async fn revoke_one(&self, hash: &str, orphan_children: bool) -> Result<()> {
+        // 1. Mark it used up so it stops working at once, even if a hook fails.
+        let entry = {
+            let _g = self.stripe(hash).lock().await;
+            let Some(e) = self.load(hash).await? else {
+                self.cache.remove(hash);
+                return Ok(());
+            };
+            if e.num_uses != REVOCATION_PENDING {
+                let mut pending = (*e).clone();
+                pending.num_uses = REVOCATION_PENDING;
+                self.update(&e, pending).await?
+            } else {
+                e
+            }
+        };
+        if orphan_children {
+            for child in self.view.list(&parent_prefix(hash)).await? {
+                if child.ends_with('/') {
+                    continue;
+                }
+                let _g = self.stripe(&child).lock().await;
+                match self.load(&child).await? {
+                    Some(c) => {
+                        let mut next = (*c).clone();
+                        next.parent = None;
+                        self.update(&c, next).await?;
+                    }
+                    None => self.view.delete(&parent_key(hash, &child)).await?,
+                }
+            }
+        }
+        // 2. Let the core destroy what hangs off the token (cubbyhole, leases).
+        self.hooks.on_revoke(hash).await?;
+        // 3. Delete the record and its index entries.
+        let mut ops = vec![
+            ViewOp::Delete(id_key(hash)),
+            ViewOp::Delete(accessor_key(&self.hash(&entry.accessor))),
+        ];
+        if let Some(p) = &entry.parent {
+            ops.push(ViewOp::Delete(parent_key(p, hash)));
+        }
+        if let Some(at) = entry.expire_ns {
+            ops.push(ViewOp::Delete(expiry_key(at, hash)));
+        }
+        self.view.write(ops).await?;
+        self.cache.remove(hash);
+        tracing::debug!(accessor = %entry.accessor, "token revoked");
+        Ok(())
+    }
+
+    fn revoke_in_background(&self, hash: &str) {
+        if !self.pending.lock().insert(hash.to_string()) {
+            return;
+        }
+        let (Some(me), Ok(rt)) = (self.me.upgrade(), tokio::runtime::Handle::try_current()) else {
+            self.pending.lock().remove(hash);
+            return;
+        };
+        let hash = hash.to_string();
+        rt.spawn(async move {
+            if let Err(e) = me.revoke_tree(&hash).await {
+                tracing::warn!(error = %e, "revoking an expired token failed; the sweeper will retry");
+            }
+            me.pending.lock().remove(&hash);
+        });
+    }
+
+    /// One sweep: revoke every token (tree) whose expiry has passed. Lists
+    /// only the hour buckets that are due, never the whole token set.
+    pub(super) async fn sweep(&self) -> Result<usize> {
+        let now_ns = self.now_ns();
+        let now_secs = now_ns.div_euclid(1_000_000_000);
+        let now_hour = expiry_hour(now_secs);
+        let mut revoked = 0;
+        for hour in self.view.list(EXPIRY_PREFIX).await? {
+            let hour = hour.trim_end_matches('/');
+            if hour > now_hour.as_str() {
+                break; // sorted: later buckets are not due
+            }
+            let bucket = format!("{EXPIRY_PREFIX}{hour}/");
+            for name in self.view.list(&bucket).await? {
+                let Some((secs, hash)) = name.split_once('-') else { continue };
+                if secs.parse::<i64>().map_or(true, |s| s > now_secs) {
+                    break;
+                }
+                match self.load(hash).await? {
+                    Some(e) if self.is_expired(&e, now_ns) => {
+                        self.revoke_tree(hash).await?;
+                        revoked += 1;
+                    }
+                    Some(_) => {} // renewed, or due later this second
+                    None => self.view.delete(&format!("{bucket}{name}")).await?,
+                }
+            }
+        }
+        Ok(revoked)
+    }
+
+    /// Background sweeper revoking expired tokens; the core aborts the handle
+    /// on seal and shutdown.
+    pub fn spawn_expiry(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(store) = me.upgrade() else { return };
+                if let Err(e) = store.sweep().await {
+                    tracing::warn!(error = %e, "token expiry sweep failed");
+                }
+            }
+        })
+    }
+
+    /// `tidy`: drop index entries that point at nothing, revoke tokens whose
+    /// parent is gone. A full scan, run in the background.
+    pub(super) async fn tidy(&self) -> Result<()> {
+        for k in self.view.list("accessor/").await? {
+            if let Some(a) = self.view.get_json::<AccessorEntry>(&accessor_key(&k)).await?
+                && self.load(&a.token_hash).await?.is_none()
+            {
+                self.view.delete(&accessor_key(&k)).await?;
+            }
+        }
+        for parent in self.view.list("parent/").await? {
+            let parent = parent.trim_end_matches('/');
+            if self.load(parent).await?.is_some() {
+                continue;
+            }
+            for child in self.view.list(&parent_prefix(parent)).await? {
+                match self.load(&child).await? {
+                    Some(_) => self.revoke_tree(&child).await?,
+                    None => self.view.delete(&parent_key(parent, &child)).await?,
+                }
+            }
+        }
+        // Tokens stuck half-revoked (a hook failed) are retried.
+        for hash in self.view.list("id/").await? {
+            if let Some(e) = self.load(&hash).await?
+                && e.num_uses == REVOCATION_PENDING
+            {
+                self.revoke_tree(&hash).await?;
+            }
+        }
+        self.sweep().await?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ for the core
+
+    pub fn caller(&self, entry: &TokenEntry) -> Caller {
+        Caller {
+            token_hash: entry.hash.clone(),
+            accessor: entry.accessor.clone(),
+            policies: entry.policies.clone(),
+            display_name: entry.display_name.clone(),
+            num_uses: entry.num_uses,
+            is_root: entry.is_root(),
+            orphan: entry.orphan(),
+            entity_id: entry.entity_id.clone(),
+            token_type: entry.token_type.clone(),
+        }
+    }
+
+    /// The `auth` block of a response for this token.
+    pub fn auth_for(&self, token: &str, entry: &TokenEntry) -> Auth {
+        Auth {
+            client_token: token.to_string(),
+            accessor: entry.accessor.clone(),
+            policies: entry.policies.clone(),
+            token_policies: entry.policies.clone(),
+            identity_policies: Vec::new(),
+            metadata: entry.meta.clone(),
+            lease_duration: entry.ttl,
+            renewable: entry.renewable,
+            entity_id: entry.entity_id.clone(),
+            token_type: entry.token_type.clone(),
+            orphan: entry.orphan(),
+            mfa_requirement: None,
+            num_uses: entry.num_uses,
+        }
+    }
+
+    /// A root token for init / `-dev-root-token-id`: policies `["root"]`, no
+    /// TTL, path `auth/token/root`. `id` lets dev mode choose it.
+    pub async fn create_root_token(&self, id: Option<&str>) -> Result<String> {
+        let (token, accessor) = self.new_token()?;
+        let token: Zeroizing<String> = match id {
+            Some(id) if !id.is_empty() => Zeroizing::new(id.to_string()),
+            _ => token,
+        };
+        let now = self.now_ns();
+        let e = TokenEntry {
+            hash: String::new(),
+            accessor,
+            parent: None,
+            policies: vec!["root".into()],
+            path: "auth/token/root".into(),
+            meta: None,
+            display_name: "root".into(),
+            num_uses: 0,
+            creation_time: now.div_euclid(1_000_000_000),
+            issue_time_ns: now,
+            creation_ttl: 0,
+            ttl: 0,
+            explicit_max_ttl: 0,
+            period: 0,
+            renewable: false,
+            token_type: "service".into(),
+            role: String::new(),
+            expire_ns: None,
+            last_renewal_ns: None,
+            entity_id: String::new(),
+        };
+        self.insert(&token, e).await?;
+        Ok(token.to_string())
+    }
+
+    /// Token creation for the core (response wrapping) and auth methods
+    /// (logins). TTLs are taken as given; the caller has applied its limits.
+    pub async fn create_internal(&self, p: InternalCreate) -> Result<(String, Arc<TokenEntry>)> {
+        if p.num_uses < 0 {
+            return Err(Error::invalid("number of uses cannot be negative"));
+        }
+        let (token, accessor) = self.new_token()?;
+        let now = self.now_ns();
+        let ttl = if !p.period.is_zero() { p.period } else { p.ttl };
+        let e = TokenEntry {
+            hash: String::new(),
+            accessor,
+            parent: p.parent,
+            policies: super::create::sanitize_policies(&p.policies, false),
+            path: p.path,
+            meta: p.meta,
+            display_name: p.display_name,
+            num_uses: p.num_uses,
+            creation_time: now.div_euclid(1_000_000_000),
+            issue_time_ns: now,
+            creation_ttl: ttl.as_secs(),
+            ttl: ttl.as_secs(),
+            explicit_max_ttl: p.explicit_max_ttl.as_secs(),
+            period: p.period.as_secs(),
+            renewable: p.renewable && !ttl.is_zero(),
+            token_type: "service".into(),
+            role: String::new(),
+            expire_ns: (!ttl.is_zero()).then(|| now + ttl.as_nanos() as i64),
+            last_renewal_ns: None,
+            entity_id: p.entity_id,
+        };
+        let e = self.insert(&token, e).await?;
+        Ok((token.to_string(), e))
+    }
+
+    /// The `data` of a lookup response. `id` is the token when the caller
+    /// presented it, `""` for lookups by accessor.
+    pub(super) fn lookup_data(&self, id: &str, e: &TokenEntry) -> crate::logical::Data {
+        use serde_json::{Value, json};
+        let now = self.now_ns();
+        let mut d = crate::logical::Data::new();
+        // Keys in the order Vault prints them (alphabetical).
+        d.insert("accessor".into(), json!(e.accessor));
+        d.insert("creation_time".into(), json!(e.creation_time));
+        d.insert("creation_ttl".into(), json!(e.creation_ttl));
+        d.insert("display_name".into(), json!(e.display_name));
+        d.insert("entity_id".into(), json!(e.entity_id));
+        d.insert(
+            "expire_time".into(),
+            e.expire_ns.map_or(Value::Null, |at| Value::String(format_rfc3339_nano(at))),
+        );
+        d.insert("explicit_max_ttl".into(), json!(e.explicit_max_ttl));
+        d.insert("id".into(), json!(id));
+        d.insert("issue_time".into(), json!(format_rfc3339_nano(e.issue_time_ns)));
+        if let Some(at) = e.last_renewal_ns {
+            d.insert("last_renewal".into(), json!(format_rfc3339_nano(at)));
+            d.insert("last_renewal_time".into(), json!(at.div_euclid(1_000_000_000)));
+        }
+        d.insert("meta".into(), e.meta.as_ref().map_or(Value::Null, |m| json!(m)));
+        d.insert("num_uses".into(), json!(e.num_uses));
+        d.insert("orphan".into(), json!(e.orphan()));
+        d.insert("path".into(), json!(e.path));
+        if e.period > 0 {
+            d.insert("period".into(), json!(e.period));
+        }
+        d.insert("policies".into(), json!(e.policies));
+        let live = e.expire_ns.is_some_and(|at| at > now);
+        d.insert("renewable".into(), json!(e.renewable && live));
+        if !e.role.is_empty() {
+            d.insert("role".into(), json!(e.role));
+        }
+        let ttl = e.expire_ns.map_or(0, |at| ((at - now).max(0)) / 1_000_000_000);
+        d.insert("ttl".into(), json!(ttl));
+        d.insert("type".into(), json!(e.token_type));
+        d
+    }
+}
