@@ -60,13 +60,16 @@ out = pathlib.Path(sys.argv[1])
 order = ["trivial-ceiling", "openbao-kv2-read", "openbao-kv2-read-root", "openbao-kv2-write",
          "openbao-token-create", "openbao-token-lookup", "openbao-sys-health"]
 def ms(us): return f"{us/1000:.2f}"
-print("| run | workload | load token | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | server CPU | client CPU |")
-print("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+print("| run | workload | load token | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | server CPU | client CPU | other CPU |")
+print("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 for name in order:
     r = json.loads((out / f"{name}.json").read_text())
     l, secs = r["latency"], r["elapsed_s"]
-    cores = lambda k: f"{r[k]/secs:.2f}" if r.get(k) is not None else "-"
+    cores = lambda x: f"{x/secs:.2f}" if x is not None else "-"
+    others = None
+    if None not in (r.get("machine_cpu_s"), r.get("client_cpu_s"), r.get("server_cpu_s")):
+        others = max(0.0, r["machine_cpu_s"] - r["client_cpu_s"] - r["server_cpu_s"])
     print(f"| {name} | {r['workload']} | {r['token']} | {r['throughput_rps']:.0f} | {ms(l['p50_us'])} | "
           f"{ms(l['p90_us'])} | {ms(l['p99_us'])} | {ms(l['p99_9_us'])} | {ms(l['max_us'])} | "
-          f"{r['errors']} | {cores('server_cpu_s')} | {cores('client_cpu_s')} |")
+          f"{r['errors']} | {cores(r.get('server_cpu_s'))} | {cores(r.get('client_cpu_s'))} | {cores(others)} |")
 PY

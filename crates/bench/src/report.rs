@@ -109,6 +109,8 @@ pub struct RunReport {
     pub client_cpu_secs: Option<f64>,
     /// CPU time the server process used during the run (`-server-pid`).
     pub server_cpu_secs: Option<f64>,
+    /// Busy CPU time of the whole machine during the run (all processes, all cores).
+    pub machine_cpu_secs: Option<f64>,
 }
 
 impl RunReport {
@@ -173,6 +175,7 @@ impl RunReport {
             "per_workload": per_op,
             "client_cpu_s": self.client_cpu_secs.map(round3),
             "server_cpu_s": self.server_cpu_secs.map(round3),
+            "machine_cpu_s": self.machine_cpu_secs.map(round3),
         })
     }
 
@@ -213,6 +216,15 @@ impl RunReport {
         }
         if let Some(cpu) = self.server_cpu_secs {
             out += &format!("server cpu   {cpu:.2}s ({:.2} cores)\n", cpu / secs.max(1e-9));
+        }
+        if let Some(cpu) = self.machine_cpu_secs {
+            let others = cpu - self.client_cpu_secs.unwrap_or(0.0) - self.server_cpu_secs.unwrap_or(0.0);
+            let label = if self.server_cpu_secs.is_some() { "others" } else { "others incl. server" };
+            out += &format!(
+                "machine cpu  {:.2} cores busy ({label}: {:.2} cores)\n",
+                cpu / secs.max(1e-9),
+                others.max(0.0) / secs.max(1e-9)
+            );
         }
         if self.per_op.len() > 1 {
             out += "\n";
@@ -348,6 +360,7 @@ mod tests {
             per_op: vec![(Workload::Kv2Read, op)],
             client_cpu_secs: None,
             server_cpu_secs: None,
+            machine_cpu_secs: None,
         };
         assert_eq!(report.requests(), 8);
         assert_eq!(report.throughput(), 4.0);

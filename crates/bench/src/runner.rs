@@ -93,10 +93,12 @@ async fn finish_side(side: Side) {
 }
 
 async fn run_round(side: &Side, args: &RunArgs, stop: &Arc<AtomicBool>) -> anyhow::Result<RunReport> {
+    let machine_cpu0 = machine_busy_cpu_secs();
     let client_cpu0 = process_cpu_secs(None);
     let server_cpu0 = side.server_pid.and_then(|p| process_cpu_secs(Some(p)));
     let outcome = load::run(side.config.clone(), stop.clone()).await?;
     let client_cpu = client_cpu0.zip(process_cpu_secs(None)).map(|(a, b)| b - a);
+    let machine_cpu = machine_cpu0.zip(machine_busy_cpu_secs()).map(|(a, b)| b - a);
     let server_cpu = server_cpu0.zip(side.server_pid.and_then(|p| process_cpu_secs(Some(p)))).map(|(a, b)| b - a);
     Ok(RunReport {
         target: side.target.url.clone(),
@@ -109,6 +111,7 @@ async fn run_round(side: &Side, args: &RunArgs, stop: &Arc<AtomicBool>) -> anyho
         per_op: outcome.per_op,
         client_cpu_secs: client_cpu,
         server_cpu_secs: server_cpu,
+        machine_cpu_secs: machine_cpu,
     })
 }
 
@@ -214,6 +217,17 @@ fn one_line(r: &RunReport) -> String {
     )
 }
 
+/// Busy CPU seconds of the whole machine, summed over cores, from /proc/stat on Linux.
+/// Busy minus client minus server is what other processes took during the run.
+pub fn machine_busy_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let busy = v.first()? + v.get(1)? + v.get(2)? + v.get(5)? + v.get(6)? + v.get(7).unwrap_or(&0);
+    Some(busy as f64 / 100.0)
+}
+
 /// User+system CPU seconds of a process (`None` = this one), from /proc on Linux.
 pub fn process_cpu_secs(pid: Option<u32>) -> Option<f64> {
     let path = match pid {
@@ -238,6 +252,7 @@ mod tests {
     fn reads_own_cpu_time() {
         if cfg!(target_os = "linux") {
             assert!(process_cpu_secs(None).is_some());
+            assert!(machine_busy_cpu_secs().is_some());
         }
     }
 }
