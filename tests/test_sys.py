@@ -29,7 +29,9 @@ def test_mounts_list_defaults(server):
     the map is in data and injected at top level."""
     r = assert_status(server.http("GET", "sys/mounts"), 200)
     body = r.json()
-    for p in ("cubbyhole/", "identity/", "sys/", "secret/"):
+    # Coffer has no identity engine yet (docs/compatibility.md), so no identity/ mount.
+    expected = ("cubbyhole/", "sys/", "secret/") + (("identity/",) if server.kind == "bao" else ())
+    for p in expected:
         assert p in body["data"], p
         assert p in body, p  # legacy top-level copy
         assert MOUNT_FIELDS <= set(body["data"][p]), (p, body["data"][p])

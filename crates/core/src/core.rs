@@ -471,7 +471,7 @@ impl Core {
         }
         let router = active.router.load_full();
         if let Some(c) = router.conflict(&prefix) {
-            return Err(Error::Coded(400, format!("path is already in use at {}", c.prefix)));
+            return Err(Error::Conflict(format!("path is already in use at {}", c.prefix)));
         }
         let route = self.build_route(&active, entry, is_auth)?;
         let mut entries = router.entries().to_vec();
@@ -569,22 +569,28 @@ impl Core {
             headers: inc.headers,
         };
 
-        // Existence check turns update into create for the ACL.
+        // The token is resolved first (backends' existence checks may need
+        // the caller, e.g. cubbyhole), then the existence check decides
+        // create vs update, then the ACL runs on the final operation.
+        let mut entry = None;
+        if let Some(token) = inc.token.as_deref() {
+            match active.tokens.lookup(token).await? {
+                Some(e) => {
+                    req.caller = Some(Arc::new(active.tokens.caller(&e)));
+                    entry = Some(e);
+                }
+                None if unauthenticated => {}
+                None => return Err(Error::InvalidToken),
+            }
+        } else if !unauthenticated {
+            return Err(Error::Coded(403, "permission denied".into()));
+        }
         if req.operation == Operation::Update && route.spec.existence_check && !backend.exists(&route, &req).await? {
             req.operation = Operation::Create;
         }
-
         let mut revoke_after: Option<Arc<TokenEntry>> = None;
-        if !unauthenticated || inc.token.is_some() {
-            match self.check_token(&active, &mut req, &route_entry, unauthenticated).await {
-                Ok(r) => revoke_after = r,
-                Err(e) if unauthenticated => {
-                    // An optional token that does not check out: serve anonymously.
-                    let _ = e;
-                    req.caller = None;
-                }
-                Err(e) => return Err(e),
-            }
+        if let Some(entry) = entry {
+            revoke_after = self.authorize(&active, &mut req, &route_entry, unauthenticated, &entry).await?;
         }
 
         let result = backend.handle(&route, &mut req).await;
@@ -605,24 +611,18 @@ impl Core {
         Ok(resp)
     }
 
-    /// Resolve the token and run the ACL check. Returns a token to revoke
+    /// Run the ACL check for a resolved token. Returns the token to revoke
     /// after the request when its last use was consumed.
-    async fn check_token(
+    async fn authorize(
         &self,
         active: &Arc<Active>,
         req: &mut Request,
         route_entry: &RouteEntry,
         unauthenticated: bool,
+        entry: &Arc<TokenEntry>,
     ) -> Result<Option<Arc<TokenEntry>>> {
-        let token = req.client_token.as_deref().ok_or(Error::InvalidToken)?;
-        let entry = active.tokens.lookup(token).await?.ok_or(Error::InvalidToken)?;
-        let caller = Arc::new(active.tokens.caller(&entry));
+        let Some(caller) = req.caller.clone() else { return Ok(None) };
         let acl = active.policies.acl_for(&caller.policies);
-        let path = if req.operation == Operation::List && !req.path.ends_with('/') {
-            format!("{}/", req.path)
-        } else {
-            req.path.clone()
-        };
         let op = match req.operation {
             Operation::Create => Caps::CREATE,
             Operation::Read => Caps::READ,
@@ -632,21 +632,20 @@ impl Core {
             Operation::List => Caps::LIST,
             Operation::Help | Operation::Header => Caps::READ,
         };
-        let res = acl.check(&AclRequest { op, path: &path, data: Some(&req.data), wrap_ttl: req.wrap_ttl });
-        if let Some(e) = res.wrap_error {
-            return Err(Error::InvalidRequest(e));
-        }
+        let res = acl.check_ref(&AclRequest { op, path: &req.path, data: Some(&req.data), wrap_ttl: req.wrap_ttl });
         let root_protected = SpecialPaths::matches(&route_entry.special.root, &req.rel_path);
         if !unauthenticated && (!res.allowed || (root_protected && !res.sudo)) {
+            // Wrapping-TTL violations are denials too (OpenBao answers 403).
             return Err(Error::PermissionDenied);
         }
         req.has_sudo = res.sudo || acl.is_root();
-        let revoke = match active.tokens.use_token(&entry).await? {
+        if unauthenticated {
+            return Ok(None);
+        }
+        Ok(match active.tokens.use_token(entry).await? {
             UseOutcome::RevokeAfter => Some(entry.clone()),
             _ => None,
-        };
-        req.caller = Some(caller);
-        Ok(revoke)
+        })
     }
 
     /// For `?help` and similar: require a valid token with any capability.

@@ -289,15 +289,17 @@ impl Backend for SysBackend {
                 Ok(Some(Response::data(m)))
             }
             "ui-mount" => {
-                // Any valid token may ask; the answer names only the mount.
-                if req.caller.is_none() {
-                    return Err(Error::PermissionDenied);
-                }
+                // Vault allows any token that has some capability under the
+                // mount (clients use this to detect kv v2 before any read).
+                let Some(caller) = req.caller.clone() else { return Err(Error::PermissionDenied) };
                 let path = route.param("path");
                 let router = active.router.load();
                 let Some(e) = router.lookup(path).or_else(|| router.lookup(&format!("{path}/"))) else {
                     return Err(Error::invalid(format!("no mount found for path \"{path}\"")));
                 };
+                if !caller.is_root && !active.policies.acl_for(&caller.policies).has_any_under(&e.prefix) {
+                    return Err(Error::PermissionDenied);
+                }
                 let mut v = obj(e.entry.to_json(crate::core::VERSION));
                 v.insert("path".into(), json!(e.prefix.strip_prefix("auth/").filter(|_| e.is_auth).unwrap_or(&e.prefix)));
                 Ok(Some(Response::data(v)))
@@ -314,8 +316,11 @@ impl Backend for SysBackend {
                 if req.data.is_empty() {
                     return Err(Error::invalid("empty request body"));
                 }
-                let ttl = req.wrap_ttl.unwrap_or(std::time::Duration::from_secs(300));
-                Ok(Some(Response { data: Some(req.data.clone()), force_wrap_ttl: Some(ttl), ..Default::default() }))
+                // The core wraps the response with the request's X-Vault-Wrap-TTL.
+                if req.wrap_ttl.is_none() {
+                    return Err(Error::invalid("endpoint requires response wrapping to be used"));
+                }
+                Ok(Some(Response::data(req.data.clone())))
             }
             "unwrap" | "wrap-lookup" | "rewrap" => crate::sys_wrapping::handle(&core, &active, route.name(), req).await,
             other => Err(Error::UnsupportedPath(other.to_string())),

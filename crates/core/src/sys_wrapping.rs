@@ -14,24 +14,26 @@ fn invalid() -> Error {
     Error::invalid("wrapping token is not valid or does not exist")
 }
 
-/// Resolve the wrapping token named in the body, or the caller's own token.
-/// Returns (token hash, entry, whether it came from the body).
-async fn resolve(active: &Arc<Active>, req: &Request) -> Result<(String, Arc<crate::token::TokenEntry>, bool)> {
+/// Resolve the wrapping token named in the body, or else the caller's own
+/// token (already resolved, and used up, by the pipeline). Returns its hash
+/// and, when it came from the body, its entry (to burn it here).
+async fn resolve(active: &Arc<Active>, req: &Request) -> Result<(String, Option<Arc<crate::token::TokenEntry>>)> {
     let body_token = fields::get_str(&req.data, "token")?.filter(|t| !t.is_empty());
-    let (token, from_body) = match body_token {
-        Some(t) => (t, true),
-        None => (req.client_token.clone().ok_or_else(invalid)?, false),
+    let (caller, entry) = match body_token {
+        Some(t) => {
+            let entry = active.tokens.lookup(&t).await?.ok_or_else(invalid)?;
+            (active.tokens.caller(&entry), Some(entry))
+        }
+        None => ((**req.caller.as_ref().ok_or_else(invalid)?).clone(), None),
     };
-    let entry = active.tokens.lookup(&token).await?.ok_or_else(invalid)?;
-    let caller = active.tokens.caller(&entry);
     if caller.policies != ["response-wrapping"] {
         return Err(invalid());
     }
-    Ok((caller.token_hash, entry, from_body))
+    Ok((caller.token_hash, entry))
 }
 
 pub async fn handle(core: &Core, active: &Arc<Active>, name: &str, req: &mut Request) -> Result<Option<Response>> {
-    let (hash, entry, from_body) = resolve(active, req).await?;
+    let (hash, entry) = resolve(active, req).await?;
     let cubby = core.cubbyhole_view(active, &hash)?;
     let record: WrappedRecord = cubby.get_json("response").await?.ok_or_else(invalid)?;
     match name {
@@ -43,8 +45,8 @@ pub async fn handle(core: &Core, active: &Arc<Active>, name: &str, req: &mut Req
         "unwrap" => {
             // When the wrapping token authenticated this request, the core
             // revokes it after the request (its single use). Otherwise burn it here.
-            if from_body {
-                active.tokens.revoke_entry(&entry).await?;
+            if let Some(entry) = &entry {
+                active.tokens.revoke_entry(entry).await?;
             }
             let resp = record.into_response();
             if resp.data.is_none() && resp.auth.is_none() {
@@ -53,7 +55,9 @@ pub async fn handle(core: &Core, active: &Arc<Active>, name: &str, req: &mut Req
             Ok(Some(resp))
         }
         "rewrap" => {
-            active.tokens.revoke_entry(&entry).await?;
+            if let Some(entry) = &entry {
+                active.tokens.revoke_entry(entry).await?;
+            }
             let ttl = Duration::from_secs(record.creation_ttl.max(1));
             let path = record.creation_path.clone();
             let wrapped = core.wrap(active, record.into_response(), ttl, &path).await?;

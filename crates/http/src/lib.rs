@@ -39,7 +39,11 @@ pub fn app(core: Arc<Core>, max_request_size: Option<usize>) -> axum::Router {
 pub fn error_status(e: &Error) -> (StatusCode, Vec<String>) {
     match e {
         Error::PermissionDenied => (StatusCode::FORBIDDEN, vec!["1 error occurred:\n\t* permission denied\n\n".into()]),
-        Error::InvalidToken => (StatusCode::FORBIDDEN, vec!["permission denied".into()]),
+        // Vault's text for a bad token (clients match on it); OpenBao says only "permission denied".
+        Error::InvalidToken => (
+            StatusCode::FORBIDDEN,
+            vec!["2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n".into()],
+        ),
         Error::InvalidRequest(m) => (StatusCode::BAD_REQUEST, vec![m.clone()]),
         Error::NotFound => (StatusCode::NOT_FOUND, vec![]),
         Error::NoRoute(_) | Error::UnsupportedPath(_) => (StatusCode::NOT_FOUND, vec![e.to_string()]),

@@ -330,6 +330,32 @@ impl Acl {
         self.root
     }
 
+    /// Does any rule grant some capability on `prefix` or below it? Used by
+    /// `sys/internal/ui/mounts/<path>`, which Vault allows for a token with
+    /// any access under the mount. Rules that only deny do not count.
+    pub fn has_any_under(&self, prefix: &str) -> bool {
+        if self.root {
+            return true;
+        }
+        let grants = |id: u32| {
+            let c = self.perms[id as usize].caps;
+            !c.contains(Caps::DENY) && c != Caps::NONE
+        };
+        // Two path patterns overlap below `prefix` when one is a prefix of the other.
+        let overlaps = |base: &str| base.starts_with(prefix) || prefix.starts_with(base);
+        if self.exact.iter().any(|(p, &id)| p.starts_with(prefix) && grants(id)) {
+            return true;
+        }
+        if self.prefix_prio.iter().any(|(&id, pr)| overlaps(&pr.path) && grants(id)) {
+            return true;
+        }
+        self.seg.rules.iter().any(|r| {
+            // The literal part before the first `+` decides where the rule can match.
+            let lit = r.prio.path.split('+').next().unwrap_or("");
+            overlaps(lit) && grants(r.perm)
+        })
+    }
+
     /// Names of the policies this ACL was built from.
     pub fn policy_names(&self) -> &[String] {
         &self.policy_names

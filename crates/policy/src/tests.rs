@@ -429,3 +429,19 @@ mod props {
         }
     }
 }
+
+#[test]
+fn any_access_under_a_mount() {
+    let a = acl(&[
+        ("p", r#"path "secret/data/app/*" { capabilities = ["read"] }
+                 path "kv/+/x" { capabilities = ["list"] }
+                 path "denied/*" { capabilities = ["deny"] }
+                 path "exact/one" { capabilities = ["update"] }"#),
+    ]);
+    assert!(a.has_any_under("secret/"));
+    assert!(a.has_any_under("kv/"));
+    assert!(a.has_any_under("exact/"));
+    assert!(!a.has_any_under("denied/"));
+    assert!(!a.has_any_under("other/"));
+    assert!(acl(&[("root", "")]).has_any_under("anything/"));
+}
