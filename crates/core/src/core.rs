@@ -92,6 +92,7 @@ pub struct Core {
     cfg: CoreConfig,
     barrier: Arc<Barrier>,
     factories: RwLock<HashMap<String, EngineFactory>>,
+    auth_factories: RwLock<HashMap<String, EngineFactory>>,
     progress: tokio::sync::Mutex<Progress>,
     lifecycle: tokio::sync::Mutex<()>,
     active: ArcSwapOption<Active>,
@@ -111,6 +112,7 @@ impl Core {
             cfg,
             barrier: Arc::new(Barrier::new(physical)),
             factories: RwLock::new(HashMap::new()),
+            auth_factories: RwLock::new(HashMap::new()),
             progress: tokio::sync::Mutex::new(Progress::default()),
             lifecycle: tokio::sync::Mutex::new(()),
             active: ArcSwapOption::empty(),
@@ -121,6 +123,11 @@ impl Core {
     /// Make a secrets engine type mountable (`kv`, later `database`, `pki`...).
     pub fn register_engine(&self, kind: &str, factory: EngineFactory) {
         self.factories.write().insert(kind.to_string(), factory);
+    }
+
+    /// Make an auth method type enableable under `sys/auth` (`userpass`, ...).
+    pub fn register_auth(&self, kind: &str, factory: EngineFactory) {
+        self.auth_factories.write().insert(kind.to_string(), factory);
     }
 
     pub fn config(&self) -> &CoreConfig {
@@ -412,8 +419,8 @@ impl Core {
             "cubbyhole" => Arc::new(CubbyholeBackend::new()),
             "token" => active.tokens.backend(),
             kind => {
-                let f = self
-                    .factories
+                let registry = if is_auth { &self.auth_factories } else { &self.factories };
+                let f = registry
                     .read()
                     .get(kind)
                     .cloned()
@@ -601,6 +608,9 @@ impl Core {
             Some(r) => r,
             None => return Ok(Response { status: Some(204), ..Default::default() }),
         };
+        if let Some(login) = resp.login.take() {
+            resp.auth = Some(self.issue_login_token(&active, &route_entry, &req.path, login).await?);
+        }
         let wrap = req.wrap_ttl.or(resp.force_wrap_ttl);
         if let Some(ttl) = wrap
             && resp.raw.is_none()
@@ -646,6 +656,43 @@ impl Core {
             UseOutcome::RevokeAfter => Some(entry.clone()),
             _ => None,
         })
+    }
+
+    /// Turn an auth method's [`Login`] into a token: an orphan whose path is
+    /// the login path, TTL within the mount's limits.
+    async fn issue_login_token(&self, active: &Arc<Active>, mount: &RouteEntry, path: &str, login: crate::logical::Login) -> Result<crate::logical::Auth> {
+        let mut policies: Vec<String> = login.policies.iter().map(|p| p.trim().to_lowercase()).filter(|p| !p.is_empty()).collect();
+        if policies.iter().any(|p| p == "root") {
+            return Err(Error::invalid("auth methods cannot create root tokens"));
+        }
+        if !login.no_default_policy && !policies.iter().any(|p| p == "default") {
+            policies.push("default".into());
+        }
+        policies.sort();
+        policies.dedup();
+        let max = if login.max_ttl.is_zero() { mount.info.max_lease_ttl } else { login.max_ttl.min(mount.info.max_lease_ttl) };
+        let ttl = if login.ttl.is_zero() { mount.info.default_lease_ttl } else { login.ttl };
+        let ttl = if login.period.is_zero() { ttl.min(max) } else { login.period };
+        let explicit_max = if login.explicit_max_ttl.is_zero() && login.period.is_zero() { max } else { login.explicit_max_ttl };
+        let name = mount.entry.path.trim_end_matches('/').replace('/', "-");
+        let display_name = if login.display_name.is_empty() { name } else { format!("{name}-{}", login.display_name) };
+        let (token, entry) = active
+            .tokens
+            .create_internal(InternalCreate {
+                policies,
+                path: path.to_string(),
+                ttl,
+                explicit_max_ttl: explicit_max,
+                period: login.period,
+                num_uses: login.num_uses,
+                display_name,
+                meta: if login.metadata.is_empty() { None } else { Some(login.metadata) },
+                renewable: login.renewable,
+                parent: None,
+                entity_id: String::new(),
+            })
+            .await?;
+        Ok(active.tokens.auth_for(&token, &entry))
     }
 
     /// For `?help` and similar: require a valid token with any capability.

@@ -151,8 +151,29 @@ impl RawResponse {
     }
 }
 
+/// What an auth method returns on a successful login: the core turns it
+/// into a token (orphan, path = the login request path) and answers with the
+/// usual `auth` block. TTLs of zero mean "the mount's default/max".
+#[derive(Clone, Debug, Default)]
+pub struct Login {
+    /// Policies from the method (the core adds `default` unless `no_default_policy`).
+    pub policies: Vec<String>,
+    pub no_default_policy: bool,
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// E.g. the username; the token's display name becomes `<mount>-<name>`.
+    pub display_name: String,
+    pub ttl: Duration,
+    pub max_ttl: Duration,
+    pub period: Duration,
+    pub explicit_max_ttl: Duration,
+    pub num_uses: i64,
+    pub renewable: bool,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Response {
+    /// A successful login (auth methods only); see [`Login`].
+    pub login: Option<Login>,
     pub data: Option<Data>,
     pub auth: Option<Auth>,
     pub secret: Option<LeaseInfo>,

@@ -1,0 +1,1 @@
+//! coffer-auth: auth methods (userpass; jwt/oidc and approle come with their issues).
