@@ -5,6 +5,22 @@
 //! path tables and the dispatch from a matched row to its handler. Handlers live
 //! one file per resource; storage keys and records live in `store.rs` (which
 //! also documents the on-disk layout).
+//!
+//! Checked against OpenBao 2.7 (`bao server -dev`): response fields, the 404
+//! with a full body for deleted versions, error strings, and the 404-with-hint
+//! answers for paths outside the v2 API. Deliberate differences:
+//! - a negative `max_versions` (mount or key) is a 400; Vault stores it as
+//!   4294967295. A negative `delete_version_after` in `config` is a 400 too.
+//! - kv v1: a negative `ttl` in the data is reported as lease_duration 0 (Vault
+//!   reports the negative number); the lease duration is never negative.
+//! - PATCH of a version whose data is JSON null merges into `{}` (OpenBao
+//!   answers 500).
+//! - OpenBao's metadata check-and-set (`metadata_cas`, `metadata_cas_required`)
+//!   is enforced whenever the key or the mount requires it, and a given
+//!   `metadata_cas` must match; OpenBao's handling of the mount-level flag
+//!   and of `metadata_cas: 0` looked inconsistent when probed.
+//! - Field type errors use Coffer's wording (`max_versions: expected an
+//!   integer`) rather than Go's mapstructure text.
 
 mod config;
 mod data;
@@ -356,5 +372,84 @@ mod table_tests {
         assert_eq!((r.name(), r.param("path")), ("kv", "a/b/c"));
         assert_eq!(V1_TABLE.route("").unwrap().param("path"), "");
         assert!(!V1_TABLE.route("x").unwrap().spec.operations.contains(&Patch));
+    }
+}
+
+#[cfg(test)]
+mod backend_tests {
+    use super::testutil::{Harness, unsealed_view};
+    use super::*;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    fn ctx(storage: coffer_core::StorageView, version: Option<&str>) -> MountContext {
+        let mut options = BTreeMap::new();
+        if let Some(v) = version {
+            options.insert("version".to_string(), v.to_string());
+        }
+        MountContext {
+            mount: Arc::new(MountInfo {
+                path: "kv/".into(),
+                kind: "kv".into(),
+                accessor: "kv_x".into(),
+                uuid: "u".into(),
+                options,
+                default_lease_ttl: Duration::from_secs(60),
+                max_lease_ttl: Duration::from_secs(60),
+            }),
+            storage,
+        }
+    }
+
+    #[tokio::test]
+    async fn factory_picks_version() {
+        let view = unsealed_view().await;
+        let f = kv_factory();
+        let is_v2 = |b: &Arc<dyn Backend>| b.table().route("config").is_some_and(|r| r.name() == "config");
+        assert!(!is_v2(&f(ctx(view.clone(), None)).unwrap()));
+        assert!(!is_v2(&f(ctx(view.clone(), Some("1"))).unwrap()));
+        assert!(is_v2(&f(ctx(view.clone(), Some("2"))).unwrap()));
+        let err = f(ctx(view, Some("3"))).err().expect("version 3 is refused").to_string();
+        assert!(err.contains("unsupported version"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn non_api_paths_answer_404_with_a_hint() {
+        let h = Harness::v2().await;
+        for (op, path, verb) in [
+            (Read, "foo", "get"),
+            (Read, "", "get"),
+            (Update, "foo", "put"),
+            (Delete, "foo", "delete"),
+            (Patch, "foo", "patch"),
+            (List, "", "list"),
+            (List, "foo", "list"),
+            (Read, "config/x", "get"),
+        ] {
+            let r = h.ok(op, path, json!({})).await.unwrap();
+            assert_eq!(r.status, Some(404), "{op:?} {path}");
+            assert!(r.data.is_none());
+            assert!(r.warnings[0].starts_with("Invalid path for a versioned K/V secrets engine."), "{:?}", r.warnings);
+            assert!(r.warnings[0].ends_with(&format!("use 'bao kv {verb}' for this operation.")), "{:?}", r.warnings);
+        }
+        for path in ["data", "metadata"] {
+            let r = h.ok(Read, path, json!({})).await.unwrap();
+            assert_eq!(r.status, Some(404));
+            assert_eq!(r.warnings, ["Non-listing operations on the root of a K/V v2 mount are not supported."]);
+        }
+        // LIST on the metadata root is the real listing
+        h.ok(Update, "data/a", json!({"data": {}})).await;
+        assert_eq!(h.keys("metadata", json!({})).await, ["a"]);
+    }
+
+    #[tokio::test]
+    async fn v1_and_v2_layouts_do_not_collide() {
+        // A v1 path that looks like a v2 storage key stays a v1 secret.
+        let h = Harness::v1().await;
+        h.ok(Update, "v2/config", json!({"max_versions": 1})).await;
+        h.ok(Update, "config", json!({"x": 1})).await;
+        let keys = h.storage.keys_recursive("").await.unwrap();
+        assert_eq!(keys, ["v1/config", "v1/v2/config"]);
     }
 }
