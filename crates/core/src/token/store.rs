@@ -730,3 +730,197 @@ impl TokenStore {
         d
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use super::*;
+
+    #[tokio::test]
+    async fn stored_form_has_no_plaintext_token() {
+        let h = Harness::new().await;
+        let t = h.create(json!({"policies": ["default"], "id": "plainly-visible-custom-id"})).await;
+        let t2 = h.create(json!({"policies": ["default"]})).await;
+        for tok in [&t, &t2, &h.root] {
+            // Neither physical keys nor ciphertexts contain it...
+            for (k, v) in h.physical().await {
+                assert!(!k.contains(tok.as_str()), "token in key {k}");
+                assert!(!v.windows(tok.len()).any(|w| w == tok.as_bytes()), "token in value at {k}");
+            }
+            // ...nor any decrypted record: only its salted hash is kept.
+            for k in h.store.view().keys_recursive("").await.unwrap() {
+                assert!(!k.contains(tok.as_str()));
+                let v = h.store.view().get(&k).await.unwrap().unwrap();
+                assert!(!v.windows(tok.len()).any(|w| w == tok.as_bytes()), "token in record {k}");
+            }
+        }
+        // The hash is a keyed HMAC, not a bare SHA-256 of the token.
+        let e = h.store.lookup(&t2).await.unwrap().unwrap();
+        assert_eq!(e.hash, h.store.hash(&t2));
+        assert_eq!(e.hash.len(), 64);
+        assert_ne!(e.hash, hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, t2.as_bytes())));
+        // Debug never shows the hash (the cubbyhole id) or the token.
+        let dbg = format!("{e:?}");
+        assert!(!dbg.contains(&e.hash) && dbg.contains("[redacted]"), "{dbg}");
+    }
+
+    #[tokio::test]
+    async fn tokens_and_salt_survive_a_restart() {
+        let h = Harness::new().await;
+        let t = h.create(json!({"policies": ["default"]})).await;
+        let again = TokenStore::new(h.store.view().clone(), h.hooks.clone()).await.unwrap();
+        assert_eq!(again.hash(&t), h.store.hash(&t));
+        assert!(again.lookup(&t).await.unwrap().is_some());
+        assert!(again.lookup("hvs.nope").await.unwrap().is_none());
+        assert!(again.lookup("").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn root_token_and_internal_tokens() {
+        let h = Harness::new().await;
+        assert!(h.root.starts_with("hvs.") && h.root.len() == 28);
+        let id = h.store.create_root_token(Some("dev-root")).await.unwrap();
+        assert_eq!(id, "dev-root");
+        let e = h.store.lookup("dev-root").await.unwrap().unwrap();
+        assert_eq!((e.policies.clone(), e.path.as_str(), e.ttl, e.expire_ns), (vec!["root".to_string()], "auth/token/root", 0, None));
+        assert!(h.store.caller(&e).is_root && h.store.caller(&e).orphan);
+        // Same id twice is refused.
+        assert!(h.store.create_root_token(Some("dev-root")).await.is_err());
+
+        let (wt, we) = h
+            .store
+            .create_internal(InternalCreate::wrapping(Duration::from_secs(300), "sys/wrapping/wrap"))
+            .await
+            .unwrap();
+        assert!(wt.starts_with("hvs."));
+        assert_eq!((we.policies.clone(), we.num_uses, we.orphan(), we.ttl), (vec!["response-wrapping".to_string()], 1, true, 300));
+        assert_eq!(we.path, "sys/wrapping/wrap");
+        let auth = h.store.auth_for(&wt, &we);
+        assert_eq!((auth.client_token, auth.lease_duration, auth.renewable), (wt.clone(), 300, false));
+        // Single use: the first use asks for revocation after the request.
+        let e = h.store.lookup(&wt).await.unwrap().unwrap();
+        assert_eq!(h.store.use_token(&e).await.unwrap(), UseOutcome::RevokeAfter);
+        assert!(h.store.lookup(&wt).await.unwrap().is_none(), "used-up token must not authenticate");
+        assert!(h.store.use_token(&e).await.is_err());
+        h.store.revoke_entry(&e).await.unwrap();
+        assert!(h.store.lookup_accessor(&e.accessor).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn expired_tokens_stop_working_and_their_trees_are_revoked() {
+        let h = Harness::new().await;
+        let parent = h.create(json!({"policies": ["default", "tc"], "ttl": "2s"})).await;
+        let child = h.call_as(&parent, "create", json!({"policies": ["default"], "ttl": "1h"})).await.unwrap().auth.unwrap();
+        let long = h.create(json!({"policies": ["default"], "ttl": "1h"})).await;
+        assert!(h.works(&parent).await);
+        h.store.advance_clock(Duration::from_secs(3));
+        // Stops at expiry, even before any sweep.
+        assert!(h.store.lookup(&parent).await.unwrap().is_none());
+        assert!(h.store.lookup_accessor(&h.lookup(&long).await["accessor"].as_str().unwrap().to_string()).await.unwrap().is_some());
+        // The sweep revokes the expired token and its child (which had not expired).
+        h.store.sweep().await.unwrap();
+        for _ in 0..50 {
+            if h.store.load(&h.store.hash(&parent)).await.unwrap().is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(h.store.load(&h.store.hash(&parent)).await.unwrap().is_none());
+        assert!(!h.works(&child.client_token).await);
+        assert!(h.works(&long).await);
+        let revoked = h.hooks.revoked.lock().clone();
+        assert!(revoked.contains(&h.store.hash(&parent)) && revoked.contains(&h.store.hash(&child.client_token)));
+        // The expiry index holds only the live token now.
+        let idx = h.store.view().keys_recursive(EXPIRY_PREFIX).await.unwrap();
+        assert_eq!(idx.len(), 1, "{idx:?}");
+        assert!(idx[0].ends_with(&h.store.hash(&long)));
+    }
+
+    #[tokio::test]
+    async fn renewal_moves_the_expiry_index_entry() {
+        let h = Harness::new().await;
+        let t = h.create(json!({"policies": ["default"], "ttl": "2s"})).await;
+        h.root_call("renew", json!({"token": t, "increment": "1h"})).await.unwrap();
+        let idx = h.store.view().keys_recursive(EXPIRY_PREFIX).await.unwrap();
+        assert_eq!(idx.len(), 1);
+        h.store.advance_clock(Duration::from_secs(5));
+        assert_eq!(h.store.sweep().await.unwrap(), 0);
+        assert!(h.works(&t).await);
+    }
+
+    #[tokio::test]
+    async fn background_sweeper_revokes_expired_tokens() {
+        let h = Harness::new().await;
+        let t = h.create(json!({"policies": ["default"], "ttl": "1s"})).await;
+        let hash = h.store.hash(&t);
+        let task = h.store.spawn_expiry();
+        // Never looked up after expiry: only the sweeper can find it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(6);
+        while h.store.view().get(&id_key(&hash)).await.unwrap().is_some() {
+            assert!(std::time::Instant::now() < deadline, "sweeper did not revoke the token");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        task.abort();
+        assert_eq!(h.hooks.revoked.lock().clone(), vec![hash]);
+    }
+
+    #[tokio::test]
+    async fn cache_never_serves_a_revoked_token() {
+        let h = Harness::new().await;
+        let t = h.create(json!({"policies": ["default"]})).await;
+        assert!(h.store.lookup(&t).await.unwrap().is_some()); // now cached
+        let e = h.store.lookup(&t).await.unwrap().unwrap();
+        h.store.revoke_entry(&e).await.unwrap();
+        assert!(h.store.lookup(&t).await.unwrap().is_none());
+        // A reader that missed before a mutation does not fill the cache.
+        let gen_before = h.store.cache.generation();
+        h.store.cache.remove("x");
+        h.store.cache.fill(gen_before, e.clone());
+        assert!(h.store.cache.get(&e.hash).is_none());
+    }
+
+    #[tokio::test]
+    async fn failed_hook_leaves_token_unusable_and_tidy_finishes_the_job() {
+        let h = Harness::new().await;
+        let t = h.create(json!({"policies": ["default"]})).await;
+        *h.hooks.fail_revoke.lock() = true;
+        let e = h.store.lookup(&t).await.unwrap().unwrap();
+        assert!(h.store.revoke_entry(&e).await.is_err());
+        assert!(h.store.lookup(&t).await.unwrap().is_none(), "half-revoked token must not work");
+        *h.hooks.fail_revoke.lock() = false;
+        h.store.tidy().await.unwrap();
+        assert!(h.store.load(&e.hash).await.unwrap().is_none());
+        assert_eq!(h.hooks.revoked.lock().clone(), vec![e.hash.clone()]);
+    }
+
+    #[tokio::test]
+    async fn tidy_revokes_children_of_missing_parents_and_drops_dangling_accessors() {
+        let h = Harness::new().await;
+        let parent = h.create(json!({"policies": ["default", "tc"]})).await;
+        let child = h.call_as(&parent, "create", json!({"policies": ["default"]})).await.unwrap().auth.unwrap();
+        // Simulate a crash that lost the parent's record but not the indexes.
+        let ph = h.store.hash(&parent);
+        h.store.view().delete(&id_key(&ph)).await.unwrap();
+        h.store.cache.remove(&ph);
+        h.store.tidy().await.unwrap();
+        assert!(!h.works(&child.client_token).await);
+        let accessors = h.store.accessors().await.unwrap();
+        assert_eq!(accessors.len(), 1, "only root's accessor is left: {accessors:?}");
+    }
+
+    #[test]
+    fn base62_tokens_are_well_formed() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let h = Harness::new().await;
+            let mut seen = HashSet::new();
+            for _ in 0..200 {
+                let (t, a) = h.store.new_token().unwrap();
+                assert!(t.starts_with(SERVICE_PREFIX) && t.len() == 4 + RANDOM_LEN);
+                assert!(t[4..].chars().all(|c| c.is_ascii_alphanumeric()));
+                assert!(a.len() == RANDOM_LEN && a.chars().all(|c| c.is_ascii_alphanumeric()));
+                assert!(seen.insert(t.to_string()) && seen.insert(a));
+            }
+        });
+    }
+}
