@@ -102,7 +102,9 @@ pub(super) async fn commit_version(
 
     let mut ops: Vec<ViewOp> = Vec::new();
     let max = u64::from(rec.effective_max_versions(cfg));
-    if n > max {
+    // Vault moves oldest_version as soon as the key holds max_versions
+    // versions (3 versions with max 3 → oldest 1), before anything is trimmed.
+    if max > 0 && n >= max {
         let oldest = n - max + 1;
         if oldest > rec.oldest_version {
             let trimmed: Vec<u64> = rec.versions.range(..oldest).map(|(v, _)| *v).collect();

@@ -423,7 +423,12 @@ mod tests {
         let h = Harness::v2().await;
         h.ok(Update, "data/t", json!({"data": {"i": 1}})).await;
         h.ok(Update, "metadata/t", json!({"max_versions": 2})).await;
-        for i in 2..=4 {
+        assert_eq!(h.data(Read, "metadata/t", json!({})).await["oldest_version"], 0);
+        h.ok(Update, "data/t", json!({"data": {"i": 2}})).await;
+        let md = h.data(Read, "metadata/t", json!({})).await;
+        assert_eq!(md["oldest_version"], 1, "set once the key is full, before trimming");
+        assert_eq!(md["versions"].as_object().unwrap().len(), 2);
+        for i in 3..=4 {
             h.ok(Update, "data/t", json!({"data": {"i": i}})).await;
         }
         let md = h.data(Read, "metadata/t", json!({})).await;
