@@ -3,12 +3,14 @@
 //! Everything here sees only opaque keys and (already encrypted) values; the
 //! barrier in `coffer-core` sits above. Backends:
 //! - [`InmemStorage`]: a `BTreeMap` behind a lock, for `server -dev` and tests.
-//! - `FileStorage` (see `file.rs`): redb, durable, with group commit.
+//! - [`FileStorage`]: redb, durable, with group commit (see `file.rs`).
 //!
 //! Writes are expressed as ordered batches ([`Op`]) applied atomically, so a
 //! replicated backend (raft) can ship one batch as one log entry.
 
+mod file;
 mod inmem;
+pub use file::{FileOptions, FileStorage, WriteStats, DB_FILE_NAME, MAX_GROUP_BATCHES};
 pub use inmem::InmemStorage;
 
 use async_trait::async_trait;
