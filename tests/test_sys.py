@@ -29,9 +29,9 @@ def test_mounts_list_defaults(server):
     the map is in data and injected at top level."""
     r = assert_status(server.http("GET", "sys/mounts"), 200)
     body = r.json()
-    # Coffer has no identity engine yet (docs/compatibility.md), so no identity/ mount.
-    expected = ("cubbyhole/", "sys/", "secret/") + (("identity/",) if server.kind == "bao" else ())
-    for p in expected:
+    # identity/ is one of Vault's default mounts; a Coffer without it fails here on
+    # purpose (known gaps are tracked in docs/compatibility.md, not exempted in tests).
+    for p in ("cubbyhole/", "identity/", "sys/", "secret/"):
         assert p in body["data"], p
         assert p in body, p  # legacy top-level copy
         assert MOUNT_FIELDS <= set(body["data"][p]), (p, body["data"][p])
