@@ -226,6 +226,8 @@ pub type EngineFactory = Arc<dyn Fn(MountContext) -> Result<Arc<dyn Backend>> + 
 mod tests {
     use super::*;
 
+    const DATA_FIELDS: &[FieldSpec] = &[field("data", FieldKind::Map, "the data")];
+
     #[test]
     fn routes_with_params_and_first_match_wins() {
         let t = PathTable::new(vec![
@@ -242,7 +244,7 @@ mod tests {
                 pattern: "data/(?P<path>.+)",
                 operations: &[Operation::Read],
                 existence_check: false,
-                fields: &[field("data", FieldKind::Map, "the data")],
+                fields: DATA_FIELDS,
                 synopsis: "data",
             },
         ]);
