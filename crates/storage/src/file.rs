@@ -44,16 +44,18 @@
 //! `get`, `list` and `keys_with_prefix` open a redb read transaction directly
 //! on the calling (async) thread. redb readers are MVCC snapshots: they never
 //! wait for the writer or its fsync, only walk a few B-tree pages, almost
-//! always from redb's in-memory page cache. `examples/write_bench.rs` measured
-//! a `get` of a 200-byte value at about 2.4 µs inline against about 10 µs
-//! through `spawn_blocking` (which hands the work to another thread and back,
-//! and can queue behind other blocking work), so the hand-off would cost more
-//! than the read. `list` skips whole sub-folders (one B-tree seek per child),
-//! so its cost grows with the number of children it returns, which the caller
-//! receives anyway. A cold cache turns a read into `pread`s of the page
-//! cache or disk; that is the same order as the hand-off and bounded by the
-//! B-tree depth.
-//!
+//! always from redb's in-memory page cache. `examples/write_bench.rs`
+//! measured a `get` of a 200-byte value at 7 µs inline against 55 µs through
+//! `spawn_blocking` (debug build, busy 2-core machine; an empty hand-off
+//! alone cost 37-52 µs): the hand-off costs several times the read, and it
+//! would put the blocking pool's queue on the hot path. `list` seeks past
+//! whole sub-folders (one B-tree seek per child) and `keys_with_prefix`
+//! walks only the matching keys, so both cost in proportion to what they
+//! return, which the caller is about to process anyway. A cold cache turns
+//! a read into a few `pread`s bounded by the B-tree depth. A background job
+//! that lists a huge folder (say, every lease at startup) may still move that
+//! one call to `spawn_blocking` itself.
+
 //! # Closing
 //!
 //! Dropping [`FileStorage`] closes the channel; the writer finishes the group
@@ -67,7 +69,7 @@ use async_trait::async_trait;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, Table, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
@@ -80,9 +82,15 @@ const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 /// build an unbounded transaction; the rest simply goes into the next commit.
 pub const MAX_GROUP_BATCHES: usize = 1024;
 
-/// Tuning knobs for [`FileStorage::open_with`]. `Default` is what
-/// [`FileStorage::open`] uses.
-#[derive(Clone, Debug)]
+/// Tuning knobs for [`FileStorage::open_with`].
+///
+/// `Default`, which [`FileStorage::open`] uses, keeps redb's defaults:
+/// 1-phase commit (one fsync per commit; after a crash redb uses the newest
+/// commit slot whose checksum verifies), which is crash-safe. 2-phase commit
+/// also closes the adversarial case described in redb's docs (an attacker who
+/// controls write ordering and crashes the machine mid-fsync); it costs a
+/// second fsync per commit, about half the commits/s in `write_bench`.
+#[derive(Clone, Debug, Default)]
 pub struct FileOptions {
     /// redb 2-phase commit: two fsyncs per commit instead of one, so the
     /// commit slot is valid without trusting a (non-cryptographic) checksum.
@@ -91,12 +99,6 @@ pub struct FileOptions {
     /// redb quick-repair: each commit also saves the allocator state, so the
     /// open after a crash does not walk the whole file. Implies 2-phase commit.
     pub quick_repair: bool,
-}
-
-impl Default for FileOptions {
-    fn default() -> Self {
-        Self { two_phase_commit: false, quick_repair: false }
-    }
 }
 
 /// Counters of the writer thread, for metrics and the benchmark.
@@ -145,7 +147,9 @@ impl FileStorage {
         std::fs::create_dir_all(dir).map_err(|e| backend("create directory", e))?;
         let path = dir.join(DB_FILE_NAME);
         let existed = path.exists();
-        let db = Database::builder().create(&path).map_err(|e| backend("open database", e))?;
+        let db = Database::builder()
+            .create(&path)
+            .map_err(|e| backend("open database", e))?;
         // Create the table up front (durably) so readers never meet a missing one.
         let txn = db.begin_write().map_err(|e| backend("begin write", e))?;
         txn.open_table(KV).map_err(|e| backend("open table", e))?;
@@ -166,7 +170,13 @@ impl FileStorage {
                 .spawn(move || writer_loop(&db, &rx, &options, &counters))
                 .map_err(|e| backend("start writer thread", e))?
         };
-        Ok(FileStorage { db, path, tx: Some(tx), writer: Some(writer), counters })
+        Ok(FileStorage {
+            db,
+            path,
+            tx: Some(tx),
+            writer: Some(writer),
+            counters,
+        })
     }
 
     /// Path of the database file.
@@ -224,7 +234,11 @@ fn writer_loop(
         }
         let results = commit_group(db, &group, options, counters, apply_ops);
         for (pending, result) in group.into_iter().zip(results) {
-            let counter = if result.is_ok() { &counters.batches } else { &counters.failed_batches };
+            let counter = if result.is_ok() {
+                &counters.batches
+            } else {
+                &counters.failed_batches
+            };
             counter.fetch_add(1, Ordering::Relaxed);
             // The caller may have gone away (cancelled future); nothing to do then.
             let _ = pending.done.send(result);
@@ -288,9 +302,10 @@ where
                 .collect()
         }
         Err(GroupError::Batch(msg)) => vec![Err(backend("apply batch", msg))],
-        Err(GroupError::Txn(msg)) => {
-            group.iter().map(|_| Err(StorageError::Backend(msg.clone()))).collect()
-        }
+        Err(GroupError::Txn(msg)) => group
+            .iter()
+            .map(|_| Err(StorageError::Backend(msg.clone())))
+            .collect(),
     }
 }
 
@@ -304,10 +319,13 @@ where
     F: Fn(&mut KvTable<'_>, &[Op]) -> Result<(), redb::StorageError>,
 {
     let txn_err = |what: &str, e: &dyn std::fmt::Display| {
-        GroupError::Txn(format!("file storage: {what}: {e}; the write was not applied"))
+        GroupError::Txn(format!(
+            "file storage: {what}: {e}; the write was not applied"
+        ))
     };
     let mut txn = db.begin_write().map_err(|e| txn_err("begin write", &e))?;
-    txn.set_durability(Durability::Immediate).map_err(|e| txn_err("set durability", &e))?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(|e| txn_err("set durability", &e))?;
     txn.set_two_phase_commit(options.two_phase_commit);
     txn.set_quick_repair(options.quick_repair);
     {
@@ -348,7 +366,8 @@ impl Storage for FileStorage {
         }
         let (done, answer) = oneshot::channel();
         let tx = self.tx.as_ref().ok_or(StorageError::Closed)?;
-        tx.send(Pending { ops, done }).map_err(|_| StorageError::Closed)?;
+        tx.send(Pending { ops, done })
+            .map_err(|_| StorageError::Closed)?;
         answer.await.map_err(|_| {
             StorageError::Backend(
                 "file storage: writer thread stopped before answering; the outcome is unknown"
@@ -360,7 +379,10 @@ impl Storage for FileStorage {
     async fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         let table = self.read_table()?;
         let mut out = Vec::new();
-        for entry in table.range::<&str>(prefix..).map_err(|e| backend("range", e))? {
+        for entry in table
+            .range::<&str>(prefix..)
+            .map_err(|e| backend("range", e))?
+        {
             let (k, _) = entry.map_err(|e| backend("range", e))?;
             let k = k.value();
             if !k.starts_with(prefix) {
@@ -388,7 +410,9 @@ fn list_children(
         for entry in table.range::<&str>(start.as_str()..)? {
             let (k, _) = entry?;
             let k = k.value();
-            let Some(rest) = k.strip_prefix(prefix) else { break 'seek };
+            let Some(rest) = k.strip_prefix(prefix) else {
+                break 'seek;
+            };
             if rest.is_empty() {
                 continue;
             }

@@ -56,8 +56,14 @@ async fn list_and_keys_with_prefix() {
         s.keys_with_prefix("x/").await.unwrap(),
         vec!["x/a", "x/b", "x/b.txt", "x/b/c", "x/b/d/e"]
     );
-    assert_eq!(s.keys_with_prefix("x/b/").await.unwrap(), vec!["x/b/c", "x/b/d/e"]);
-    assert_eq!(s.keys_with_prefix("zzz").await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        s.keys_with_prefix("x/b/").await.unwrap(),
+        vec!["x/b/c", "x/b/d/e"]
+    );
+    assert_eq!(
+        s.keys_with_prefix("zzz").await.unwrap(),
+        Vec::<String>::new()
+    );
 }
 
 /// `list` seeks past folders; it must agree with the plain scan of the
@@ -84,12 +90,20 @@ async fn list_matches_inmem_on_generated_keys() {
     file.write(ops.clone()).await.unwrap();
     mem.write(ops).await.unwrap();
     let mut prefixes = vec![String::new()];
-    prefixes.extend(mem.keys_with_prefix("").await.unwrap().into_iter().filter_map(|k| {
-        k.rfind('/').map(|i| k[..=i].to_string())
-    }));
+    prefixes.extend(
+        mem.keys_with_prefix("")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|k| k.rfind('/').map(|i| k[..=i].to_string())),
+    );
     prefixes.extend(["a".to_string(), "a.".to_string(), "b/".to_string()]);
     for p in &prefixes {
-        assert_eq!(file.list(p).await.unwrap(), mem.list(p).await.unwrap(), "prefix {p:?}");
+        assert_eq!(
+            file.list(p).await.unwrap(),
+            mem.list(p).await.unwrap(),
+            "prefix {p:?}"
+        );
         assert_eq!(
             file.keys_with_prefix(p).await.unwrap(),
             mem.keys_with_prefix(p).await.unwrap(),
@@ -102,9 +116,15 @@ async fn list_matches_inmem_on_generated_keys() {
 async fn batch_applies_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let s = FileStorage::open(dir.path()).unwrap();
-    s.write(vec![put("k", b"1"), del("k"), put("k", b"2"), put("gone", b"x"), del("gone")])
-        .await
-        .unwrap();
+    s.write(vec![
+        put("k", b"1"),
+        del("k"),
+        put("k", b"2"),
+        put("gone", b"x"),
+        del("gone"),
+    ])
+    .await
+    .unwrap();
     assert_eq!(s.get("k").await.unwrap().as_deref(), Some(&b"2"[..]));
     assert_eq!(s.get("gone").await.unwrap(), None);
 }
@@ -114,7 +134,13 @@ async fn reopen_keeps_data() {
     let dir = tempfile::tempdir().unwrap();
     {
         let s = FileStorage::open(dir.path()).unwrap();
-        s.write(vec![put("p/1", b"one"), put("p/2", b"two"), put("p/3", b"three")]).await.unwrap();
+        s.write(vec![
+            put("p/1", b"one"),
+            put("p/2", b"two"),
+            put("p/3", b"three"),
+        ])
+        .await
+        .unwrap();
         s.delete("p/2").await.unwrap();
     }
     // Dropping the first handle joined the writer and released redb's file
@@ -129,7 +155,9 @@ async fn reopen_keeps_data() {
 async fn second_open_of_same_dir_fails_while_open() {
     let dir = tempfile::tempdir().unwrap();
     let _s = FileStorage::open(dir.path()).unwrap();
-    let err = FileStorage::open(dir.path()).err().expect("second open must fail");
+    let err = FileStorage::open(dir.path())
+        .err()
+        .expect("second open must fail");
     assert!(matches!(err, StorageError::Backend(_)), "{err}");
 }
 
@@ -144,9 +172,12 @@ async fn concurrent_writers_share_commits() {
         tasks.spawn(async move {
             for i in 0..10 {
                 let key = format!("w{w}/{i}");
-                s.write(vec![put(&key, key.as_bytes()), put(&format!("{key}/twin"), b"t")])
-                    .await
-                    .unwrap();
+                s.write(vec![
+                    put(&key, key.as_bytes()),
+                    put(&format!("{key}/twin"), b"t"),
+                ])
+                .await
+                .unwrap();
             }
         });
     }
@@ -178,7 +209,11 @@ fn failing_batch_is_isolated_from_its_group() {
     let mut answers = Vec::new();
     for ops in [
         vec![put("ok/1", b"a")],
-        vec![put("bad/before", b"b"), put("POISON", b"c"), put("bad/after", b"d")],
+        vec![
+            put("bad/before", b"b"),
+            put("POISON", b"c"),
+            put("bad/after", b"d"),
+        ],
         vec![put("ok/2", b"e"), del("ok/1")],
     ] {
         let (done, answer) = oneshot::channel();
@@ -204,11 +239,16 @@ fn failing_batch_is_isolated_from_its_group() {
     assert_eq!(s.stats().commits - before.commits, 2);
     drop(answers);
 
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         assert_eq!(s.get("ok/1").await.unwrap(), None); // deleted by batch 3, in order
         assert_eq!(s.get("ok/2").await.unwrap().as_deref(), Some(&b"e"[..]));
-        assert_eq!(s.keys_with_prefix("bad/").await.unwrap(), Vec::<String>::new());
+        assert_eq!(
+            s.keys_with_prefix("bad/").await.unwrap(),
+            Vec::<String>::new()
+        );
         assert_eq!(s.get("POISON").await.unwrap(), None);
     });
 }
@@ -218,12 +258,20 @@ fn failing_lone_batch_reports_error_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let s = FileStorage::open(dir.path()).unwrap();
     let (done, _answer) = oneshot::channel();
-    let group = vec![Pending { ops: vec![put("a", b"secret-value")], done }];
+    let group = vec![Pending {
+        ops: vec![put("a", b"secret-value")],
+        done,
+    }];
     let fail = |_: &mut KvTable<'_>, _: &[Op]| Err(redb::StorageError::Corrupted("nope".into()));
     let results = commit_group(&s.db, &group, &FileOptions::default(), &s.counters, fail);
     let err = results[0].as_ref().unwrap_err().to_string();
-    assert!(!err.contains("secret-value"), "error must not echo the value: {err}");
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    assert!(
+        !err.contains("secret-value"),
+        "error must not echo the value: {err}"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     assert_eq!(rt.block_on(s.get("a")).unwrap(), None);
 }
 
@@ -231,7 +279,10 @@ fn failing_lone_batch_reports_error_and_writes_nothing() {
 async fn options_two_phase_and_quick_repair_work() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let opts = FileOptions { two_phase_commit: true, quick_repair: true };
+        let opts = FileOptions {
+            two_phase_commit: true,
+            quick_repair: true,
+        };
         let s = FileStorage::open_with(dir.path(), opts).unwrap();
         s.put("k", b"v".to_vec()).await.unwrap();
     }
@@ -279,16 +330,22 @@ fn crash_last(round: u64, w: u64) -> String {
 /// several pages).
 fn crash_value(round: u64, w: u64, i: u64) -> Vec<u8> {
     let unit = format!("<{round}:{w}:{i}>");
-    unit.repeat(1 + ((i * 7 + w * 13) % 300) as usize).into_bytes()
+    unit.repeat(1 + ((i * 7 + w * 13) % 300) as usize)
+        .into_bytes()
 }
 
 /// The child half. Ignored in normal runs; the parent runs it explicitly.
 #[test]
 #[ignore = "child process of crash_kill9_keeps_every_acknowledged_write"]
 fn crash_child() {
-    let Ok(dir) = std::env::var(CHILD_DIR_ENV) else { return };
+    let Ok(dir) = std::env::var(CHILD_DIR_ENV) else {
+        return;
+    };
     let round: u64 = std::env::var(CHILD_ROUND_ENV).unwrap().parse().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let s = Arc::new(FileStorage::open(Path::new(&dir)).unwrap());
         let mut tasks = tokio::task::JoinSet::new();
@@ -333,7 +390,12 @@ fn run_child_and_kill(dir: &Path, round: u64, kill_after: usize) -> BTreeMap<u64
     use std::process::{Command, Stdio};
 
     let child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "file::tests::crash_child", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "file::tests::crash_child",
+            "--ignored",
+            "--nocapture",
+        ])
         .args(["--test-threads", "1"])
         .env(CHILD_DIR_ENV, dir)
         .env(CHILD_ROUND_ENV, round.to_string())
@@ -358,8 +420,12 @@ fn run_child_and_kill(dir: &Path, round: u64, kill_after: usize) -> BTreeMap<u64
             continue;
         }
         // The test harness may print "test ... " on the same line first.
-        let Some(pos) = line.find("ACK ") else { continue };
-        let mut parts = line[pos + 4..].split_whitespace().map(|p| p.parse::<u64>().unwrap());
+        let Some(pos) = line.find("ACK ") else {
+            continue;
+        };
+        let mut parts = line[pos + 4..]
+            .split_whitespace()
+            .map(|p| p.parse::<u64>().unwrap());
         let (w, i) = (parts.next().unwrap(), parts.next().unwrap());
         let hi = acked.entry(w).or_insert(i);
         *hi = (*hi).max(i);
@@ -371,8 +437,15 @@ fn run_child_and_kill(dir: &Path, round: u64, kill_after: usize) -> BTreeMap<u64
         // Keep reading: lines written before the kill are still in the pipe.
     }
     let status = child.0.wait().unwrap();
-    assert!(killed, "child ended after {count} acks, before the kill at {kill_after}: {status}");
-    assert_eq!(status.signal(), Some(9), "child must die by SIGKILL, got {status}");
+    assert!(
+        killed,
+        "child ended after {count} acks, before the kill at {kill_after}: {status}"
+    );
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "child must die by SIGKILL, got {status}"
+    );
     acked
 }
 
@@ -394,25 +467,47 @@ async fn crash_kill9_keeps_every_acknowledged_write() {
             // so what survived must be exactly 0..=last, with last at least
             // the highest acknowledged index.
             let last = s.get(&crash_last(round, w)).await.unwrap();
-            let last: Option<u64> =
-                last.map(|v| String::from_utf8(v).unwrap().parse().unwrap());
+            let last: Option<u64> = last.map(|v| String::from_utf8(v).unwrap().parse().unwrap());
             if let Some(&hi) = acked.get(&w) {
-                let last = last.unwrap_or_else(|| panic!("round {round} writer {w}: acked {hi}, lost all"));
-                assert!(last >= hi, "round {round} writer {w}: acked {hi} but last is {last}");
+                let last = last
+                    .unwrap_or_else(|| panic!("round {round} writer {w}: acked {hi}, lost all"));
+                assert!(
+                    last >= hi,
+                    "round {round} writer {w}: acked {hi} but last is {last}"
+                );
             }
-            let keys = s.keys_with_prefix(&format!("r{round}/w{w}/")).await.unwrap();
-            let twins = s.keys_with_prefix(&format!("r{round}/twin/w{w}/")).await.unwrap();
-            let expected: Vec<String> =
-                last.map(|l| (0..=l).map(|i| crash_key(round, w, i)).collect()).unwrap_or_default();
+            let keys = s
+                .keys_with_prefix(&format!("r{round}/w{w}/"))
+                .await
+                .unwrap();
+            let twins = s
+                .keys_with_prefix(&format!("r{round}/twin/w{w}/"))
+                .await
+                .unwrap();
+            let expected: Vec<String> = last
+                .map(|l| (0..=l).map(|i| crash_key(round, w, i)).collect())
+                .unwrap_or_default();
             assert_eq!(keys, expected, "round {round} writer {w}");
-            assert_eq!(twins.len(), keys.len(), "round {round} writer {w}: batch torn");
+            assert_eq!(
+                twins.len(),
+                keys.len(),
+                "round {round} writer {w}: batch torn"
+            );
             for i in last.map_or(0..0, |l| 0..l + 1) {
                 let want = crash_value(round, w, i);
-                assert_eq!(s.get(&crash_key(round, w, i)).await.unwrap().as_ref(), Some(&want));
-                assert_eq!(s.get(&crash_twin(round, w, i)).await.unwrap().as_ref(), Some(&want));
+                assert_eq!(
+                    s.get(&crash_key(round, w, i)).await.unwrap().as_ref(),
+                    Some(&want)
+                );
+                assert_eq!(
+                    s.get(&crash_twin(round, w, i)).await.unwrap().as_ref(),
+                    Some(&want)
+                );
             }
         }
         let total: u64 = acked.values().map(|hi| hi + 1).sum();
-        eprintln!("round {round}: killed after >= {kill_after} acks, verified {total} acked batches");
+        eprintln!(
+            "round {round}: killed after >= {kill_after} acks, verified {total} acked batches"
+        );
     }
 }
