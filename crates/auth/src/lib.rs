@@ -1,1 +1,5 @@
 //! coffer-auth: auth methods (userpass; jwt/oidc and approle come with their issues).
+
+pub mod userpass;
+
+pub use userpass::userpass_factory;

@@ -95,6 +95,7 @@ fn open_storage(cfg: &ServerConfig) -> Result<Arc<dyn Storage>> {
 fn new_core(storage: Arc<dyn Storage>, cfg: CoreConfig) -> Arc<Core> {
     let core = Core::new(storage, cfg);
     core.register_engine("kv", coffer_engines::kv_factory());
+    core.register_auth("userpass", coffer_auth::userpass_factory());
     core
 }
 

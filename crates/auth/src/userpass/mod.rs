@@ -1,0 +1,208 @@
+//! The userpass auth method (vault-api.md §6.1): users with a password and
+//! token settings, and an unauthenticated `login/<username>`.
+//!
+//! This file is the whole API at a glance: the path table and the dispatch
+//! from a matched row to its handler. `users.rs` holds the user records (and
+//! their storage keys), `login.rs` the login, `password.rs` the argon2id
+//! hashing and `cidr.rs` the `token_bound_cidrs` parsing and matching.
+
+mod cidr;
+mod login;
+mod password;
+mod users;
+
+#[cfg(test)]
+mod testutil;
+
+use async_trait::async_trait;
+use coffer_core::{
+    Backend, EngineFactory, Error, FieldKind, FieldSpec, MountContext, Operation, PathSpec, PathTable, Request,
+    Response, Result, Route, SpecialPaths, StorageView, field,
+};
+use std::sync::{Arc, LazyLock};
+
+use Operation::{Create, Delete, List, Read, Update};
+
+/// Builds a userpass backend for an auth mount. Registered under type `userpass`.
+pub fn userpass_factory() -> EngineFactory {
+    Arc::new(|ctx: MountContext| -> Result<Arc<dyn Backend>> { Ok(Arc::new(Userpass::new(ctx.storage))) })
+}
+
+/// Vault's `framework.GenericNameRegex`: word characters, with `-` and `.`
+/// allowed inside (ASCII `\w`, as in Go's RE2).
+macro_rules! username_re {
+    () => {
+        "(?P<username>[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)"
+    };
+}
+
+const F_USERNAME: FieldSpec = field("username", FieldKind::String, "Username of the user (case-insensitive).");
+const F_PASSWORD: FieldSpec = field("password", FieldKind::String, "Password for the user.");
+const F_TOKEN_POLICIES: FieldSpec =
+    field("token_policies", FieldKind::StringList, "Policies of the tokens issued at login.");
+const F_POLICIES: FieldSpec = field("policies", FieldKind::StringList, "Deprecated: use token_policies.");
+
+const F_USER: &[FieldSpec] = &[
+    F_USERNAME,
+    F_PASSWORD,
+    field("password_hash", FieldKind::String, "Not supported: provide password."),
+    F_TOKEN_POLICIES,
+    F_POLICIES,
+    field("token_ttl", FieldKind::Duration, "Initial TTL of issued tokens; 0 uses the mount's default."),
+    field("ttl", FieldKind::Duration, "Deprecated: use token_ttl."),
+    field("token_max_ttl", FieldKind::Duration, "Maximum lifetime of issued tokens; 0 uses the mount's maximum."),
+    field("max_ttl", FieldKind::Duration, "Deprecated: use token_max_ttl."),
+    field("token_period", FieldKind::Duration, "Issue periodic tokens with this period."),
+    field("token_explicit_max_ttl", FieldKind::Duration, "Hard cap on the lifetime of issued tokens, renewals included."),
+    field("token_no_default_policy", FieldKind::Bool, "Do not add the `default` policy to issued tokens."),
+    field("token_num_uses", FieldKind::Int, "Uses allowed per issued token; 0 is unlimited."),
+    field(
+        "token_bound_cidrs",
+        FieldKind::StringList,
+        "Addresses or CIDR blocks a login must come from (checked at login only; issued tokens are not bound yet).",
+    ),
+    field("bound_cidrs", FieldKind::StringList, "Deprecated: use token_bound_cidrs."),
+    field("token_type", FieldKind::String, "`default` or `service` (batch tokens are not supported yet)."),
+    field("token_strictly_bind_ip", FieldKind::Bool, "Not supported yet; only false is accepted."),
+];
+
+const F_PASSWORD_UPDATE: &[FieldSpec] = &[F_USERNAME, F_PASSWORD];
+const F_POLICIES_UPDATE: &[FieldSpec] = &[F_USERNAME, F_TOKEN_POLICIES, F_POLICIES];
+const F_LOGIN: &[FieldSpec] = &[F_USERNAME, F_PASSWORD];
+
+static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
+    PathTable::new(vec![
+        PathSpec {
+            name: "users-list",
+            pattern: "users/?",
+            operations: &[List],
+            existence_check: false,
+            fields: &[],
+            synopsis: "List the users.",
+        },
+        PathSpec {
+            name: "user",
+            pattern: concat!("users/", username_re!()),
+            operations: &[Read, Create, Update, Delete],
+            existence_check: true,
+            fields: F_USER,
+            synopsis: "Create, update, read or delete a user. Creating requires `password`; reading never \
+                       returns it.",
+        },
+        PathSpec {
+            name: "user-password",
+            pattern: concat!("users/", username_re!(), "/password"),
+            operations: &[Update],
+            existence_check: false,
+            fields: F_PASSWORD_UPDATE,
+            synopsis: "Change a user's password.",
+        },
+        PathSpec {
+            name: "user-policies",
+            pattern: concat!("users/", username_re!(), "/policies"),
+            operations: &[Update],
+            existence_check: false,
+            fields: F_POLICIES_UPDATE,
+            synopsis: "Change the policies of a user's tokens.",
+        },
+        PathSpec {
+            name: "login",
+            pattern: concat!("login/", username_re!()),
+            operations: &[Update],
+            existence_check: false,
+            fields: F_LOGIN,
+            synopsis: "Log in with a username and password (unauthenticated).",
+        },
+    ])
+});
+
+const HELP: &str = "The userpass auth method authenticates users with a username and a password. \
+Passwords are stored as argon2id hashes; usernames are case-insensitive.";
+
+/// A userpass mount.
+pub struct Userpass {
+    view: StorageView,
+    /// Serialises the read-modify-write of user records (writes are rare and
+    /// password hashing happens before the lock is taken). Logins never take it.
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+impl Userpass {
+    fn new(view: StorageView) -> Userpass {
+        Userpass { view, write_lock: tokio::sync::Mutex::new(()) }
+    }
+}
+
+/// Only logging in needs no token.
+fn special_paths() -> SpecialPaths {
+    SpecialPaths { unauthenticated: vec!["login/*"], root: vec![] }
+}
+
+/// Vault lowercases usernames on every path.
+fn username(route: &Route<'_>) -> String {
+    route.param("username").to_ascii_lowercase()
+}
+
+#[async_trait]
+impl Backend for Userpass {
+    fn table(&self) -> &PathTable {
+        &TABLE
+    }
+
+    fn special_paths(&self) -> SpecialPaths {
+        special_paths()
+    }
+
+    fn help(&self) -> &'static str {
+        HELP
+    }
+
+    async fn handle(&self, route: &Route<'_>, req: &mut Request) -> Result<Option<Response>> {
+        match (route.name(), req.operation) {
+            ("users-list", List) => users::list(self).await,
+            ("user", Read) => users::read(self, &username(route)).await,
+            ("user", Create | Update) => users::write(self, req, &username(route)).await,
+            ("user", Delete) => users::delete(self, &username(route)).await,
+            ("user-password", Update) => users::update_password(self, req, &username(route)).await,
+            ("user-policies", Update) => users::update_policies(self, req, &username(route)).await,
+            ("login", Update) => login::login(self, req, &username(route)).await,
+            _ => Err(Error::UnsupportedOperation(req.rel_path.clone())),
+        }
+    }
+
+    async fn exists(&self, route: &Route<'_>, _req: &Request) -> Result<bool> {
+        match route.name() {
+            "user" => Ok(users::load(self, &username(route)).await?.is_some()),
+            _ => Ok(true),
+        }
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        let r = |p: &str| TABLE.route(p).map(|r| (r.name(), r.param("username").to_string()));
+        assert_eq!(r("users/"), Some(("users-list", String::new())));
+        assert_eq!(r("users"), Some(("users-list", String::new())));
+        assert_eq!(r("users/Alice"), Some(("user", "Alice".into())));
+        assert_eq!(r("users/a.b-c_d"), Some(("user", "a.b-c_d".into())));
+        assert_eq!(r("users/alice/password"), Some(("user-password", "alice".into())));
+        assert_eq!(r("users/alice/policies"), Some(("user-policies", "alice".into())));
+        assert_eq!(r("login/alice"), Some(("login", "alice".into())));
+        // Vault's name regex: no leading/trailing punctuation, no '@', ASCII only.
+        for bad in ["users/-ab", "users/ab.", "users/a@b", "users/é", "login/", "login/a/b", "users/a/other"] {
+            assert_eq!(r(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_login_is_unauthenticated() {
+        let sp = special_paths();
+        assert!(SpecialPaths::matches(&sp.unauthenticated, "login/alice"));
+        assert!(!SpecialPaths::matches(&sp.unauthenticated, "users/alice"));
+        assert!(!SpecialPaths::matches(&sp.unauthenticated, "users/alice/password"));
+    }
+}

@@ -1,0 +1,148 @@
+//! Test harness: a real barrier over in-memory storage, a userpass backend
+//! built by the factory, and a `call` that does what the core does before
+//! `handle` (route, check the operation, turn `update` into `create` through
+//! the existence check).
+
+use super::userpass_factory;
+use coffer_core::barrier::{Barrier, KeyBytes};
+use coffer_core::{Backend, Error, MountContext, MountInfo, Operation, Request, Response, Result, StorageView};
+use coffer_storage::{InmemStorage, Storage};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) struct Harness {
+    pub backend: Arc<dyn Backend>,
+    pub mount: Arc<MountInfo>,
+    pub storage: StorageView,
+    pub physical: Arc<InmemStorage>,
+    pub remote_addr: Option<SocketAddr>,
+}
+
+impl Harness {
+    pub(crate) async fn new() -> Harness {
+        let physical = Arc::new(InmemStorage::new());
+        let barrier = Arc::new(Barrier::new(physical.clone()));
+        let kek = KeyBytes::random().unwrap();
+        barrier.initialize(&kek, KeyBytes::random().unwrap(), "t0".into()).await.unwrap();
+        barrier.unseal(&kek).await.unwrap();
+        let storage = StorageView::new(barrier, "auth/userpass-test/");
+        let mount = Arc::new(MountInfo {
+            path: "auth/userpass/".into(),
+            kind: "userpass".into(),
+            accessor: "auth_userpass_test".into(),
+            uuid: "00000000-0000-0000-0000-000000000000".into(),
+            options: BTreeMap::new(),
+            default_lease_ttl: Duration::from_secs(2_764_800),
+            max_lease_ttl: Duration::from_secs(2_764_800),
+        });
+        let backend = userpass_factory()(MountContext { mount: mount.clone(), storage: storage.clone() }).unwrap();
+        Harness { backend, mount, storage, physical, remote_addr: Some("127.0.0.1:40000".parse().unwrap()) }
+    }
+
+    pub(crate) fn request(&self, op: Operation, rel_path: &str, body: Value) -> Request {
+        let data = match body {
+            Value::Object(m) => m,
+            Value::Null => Default::default(),
+            other => panic!("test body must be an object, got {other}"),
+        };
+        Request {
+            id: "req-test".into(),
+            operation: op,
+            path: format!("{}{rel_path}", self.mount.path),
+            rel_path: rel_path.to_string(),
+            data,
+            client_token: None,
+            caller: None,
+            has_sudo: false,
+            wrap_ttl: None,
+            mount: self.mount.clone(),
+            storage: self.storage.clone(),
+            remote_addr: self.remote_addr,
+            headers: Vec::new(),
+        }
+    }
+
+    /// The operation the core would hand to `handle` for an `update`.
+    pub(crate) async fn effective_op(&self, rel_path: &str) -> Operation {
+        let req = self.request(Operation::Update, rel_path, Value::Null);
+        let route = self.backend.table().route(rel_path).expect("route");
+        if route.spec.existence_check && !self.backend.exists(&route, &req).await.unwrap() {
+            Operation::Create
+        } else {
+            Operation::Update
+        }
+    }
+
+    pub(crate) async fn call(&self, op: Operation, rel_path: &str, body: Value) -> Result<Option<Response>> {
+        let mut rel = rel_path.to_string();
+        if op == Operation::List && !rel.is_empty() && !rel.ends_with('/') {
+            rel.push('/');
+        }
+        let table = self.backend.table();
+        let route = table.route(&rel).ok_or_else(|| Error::UnsupportedPath(rel.clone()))?;
+        if !route.spec.operations.contains(&op) {
+            return Err(Error::UnsupportedOperation(rel.clone()));
+        }
+        let mut req = self.request(op, &rel, body);
+        if op == Operation::Update && route.spec.existence_check && !self.backend.exists(&route, &req).await? {
+            req.operation = Operation::Create;
+        }
+        self.backend.handle(&route, &mut req).await
+    }
+
+    pub(crate) async fn ok(&self, op: Operation, rel_path: &str, body: Value) -> Option<Response> {
+        match self.call(op, rel_path, body).await {
+            Ok(r) => r,
+            Err(e) => panic!("{op:?} {rel_path}: unexpected error: {e}"),
+        }
+    }
+
+    /// A call that must fail with a 400; its message.
+    pub(crate) async fn bad_request(&self, op: Operation, rel_path: &str, body: Value) -> String {
+        match self.call(op, rel_path, body).await {
+            Err(Error::InvalidRequest(m)) => m,
+            Err(e) => panic!("{op:?} {rel_path}: expected a 400, got {e:?}"),
+            Ok(_) => panic!("{op:?} {rel_path}: expected a 400, got success"),
+        }
+    }
+
+    /// The `data` of a read; `None` when the backend answered without a body (404).
+    pub(crate) async fn read(&self, rel_path: &str) -> Option<Value> {
+        self.ok(Operation::Read, rel_path, Value::Null).await.map(|r| Value::Object(r.data.expect("data")))
+    }
+
+    pub(crate) async fn keys(&self) -> Vec<String> {
+        let r = self.ok(Operation::List, "users", Value::Null).await;
+        r.and_then(|r| r.data)
+            .and_then(|d| d.get("keys").cloned())
+            .map(|k| serde_json::from_value(k).unwrap())
+            .unwrap_or_default()
+    }
+
+    /// Every value below the mount's view, decrypted.
+    pub(crate) async fn logical_values(&self) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for k in self.storage.keys_recursive("").await.unwrap() {
+            let v = self.storage.get(&k).await.unwrap().unwrap();
+            out.push((k, v.to_vec()));
+        }
+        out
+    }
+
+    /// Every key and value in physical storage, as stored (encrypted).
+    pub(crate) async fn physical_values(&self) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for k in self.physical.keys_with_prefix("").await.unwrap() {
+            let v = self.physical.get(&k).await.unwrap().unwrap_or_default();
+            out.push((k, v));
+        }
+        out
+    }
+}
+
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
