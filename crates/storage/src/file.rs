@@ -139,6 +139,10 @@ fn backend(what: &str, e: impl std::fmt::Display) -> StorageError {
 
 impl FileStorage {
     /// Open (or create) the database in `dir`, creating `dir` if needed.
+    ///
+    /// Blocking: it takes redb's file lock (a second open of the same
+    /// directory fails while this one lives), repairs the file after a crash
+    /// and fsyncs. Call it at startup, or from `spawn_blocking`.
     pub fn open(dir: &Path) -> Result<FileStorage, StorageError> {
         Self::open_with(dir, FileOptions::default())
     }
