@@ -359,6 +359,7 @@ impl Core {
             cubby.local = true;
             let mut sys = MountEntry::new("sys/", "system", "system endpoints used for control, policy and debugging", false);
             sys.seal_wrap = true;
+            sys.config.passthrough_request_headers = vec!["Accept".into()];
             mounts = vec![cubby, sys];
             core_view.put_json(MOUNTS_KEY, &mounts).await?;
         }

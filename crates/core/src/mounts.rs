@@ -117,7 +117,9 @@ impl MountEntry {
             "type": self.kind,
             "uuid": self.uuid,
         });
-        if self.kind == "kv" {
+        // Built-in plugins report a deprecation status; the core's own
+        // backends (system, cubbyhole, token, identity) do not.
+        if !matches!(self.kind.as_str(), "system" | "cubbyhole" | "token" | "identity") {
             m["deprecation_status"] = json!("supported");
         }
         m

@@ -78,7 +78,7 @@ impl PolicyStore {
         let name = name.to_lowercase();
         match name.as_str() {
             "root" => return Err(Error::invalid("cannot delete \"root\" policy")),
-            "default" => return Err(Error::invalid("cannot delete \"default\" policy")),
+            "default" => return Err(Error::invalid("cannot delete default policy")),
             "response-wrapping" => return Err(Error::invalid("cannot delete \"response-wrapping\" policy")),
             _ => {}
         }

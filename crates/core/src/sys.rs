@@ -184,7 +184,7 @@ impl Backend for SysBackend {
                     if let Some(v) = &e.entry.config.listing_visibility {
                         m.insert("listing_visibility".into(), json!(v));
                     }
-                    return Ok(Some(Response::data(m)));
+                    return Ok(injected(m));
                 }
                 let data = req.data.clone();
                 let sys_max = core.config().max_lease_ttl;
@@ -367,6 +367,10 @@ fn mount_entry_from(path: &str, data: &Data, is_auth: bool) -> Result<MountEntry
     entry.seal_wrap = fields::get_bool(data, "seal_wrap")?.unwrap_or(false);
     entry.external_entropy_access = fields::get_bool(data, "external_entropy_access")?.unwrap_or(false);
     entry.options = fields::get_str_map(data, "options")?;
+    if is_auth && entry.options.is_none() {
+        // Vault stores an empty options map for auth methods enabled through the API.
+        entry.options = Some(Default::default());
+    }
     if let Some(cfg) = fields::get_object(data, "config")? {
         if let Some(s) = ttl_secs(cfg.get("default_lease_ttl"), "default_lease_ttl")? {
             entry.config.default_lease_ttl = s;

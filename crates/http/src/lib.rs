@@ -46,8 +46,12 @@ pub fn error_status(e: &Error) -> (StatusCode, Vec<String>) {
         ),
         Error::InvalidRequest(m) => (StatusCode::BAD_REQUEST, vec![m.clone()]),
         Error::NotFound => (StatusCode::NOT_FOUND, vec![]),
-        Error::NoRoute(_) | Error::UnsupportedPath(_) => (StatusCode::NOT_FOUND, vec![e.to_string()]),
-        Error::UnsupportedOperation(_) => (StatusCode::METHOD_NOT_ALLOWED, vec![e.to_string()]),
+        Error::NoRoute(_) => (StatusCode::NOT_FOUND, vec![e.to_string()]),
+        // Vault renders these through its multierror type.
+        Error::UnsupportedPath(_) => (StatusCode::NOT_FOUND, vec!["1 error occurred:\n\t* unsupported path\n\n".into()]),
+        Error::UnsupportedOperation(_) => {
+            (StatusCode::METHOD_NOT_ALLOWED, vec!["1 error occurred:\n\t* unsupported operation\n\n".into()])
+        }
         Error::Conflict(m) => (StatusCode::CONFLICT, vec![m.clone()]),
         Error::Sealed => (StatusCode::SERVICE_UNAVAILABLE, vec!["Vault is sealed".into()]),
         Error::Internal(m) => {
