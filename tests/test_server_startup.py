@@ -1,0 +1,100 @@
+"""`coffer server` start-up: config errors stop it with file:line:key, TLS listeners
+serve real clients over rustls, and a TLS listener without certificate files is a
+start-up error. These pin Coffer's own behaviour (Vault's is the same in spirit:
+a bad config stops the server), so they run against Coffer only."""
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import hvac
+import pytest
+import requests
+
+from conftest import COFFER_BIN, free_port
+
+
+def run_with_config(tmp_path: Path, text: str, name: str = "server.hcl", timeout: float = 15):
+    cfg = tmp_path / name
+    cfg.write_text(text)
+    return subprocess.run([COFFER_BIN, "server", f"-config={cfg}"], capture_output=True, text=True,
+                          timeout=timeout), cfg
+
+
+def test_unknown_key_names_file_line_key(tmp_path):
+    """An unknown key stops start-up; the message names the file, the line and the key."""
+    port = free_port()
+    res, cfg = run_with_config(tmp_path, f'storage "inmem" {{}}\nlistener "tcp" {{\n  address = "127.0.0.1:{port}"\n'
+                                         f'  tls_disable = true\n  tls_cert = "x"\n}}\n')
+    assert res.returncode != 0
+    assert f"{cfg}:5" in res.stderr and "tls_cert" in res.stderr, res.stderr
+
+
+def test_bad_value_names_key(tmp_path):
+    """A bad duration names the key and the line."""
+    port = free_port()
+    res, cfg = run_with_config(tmp_path, f'storage "inmem" {{}}\nlistener "tcp" {{\n  address = "127.0.0.1:{port}"\n'
+                                         f'  tls_disable = true\n}}\nmax_lease_ttl = "5x"\n')
+    assert res.returncode != 0
+    assert f"{cfg}:6" in res.stderr and "max_lease_ttl" in res.stderr, res.stderr
+
+
+def test_tls_without_cert_files_is_startup_error(tmp_path):
+    """Without tls_disable = true a listener needs tls_cert_file and tls_key_file."""
+    port = free_port()
+    res, _ = run_with_config(tmp_path, f'storage "inmem" {{}}\nlistener "tcp" {{\n  address = "127.0.0.1:{port}"\n}}\n')
+    assert res.returncode != 0
+    assert "tls_cert_file" in res.stderr, res.stderr
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def test_tls_listener_serves_hvac(tmp_path):
+    """A TLS listener (rustls) serves the API: hvac verifies the certificate, init and
+    unseal over HTTPS, and a plain-HTTP request to it gets no API answer."""
+    cert, key = _self_signed(tmp_path)
+    port = free_port()
+    cfg = tmp_path / "tls.hcl"
+    cfg.write_text(f'storage "file" {{\n  path = "{tmp_path / "data"}"\n}}\n'
+                   f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_cert_file = "{cert}"\n'
+                   f'  tls_key_file = "{key}"\n}}\n')
+    log = open(tmp_path / "server.log", "w")
+    proc = subprocess.Popen([COFFER_BIN, "server", f"-config={cfg}"], stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        addr = f"https://127.0.0.1:{port}"
+        client = hvac.Client(url=addr, verify=str(cert))
+        deadline = time.time() + 20
+        while True:
+            try:
+                status = client.sys.read_seal_status()
+                break
+            except requests.exceptions.ConnectionError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        assert status["initialized"] is False and status["sealed"] is True
+        init = client.sys.initialize(secret_shares=1, secret_threshold=1)
+        assert client.sys.submit_unseal_key(init["keys"][0])["sealed"] is False
+        client.token = init["root_token"]
+        assert client.sys.read_health_status(method="GET")["sealed"] is False
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"{addr}/v1/sys/health", verify=True, timeout=5)  # not a trusted CA
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port}/v1/sys/health", timeout=5)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
