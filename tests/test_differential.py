@@ -278,6 +278,10 @@ ALLOWED: dict[tuple[str, object], tuple[list[str], str]] = {
                                 "`bad value for standbyok parameter`; the 400 status is compared"),
     ("status", 6): (["errors"], "non-integer activecode: OpenBao answers 400 with an empty errors list; "
                                 "the 400 status is compared"),
+    ("token-lifecycle", 6): (["errors"], "revoked token: Vault says `2 errors occurred: permission denied, "
+                                         "invalid token`, OpenBao 2.x says `permission denied`"),
+    ("token-tree", 12): (["errors"], "used-up num_uses token: Vault says `2 errors occurred: permission denied, "
+                                     "invalid token`, OpenBao 2.x says `permission denied`"),
     ("errors", 2): (["errors"], "invalid token: Vault says `2 errors occurred: permission denied, invalid token`, "
                                 "OpenBao 2.x says `permission denied`"),
     ("errors", 6): (["errors"], "JSON decode error text comes from Go's encoding/json"),
