@@ -9,6 +9,17 @@
 //! DIR defaults to a temporary directory under the system temp dir; give one
 //! on the disk you care about (tmpfs makes fsync free and the numbers
 //! meaningless). Prints numbers only; nothing here asserts a duration.
+//!
+//! Measured on the 2-core development VM (ext4 on a virtio disk), release
+//! build, while other builds were running (so expect noise):
+//!
+//! | writers | writes/s      | batches/commit | p50 latency | p99 latency |
+//! |---------|---------------|----------------|-------------|-------------|
+//! | 1       | 1.9k - 3.1k   | 1              | 0.3-0.5 ms  | 0.6-1.2 ms  |
+//! | 64      | 27k - 35k     | 32-33          | 1.8-2.2 ms  | 2.8-5.1 ms  |
+//!
+//! With `--2pc`: 1 writer 1.5k-1.6k writes/s, 64 writers 27k writes/s.
+//! `get` (200 bytes): 0.9-1.5 µs inline, 37-55 µs via `spawn_blocking`.
 
 use coffer_storage::{FileOptions, FileStorage, Op, Storage};
 use std::sync::Arc;
