@@ -128,6 +128,7 @@ struct Pending {
     done: oneshot::Sender<Result<(), StorageError>>,
 }
 
+/// Durable redb-backed [`Storage`]; see the module docs for how it commits.
 pub struct FileStorage {
     db: Arc<Database>,
     path: PathBuf,
@@ -202,6 +203,15 @@ impl FileStorage {
     fn read_table(&self) -> Result<redb::ReadOnlyTable<&'static str, &'static [u8]>, StorageError> {
         let txn = self.db.begin_read().map_err(|e| backend("begin read", e))?;
         txn.open_table(KV).map_err(|e| backend("open table", e))
+    }
+}
+
+impl std::fmt::Debug for FileStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileStorage")
+            .field("path", &self.path)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
     }
 }
 
