@@ -154,9 +154,7 @@ async fn reopen_keeps_data() {
 async fn second_open_of_same_dir_fails_while_open() {
     let dir = tempfile::tempdir().unwrap();
     let _s = FileStorage::open(dir.path()).unwrap();
-    let err = FileStorage::open(dir.path())
-        .err()
-        .expect("second open must fail");
+    let err = FileStorage::open(dir.path()).expect_err("second open must fail");
     assert!(matches!(err, StorageError::Backend(_)), "{err}");
 }
 
