@@ -562,7 +562,7 @@ impl Core {
 
         let unauthenticated = SpecialPaths::matches(&route_entry.special.unauthenticated, &rel_path);
         let mut req = Request {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: crate::util::random_uuid(),
             operation: inc.operation,
             path: inc.path.clone(),
             rel_path: rel_path.clone(),
