@@ -25,6 +25,11 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
     }
 }
 
+/// [`rfc3339`] of a Unix time in nanoseconds (out-of-range values render as the epoch).
+pub fn rfc3339_ns(unix_ns: i64) -> String {
+    rfc3339(OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ns)).unwrap_or(OffsetDateTime::UNIX_EPOCH))
+}
+
 pub fn rfc3339_now() -> String {
     rfc3339(OffsetDateTime::now_utc())
 }

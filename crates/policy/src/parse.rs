@@ -221,41 +221,12 @@ fn duration(n: &Node, key: &str, ctx: &str) -> Result<Duration, PolicyError> {
 }
 
 /// Vault's `ParseDurationSecond`: bare integer = seconds, else Go duration
-/// syntax (`1h30m`, `90s`, `1.5h`, units ns us µs ms s m h) plus `d` days.
-/// Sub-second parts are truncated.
+/// syntax plus `d` days (the server-wide parser in coffer-config). Sub-second
+/// parts are truncated; empty or negative is no duration.
 pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     if s.is_empty() {
         return None;
     }
-    if let Ok(secs) = s.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let mut rest = s;
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        if num_end == 0 {
-            return None;
-        }
-        let num: f64 = rest[..num_end].parse().ok()?;
-        rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let mult = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "d" => 86400.0,
-            _ => return None,
-        };
-        rest = &rest[unit_end..];
-        total += num * mult;
-    }
-    if !total.is_finite() || total > 1e15 {
-        return None;
-    }
-    Some(Duration::from_secs(total as u64))
+    coffer_config::duration::parse(s).ok().map(|d| Duration::from_secs(d.as_secs()))
 }

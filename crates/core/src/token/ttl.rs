@@ -101,25 +101,7 @@ pub fn human_duration(d: Duration) -> String {
 
 /// Go's `time.RFC3339Nano` in UTC: fractional seconds without trailing zeros.
 pub fn format_rfc3339_nano(unix_ns: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ns))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let mut s = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    let nanos = t.nanosecond();
-    if nanos > 0 {
-        let frac = format!("{nanos:09}");
-        s.push('.');
-        s.push_str(frac.trim_end_matches('0'));
-    }
-    s.push('Z');
-    s
+    crate::util::rfc3339_ns(unix_ns)
 }
 
 #[cfg(test)]

@@ -80,26 +80,7 @@ impl Clock {
 /// zeros of the fraction dropped (and the dot too when it is zero), exactly as
 /// Vault prints times.
 pub(crate) fn format_time(ns: i64) -> String {
-    let Ok(t) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)) else {
-        return String::new();
-    };
-    let mut out = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    let nanos = t.nanosecond();
-    if nanos != 0 {
-        let frac = format!("{nanos:09}");
-        out.push('.');
-        out.push_str(frac.trim_end_matches('0'));
-    }
-    out.push('Z');
-    out
+    coffer_core::util::rfc3339_ns(ns)
 }
 
 // -------------------------------------------------------------------- records
