@@ -264,8 +264,14 @@ async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> HttpResponse {
+    // Logged at debug: method, path and status only. Never the body, query
+    // values or headers (they carry secrets and tokens).
+    let log = tracing::enabled!(tracing::Level::DEBUG).then(|| (method.clone(), uri.path().to_string()));
     let mut r = handle_inner(st, remote, method, uri, headers, body).await;
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some((method, path)) = log {
+        tracing::debug!(%method, %path, status = r.status().as_u16(), "request");
+    }
     r
 }
 
