@@ -204,6 +204,10 @@ CASES: dict[str, list[dict]] = {
         {"method": "GET", "path": "secret/data/{u}"},
         {"method": "GET", "path": "sys/doesnotexist-{u}"},
         {"method": "GET", "path": "secret/data/{u}", "headers": {"X-Vault-Wrap-TTL": "-1"}},
+        {"method": "POST", "path": "secret/data/{u}/", "body": {"data": {"a": "1"}}},
+        {"method": "POST", "path": "cubbyhole/{u}/", "body": {"a": "1"}},
+        {"method": "POST", "path": "sys/policies/acl/{u}/", "body": {"policy": ""}},
+        {"method": "LIST", "path": "cubbyhole/{u}"},
     ],
     "token-tree": [
         {"method": "PUT", "path": "sys/policies/acl/tc-{u}", "body": {"policy": 'path "auth/token/create" { capabilities = ["update"] }'}},

@@ -538,6 +538,10 @@ impl Core {
             return crate::sys::handle_unauthenticated(self, inc).await;
         }
         let active = self.active()?;
+        if matches!(inc.operation, Operation::Update | Operation::Create) && inc.path.ends_with('/') {
+            // Vault's router refuses these for every mount.
+            return Err(Error::invalid("cannot write to a path ending in '/'"));
+        }
         let router = active.router.load();
         let route_entry = router.lookup(&inc.path).ok_or_else(|| Error::NoRoute(inc.path.clone()))?.clone();
         drop(router);
