@@ -6,8 +6,40 @@ use std::collections::HashMap;
 
 pub struct Flags {
     values: HashMap<String, Vec<String>>,
-    #[allow(dead_code)] // positional arguments: used by the client commands (CLI issue)
     pub args: Vec<String>,
+}
+
+/// Go `flag` semantics as the Vault CLI uses them: parsing stops at the first
+/// positional argument (later `-x` words are positional, like Vault's).
+pub fn parse_go(argv: &[String], bools: &[&str], valued: &[&str]) -> Result<Flags> {
+    let mut end = argv.len();
+    let mut i = 0;
+    while i < argv.len() {
+        let a = &argv[i];
+        if a == "--" {
+            end = i;
+            break;
+        }
+        let body = a.strip_prefix("--").or_else(|| a.strip_prefix('-')).filter(|b| !b.is_empty());
+        match body {
+            None => {
+                end = i;
+                break;
+            }
+            Some(b) => {
+                // a valued flag without '=' consumes the next word
+                if !b.contains('=') && valued.contains(&b) {
+                    i += 1;
+                }
+            }
+        }
+        i += 1;
+    }
+    let end = end.min(argv.len());
+    let mut f = parse(&argv[..end], bools, valued)?;
+    let rest = if argv.get(end).map(String::as_str) == Some("--") { &argv[end + 1..] } else { &argv[end..] };
+    f.args.extend(rest.iter().cloned());
+    Ok(f)
 }
 
 /// `bools` lists flags that take no value.
@@ -60,6 +92,9 @@ impl Flags {
     pub fn all(&self, name: &str) -> Vec<String> {
         self.values.get(name).cloned().unwrap_or_default()
     }
+    pub fn has(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
     pub fn bool(&self, name: &str) -> bool {
         matches!(self.get(name), Some("true" | "1" | "t" | "T" | "TRUE" | "True"))
     }
@@ -82,5 +117,17 @@ mod tests {
         assert_eq!(f.args, vec!["x"]);
         assert!(parse(&v(&["-nope"]), &[], &[]).is_err());
         assert!(parse(&v(&["-config"]), &[], &["config"]).is_err());
+    }
+
+    #[test]
+    fn go_stops_at_first_positional() {
+        let f = parse_go(&v(&["-format", "json", "secret/a", "-x", "k=-"]), &[], &["format"]).unwrap();
+        assert_eq!(f.get("format"), Some("json"));
+        assert_eq!(f.args, vec!["secret/a", "-x", "k=-"]);
+        let f = parse_go(&v(&["-", "a"]), &[], &[]).unwrap();
+        assert_eq!(f.args, vec!["-", "a"]);
+        let f = parse_go(&v(&["--", "-a"]), &["a"], &[]).unwrap();
+        assert_eq!(f.args, vec!["-a"]);
+        assert!(parse_go(&v(&["-nope", "a"]), &[], &[]).is_err());
     }
 }

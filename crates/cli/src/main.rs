@@ -1,38 +1,90 @@
 //! The `coffer` binary: parses the command line and wires the crates
-//! together. Each command lives in its own module.
+//! together. Each command group lives in its own module; this file only
+//! dispatches and turns errors into Vault's exit codes (0 ok, 1 local or
+//! usage error, 2 error from the server).
 
+mod client;
+mod common;
 mod flags;
+mod format;
+mod generic;
+mod login;
 mod server;
+mod status;
+mod token_helper;
 
 const USAGE: &str = "Usage: coffer <command> [args]
 
-Commands:
-    server     Start a Coffer server
-    version    Print the Coffer version
+Common commands:
+    read        Read data and retrieves secrets
+    write       Write data, configuration, and secrets
+    delete      Delete secrets and configuration
+    list        List data or secrets
+    login       Authenticate locally
+    server      Start a Coffer server
+    status      Print seal and HA status
+    unwrap      Unwrap a wrapped secret
+
+Other commands:
+    patch                Patch data, configuration, and secrets
+    print                Prints runtime configurations
+    version              Prints the Coffer CLI version
 ";
+
+type Run = fn(&[String]) -> anyhow::Result<i32>;
+
+fn command(name: &str) -> Option<Run> {
+    Some(match name {
+        "read" => generic::read,
+        "write" => generic::write,
+        "list" => generic::list,
+        "delete" => generic::delete,
+        "patch" => generic::patch,
+        "unwrap" => generic::unwrap,
+        "status" => status::status,
+        "version" => status::version,
+        "print" => status::print,
+        "login" => login::run,
+        _ => return None,
+    })
+}
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    let code = match argv.first().map(String::as_str) {
-        Some("server") => server::run(&argv[1..]),
-        Some("version" | "-version" | "--version" | "-v") => {
+    let first = argv.first().map(String::as_str);
+    let code = match first {
+        Some("server") => match server::run(&argv[1..]) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                1
+            }
+        },
+        Some("-version" | "--version" | "-v") => {
             println!("Coffer v{}", env!("CARGO_PKG_VERSION"));
-            Ok(0)
+            0
         }
-        Some("-h" | "-help" | "--help") | None => {
+        Some("-h" | "-help" | "--help") => {
             print!("{USAGE}");
-            Ok(if argv.is_empty() { 127 } else { 0 })
+            0
         }
-        Some(other) => {
-            eprintln!("Unknown command: {other}\n\n{USAGE}");
-            Ok(127)
+        None => {
+            eprint!("{USAGE}");
+            127
         }
+        Some(name) => match command(name) {
+            Some(run) => match run(&argv[1..]) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    if client::is_remote(&e) { 2 } else { 1 }
+                }
+            },
+            None => {
+                eprint!("{USAGE}");
+                127
+            }
+        },
     };
-    match code {
-        Ok(c) => std::process::exit(c),
-        Err(e) => {
-            eprintln!("Error: {e:#}");
-            std::process::exit(1);
-        }
-    }
+    std::process::exit(code);
 }
