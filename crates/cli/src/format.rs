@@ -490,7 +490,7 @@ mod tests {
     #[test]
     fn yaml_shapes() {
         let v = sorted(&json!({"b": {"x": "1", "t": "2026-01-01T00:00:00Z"}, "a": ["p", "q"], "e": {}, "n": null}));
-        assert_eq!(yaml(&v), "a:\n- p\n- q\nb:\n  t: \"2026-01-01T00:00:00Z\"\n  x: \"1\"\ne: {}\nn: null\n");
+        assert_eq!(yaml(&v), "a:\n- p\n- q\nb:\n  t: \"2026-01-01T00:00:00Z\"\n  x: \"1\"\ne: {}\n\"n\": null\n");
     }
 
     #[test]
