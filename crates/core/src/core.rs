@@ -616,6 +616,7 @@ impl Core {
         if let Some(login) = resp.login.take() {
             resp.auth = Some(self.issue_login_token(&active, &route_entry, &req.path, login).await?);
         }
+        resp.request_id = std::mem::take(&mut req.id);
         let wrap = req.wrap_ttl.or(resp.force_wrap_ttl);
         if let Some(ttl) = wrap
             && resp.raw.is_none()

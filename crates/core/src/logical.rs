@@ -172,6 +172,8 @@ pub struct Login {
 
 #[derive(Clone, Debug, Default)]
 pub struct Response {
+    /// The request's id, echoed as `request_id` (the core fills it in).
+    pub request_id: String,
     /// A successful login (auth methods only); see [`Login`].
     pub login: Option<Login>,
     pub data: Option<Data>,

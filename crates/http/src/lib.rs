@@ -222,38 +222,39 @@ fn render(resp: Response, op: Operation) -> HttpResponse {
     }
     let mut body = Map::new();
     let wrapped = resp.wrap_info.is_some();
-    body.insert(
-        "request_id".into(),
-        json!(if wrapped { String::new() } else { uuid_v4() }),
-    );
-    let (lease_id, renewable, lease_duration) = match &resp.secret {
-        Some(s) => (s.lease_id.clone(), s.renewable, s.lease_duration),
+    // Vault leaves request_id empty on a wrapped response.
+    let request_id = if wrapped {
+        String::new()
+    } else if resp.request_id.is_empty() {
+        coffer_core::util::random_uuid()
+    } else {
+        resp.request_id
+    };
+    body.insert("request_id".into(), Value::String(request_id));
+    let (lease_id, renewable, lease_duration) = match resp.secret {
+        Some(s) => (s.lease_id, s.renewable, s.lease_duration),
         None => (String::new(), false, 0),
     };
-    body.insert("lease_id".into(), json!(lease_id));
-    body.insert("renewable".into(), json!(renewable));
+    body.insert("lease_id".into(), Value::String(lease_id));
+    body.insert("renewable".into(), Value::Bool(renewable));
     body.insert("lease_duration".into(), json!(lease_duration));
-    let data = resp.data.clone();
-    body.insert("data".into(), data.clone().map(Value::Object).unwrap_or(Value::Null));
+    // Copy data's keys to the top level only for the legacy sys routes that
+    // ask for it; otherwise the map moves into the body without a copy.
+    let injected = if resp.inject_data { resp.data.clone() } else { None };
+    body.insert("data".into(), resp.data.map(Value::Object).unwrap_or(Value::Null));
     body.insert("wrap_info".into(), resp.wrap_info.as_ref().map(|w| json!(w)).unwrap_or(Value::Null));
     body.insert(
         "warnings".into(),
         if resp.warnings.is_empty() { Value::Null } else { json!(resp.warnings) },
     );
     body.insert("auth".into(), resp.auth.as_ref().map(|a| json!(a)).unwrap_or(Value::Null));
-    if resp.inject_data
-        && let Some(d) = data
-    {
+    if let Some(d) = injected {
         for (k, v) in d {
             body.entry(k).or_insert(v);
         }
     }
     let status = resp.status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
     json_response(status, serde_json::to_vec(&Value::Object(body)).unwrap_or_default())
-}
-
-fn uuid_v4() -> String {
-    coffer_core::util::random_uuid()
 }
 
 async fn handle(
