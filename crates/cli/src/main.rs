@@ -8,6 +8,7 @@ mod common;
 mod flags;
 mod format;
 mod generic;
+mod kv;
 mod login;
 mod server;
 mod status;
@@ -26,6 +27,7 @@ Common commands:
     unwrap      Unwrap a wrapped secret
 
 Other commands:
+    kv                   Interact with Coffer's Key-Value storage
     patch                Patch data, configuration, and secrets
     print                Prints runtime configurations
     version              Prints the Coffer CLI version
@@ -45,6 +47,7 @@ fn command(name: &str) -> Option<Run> {
         "version" => status::version,
         "print" => status::print,
         "login" => login::run,
+        "kv" => kv::run,
         _ => return None,
     })
 }
