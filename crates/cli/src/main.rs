@@ -9,9 +9,13 @@ mod flags;
 mod format;
 mod generic;
 mod kv;
+mod lease;
 mod login;
+mod mounts;
+mod policy;
 mod server;
 mod status;
+mod token;
 mod token_helper;
 
 const USAGE: &str = "Usage: coffer <command> [args]
@@ -27,9 +31,14 @@ Common commands:
     unwrap      Unwrap a wrapped secret
 
 Other commands:
+    auth                 Interact with auth methods
     kv                   Interact with Coffer's Key-Value storage
+    lease                Interact with leases
     patch                Patch data, configuration, and secrets
+    policy               Interact with policies
     print                Prints runtime configurations
+    secrets              Interact with secrets engines
+    token                Interact with tokens
     version              Prints the Coffer CLI version
 ";
 
@@ -48,6 +57,11 @@ fn command(name: &str) -> Option<Run> {
         "print" => status::print,
         "login" => login::run,
         "kv" => kv::run,
+        "token" => token::run,
+        "policy" => policy::run,
+        "secrets" => mounts::secrets,
+        "auth" => mounts::auth,
+        "lease" => lease::run,
         _ => return None,
     })
 }
