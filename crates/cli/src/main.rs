@@ -12,6 +12,7 @@ mod kv;
 mod lease;
 mod login;
 mod mounts;
+mod operator;
 mod policy;
 mod server;
 mod status;
@@ -34,6 +35,7 @@ Other commands:
     auth                 Interact with auth methods
     kv                   Interact with Coffer's Key-Value storage
     lease                Interact with leases
+    operator             Perform operator-specific tasks
     patch                Patch data, configuration, and secrets
     policy               Interact with policies
     print                Prints runtime configurations
@@ -62,6 +64,7 @@ fn command(name: &str) -> Option<Run> {
         "secrets" => mounts::secrets,
         "auth" => mounts::auth,
         "lease" => lease::run,
+        "operator" => operator::run,
         _ => return None,
     })
 }
