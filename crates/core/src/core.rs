@@ -78,6 +78,8 @@ pub struct Active {
     cluster: ClusterInfo,
     mounts_lock: tokio::sync::Mutex<()>,
     tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// `sys/remount` results by migration id (moves finish synchronously here).
+    pub(crate) migrations: parking_lot::Mutex<HashMap<String, (String, String)>>,
 }
 
 impl Drop for Active {
@@ -376,6 +378,7 @@ impl Core {
             cluster,
             mounts_lock: tokio::sync::Mutex::new(()),
             tasks: parking_lot::Mutex::new(Vec::new()),
+            migrations: parking_lot::Mutex::new(HashMap::new()),
         });
         let mut entries = Vec::new();
         for m in &mounts {
@@ -509,6 +512,39 @@ impl Core {
         active.router.store(Arc::new(next));
         found.storage.clear().await?;
         Ok(())
+    }
+
+    /// Move a mount to another path (`sys/remount`). Data is stored by the
+    /// mount's uuid, so only the table entry changes. Paths are full routing
+    /// prefixes with a trailing `/` (`kv/`, `auth/userpass/`).
+    pub async fn remount(&self, from: &str, to: &str) -> Result<String> {
+        let active = self.active()?;
+        let _g = active.mounts_lock.lock().await;
+        let router = active.router.load_full();
+        let Some(found) = router.entries().iter().find(|e| e.prefix == from).cloned() else {
+            return Err(Error::invalid(format!("no matching mount at \"{from}\"")));
+        };
+        if matches!(found.entry.kind.as_str(), "system" | "cubbyhole" | "token" | "identity") {
+            return Err(Error::invalid(format!("cannot remount \"{from}\"")));
+        }
+        let to_auth = to.starts_with("auth/");
+        let reserved = ["sys/", "cubbyhole/", "identity/"].iter().any(|r| to.starts_with(r));
+        if to_auth != found.is_auth || reserved || to == "auth/" {
+            return Err(Error::invalid(format!("cannot remount to destination {to}")));
+        }
+        if let Some(c) = router.entries().iter().find(|e| e.prefix != from && (to.starts_with(&e.prefix) || e.prefix.starts_with(to))) {
+            return Err(Error::invalid(format!("path already in use at \"{}\"", c.prefix)));
+        }
+        let mut entry = found.entry.clone();
+        entry.path = if found.is_auth { to.trim_start_matches("auth/").to_string() } else { to.to_string() };
+        let route = self.build_route(&active, entry, found.is_auth)?;
+        let entries: Vec<_> = router.entries().iter().map(|e| if e.prefix == from { route.clone() } else { e.clone() }).collect();
+        let next = Router::new(entries);
+        self.persist_tables(&next).await?;
+        active.router.store(Arc::new(next));
+        let id = uuid::Uuid::new_v4().to_string();
+        active.migrations.lock().insert(id.clone(), (from.to_string(), to.to_string()));
+        Ok(id)
     }
 
     /// Replace a mount's entry (tune) and rebuild its backend.

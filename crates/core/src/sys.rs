@@ -33,6 +33,10 @@ const TUNE_FIELDS: &[crate::backend::FieldSpec] = &[
     field("listing_visibility", FieldKind::String, "\"unauth\" or \"hidden\"."),
 ];
 
+const F_REMOUNT: &[crate::backend::FieldSpec] = &[
+    field("from", FieldKind::String, "The previous mount point."),
+    field("to", FieldKind::String, "The new mount point."),
+];
 const F_POLICY: &[crate::backend::FieldSpec] = &[field("policy", FieldKind::String, "The rules of the policy (HCL or JSON), optionally base64-encoded.")];
 const F_CAPS: &[crate::backend::FieldSpec] = &[field("token", FieldKind::String, "Token to check."), field("paths", FieldKind::StringList, "Paths to check.")];
 const F_CAPS_SELF: &[crate::backend::FieldSpec] = &[field("paths", FieldKind::StringList, "Paths to check.")];
@@ -65,6 +69,8 @@ static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
         p("capabilities-accessor", "capabilities-accessor", &[Update], F_CAPS_ACC, "Capabilities of a token, by accessor, on paths."),
         p("ui-mounts", "internal/ui/mounts", &[Read], &[], "Mounts visible to the caller."),
         p("ui-mount", "internal/ui/mounts/(?P<path>.+)", &[Read], &[], "The mount that serves a path (used by clients to detect kv v2)."),
+        p("remount", "remount", &[Update], F_REMOUNT, "Move a secrets engine or auth method to a new path, keeping its data."),
+        p("remount-status", "remount/status/(?P<id>.+)", &[Read], &[], "Status of a mount move."),
         p("key-status", "key-status", &[Read], &[], "Information about the barrier encryption key."),
         p("rotate", "rotate", &[Update], &[], "Rotate the barrier encryption key: a new key term for new writes."),
         p("wrap", "wrapping/wrap", &[Update], &[], "Response-wrap an arbitrary JSON object."),
@@ -303,6 +309,27 @@ impl Backend for SysBackend {
                 let mut v = obj(e.entry.to_json(crate::core::VERSION));
                 v.insert("path".into(), json!(e.prefix.strip_prefix("auth/").filter(|_| e.is_auth).unwrap_or(&e.prefix)));
                 Ok(Some(Response::data(v)))
+            }
+            "remount" => {
+                let from = normalize_mount_path(&fields::get_str(&req.data, "from")?.unwrap_or_default())?;
+                let to = normalize_mount_path(&fields::get_str(&req.data, "to")?.unwrap_or_default())?;
+                let id = core.remount(&from, &to).await?;
+                let mut m = Map::new();
+                m.insert("migration_id".into(), json!(id));
+                Ok(Some(Response {
+                    data: Some(m),
+                    inject_data: true,
+                    warnings: vec!["Mount move has been queued. Progress will be reported in Coffer's server log, tagged with the returned migration_id".into()],
+                    ..Default::default()
+                }))
+            }
+            "remount-status" => {
+                let id = route.param("id");
+                let Some((from, to)) = active.migrations.lock().get(id).cloned() else { return Ok(None) };
+                Ok(Some(Response::json(json!({
+                    "migration_id": id,
+                    "migration_info": {"source_mount": from, "target_mount": to, "status": "success"},
+                }))))
             }
             "key-status" => {
                 let (term, install_time, encryptions) = core.barrier().key_status()?;
