@@ -5,6 +5,7 @@
 
 mod client;
 mod common;
+mod completion;
 mod flags;
 mod format;
 mod generic;
@@ -33,10 +34,12 @@ Common commands:
 
 Other commands:
     auth                 Interact with auth methods
+    completion           Print a shell completion script (bash, zsh, fish)
     kv                   Interact with Coffer's Key-Value storage
     lease                Interact with leases
     operator             Perform operator-specific tasks
     patch                Patch data, configuration, and secrets
+    path-help            Retrieve API help for paths
     policy               Interact with policies
     print                Prints runtime configurations
     secrets              Interact with secrets engines
@@ -65,6 +68,8 @@ fn command(name: &str) -> Option<Run> {
         "auth" => mounts::auth,
         "lease" => lease::run,
         "operator" => operator::run,
+        "path-help" => completion::path_help,
+        "completion" => completion::completion,
         _ => return None,
     })
 }

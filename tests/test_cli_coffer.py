@@ -1,0 +1,377 @@
+"""The `coffer` CLI as a drop-in for the Vault CLI.
+
+The same scripted session runs through `coffer` and through `bao` (OpenBao's
+copy of the Vault CLI) against the same Coffer server; the `-format=json`
+outputs must match once volatile values are masked (normalize.py).  Then exit
+codes (0 ok, 1 usage/local error, 2 server error), values from stdin and
+files, the ~/.vault-token helper, and the no-echo `operator unseal` prompt
+driven through tmux.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import BAO_BIN, COFFER_BIN, create_token, unique
+from normalize import diff, normalize
+
+POLICY = 'path "secret/data/clic/*" {\n  capabilities = ["read", "list"]\n}\n'
+
+
+def run(tool: str, srv, *args, token=None, input=None, env_extra=None, home=None):
+    binary = COFFER_BIN if tool == "coffer" else BAO_BIN
+    env = srv.env(token)
+    if home is not None:
+        env["HOME"] = str(home)
+    env.update(env_extra or {})
+    return subprocess.run([binary, *args], env=env, capture_output=True, text=True, timeout=60,
+                          input=input, stdin=None if input is not None else subprocess.DEVNULL)
+
+
+def ok(tool, srv, *args, **kw):
+    cp = run(tool, srv, *args, **kw)
+    assert cp.returncode == 0, f"{tool} {' '.join(args)} -> {cp.returncode}\n{cp.stdout}\n{cp.stderr}"
+    return cp
+
+
+def js(tool, srv, *args, **kw):
+    cp = ok(tool, srv, *args, **kw)
+    return json.loads(cp.stdout) if cp.stdout.strip() else None
+
+
+def session(tool: str, srv, base: str, tmp: Path) -> dict:
+    """One scripted session; every name derives from `base` so both tools can
+    run it against the same server."""
+    out = {}
+    kv = f"secret/{base}"
+    # kv v2
+    out["put1"] = js(tool, srv, "kv", "put", "-format=json", f"{kv}/app", "user=alice", "pw=s3cret")
+    out["put2"] = js(tool, srv, "kv", "put", "-format=json", f"{kv}/app", "user=bob")
+    out["put_stdin"] = js(tool, srv, "kv", "put", "-format=json", f"{kv}/stdin", "pw=-", input="from-stdin\n")
+    f = tmp / f"{tool}-value.txt"
+    f.write_text("from-file")
+    out["put_file"] = js(tool, srv, "kv", "put", "-format=json", f"{kv}/file", f"pw=@{f}")
+    out["get"] = js(tool, srv, "kv", "get", "-format=json", f"{kv}/app")
+    out["get_mount"] = js(tool, srv, "kv", "get", "-format=json", "-mount=secret", f"{base}/app")
+    out["get_v1"] = js(tool, srv, "kv", "get", "-format=json", "-version=1", f"{kv}/app")
+    out["get_stdin"] = js(tool, srv, "kv", "get", "-format=json", f"{kv}/stdin")["data"]["data"]
+    out["get_file"] = js(tool, srv, "kv", "get", "-format=json", f"{kv}/file")["data"]["data"]
+    out["field"] = ok(tool, srv, "kv", "get", "-field=user", f"{kv}/app").stdout
+    out["field_json"] = json.loads(ok(tool, srv, "kv", "get", "-format=json", "-field=user", f"{kv}/app").stdout)
+    out["list"] = js(tool, srv, "kv", "list", "-format=json", kv)
+    out["patch"] = js(tool, srv, "kv", "patch", "-format=json", f"{kv}/app", "extra=1")
+    out["meta"] = js(tool, srv, "kv", "metadata", "get", "-format=json", f"{kv}/app")
+    out["meta_put"] = ok(tool, srv, "kv", "metadata", "put", "-max-versions=5", "-custom-metadata=owner=ops", f"{kv}/app").stdout
+    out["meta2"] = js(tool, srv, "kv", "metadata", "get", "-format=json", f"{kv}/app")
+    out["delete"] = ok(tool, srv, "kv", "delete", f"{kv}/app").stdout
+    out["get_deleted"] = json.loads(run(tool, srv, "kv", "get", "-format=json", f"{kv}/app").stdout)
+    out["undelete"] = ok(tool, srv, "kv", "undelete", "-versions=3", f"{kv}/app").stdout
+    out["destroy"] = ok(tool, srv, "kv", "destroy", "-versions=1", f"{kv}/app").stdout
+    out["rollback"] = js(tool, srv, "kv", "rollback", "-format=json", "-version=2", f"{kv}/app")
+    out["meta_delete"] = ok(tool, srv, "kv", "metadata", "delete", f"{kv}/file").stdout
+    out["yaml"] = ok(tool, srv, "kv", "get", "-format=yaml", f"{kv}/stdin").stdout.count("\n") > 5
+    # kv v1, detected through sys/internal/ui/mounts
+    ok(tool, srv, "secrets", "enable", f"-path={base}-v1", "kv")
+    out["v1_put"] = ok(tool, srv, "kv", "put", f"{base}-v1/a", "k=v").stdout
+    out["v1_get"] = js(tool, srv, "kv", "get", "-format=json", f"{base}-v1/a")
+    out["v1_list"] = js(tool, srv, "kv", "list", "-format=json", f"{base}-v1")
+    # generic path commands
+    out["write"] = ok(tool, srv, "write", f"cubbyhole/{base}", "a=1", "a=2", "b=-", input="x").stdout
+    out["read"] = js(tool, srv, "read", "-format=json", f"cubbyhole/{base}")
+    out["read_field"] = ok(tool, srv, "read", "-field=b", f"cubbyhole/{base}").stdout
+    out["glist"] = js(tool, srv, "list", "-format=json", "cubbyhole")
+    out["gdelete"] = ok(tool, srv, "delete", f"cubbyhole/{base}").stdout
+    out["read_missing_rc"] = run(tool, srv, "read", f"cubbyhole/{base}").returncode
+    out["gpatch"] = ok(tool, srv, "patch", f"secret/metadata/{base}/app", "max_versions=7").stdout
+    # policies and tokens
+    pol = f"{base}-pol"
+    out["pwrite"] = ok(tool, srv, "policy", "write", pol, "-", input=POLICY).stdout
+    out["pread"] = js(tool, srv, "policy", "read", "-format=json", pol)
+    out["pread_table"] = ok(tool, srv, "policy", "read", pol).stdout
+    out["plist"] = sorted(p for p in js(tool, srv, "policy", "list", "-format=json") if p in (pol, "default", "root"))
+    tok = js(tool, srv, "token", "create", "-format=json", f"-policy={pol}", "-ttl=1h",
+             "-display-name=cli", "-metadata=team=data")
+    out["tcreate"] = tok
+    t, acc = tok["auth"]["client_token"], tok["auth"]["accessor"]
+    out["tlookup"] = js(tool, srv, "token", "lookup", "-format=json", t)
+    out["tlookup_acc"] = js(tool, srv, "token", "lookup", "-format=json", "-accessor", acc)
+    out["tlookup_self"] = js(tool, srv, "token", "lookup", "-format=json", token=t)
+    out["tcaps"] = js(tool, srv, "token", "capabilities", "-format=json", t, f"secret/data/clic/x")
+    out["tcaps_self"] = js(tool, srv, "token", "capabilities", "-format=json", "sys/mounts", token=t)
+    out["trenew"] = js(tool, srv, "token", "renew", "-format=json", "-increment=30m", t)
+    out["trevoke"] = ok(tool, srv, "token", "revoke", t).stdout
+    out["tlookup_revoked_rc"] = run(tool, srv, "token", "lookup", t).returncode
+    out["pdelete"] = ok(tool, srv, "policy", "delete", pol).stdout
+    # mounts
+    eng = f"{base}-eng"
+    out["senable"] = ok(tool, srv, "secrets", "enable", f"-path={eng}", "-version=2",
+                        "-description=team kv", "kv").stdout
+    out["slist"] = js(tool, srv, "secrets", "list", "-format=json").get(f"{eng}/")
+    out["sdup_rc"] = run(tool, srv, "secrets", "enable", f"-path={eng}", "kv").returncode
+    out["stune"] = ok(tool, srv, "secrets", "tune", "-default-lease-ttl=1h", eng).stdout
+    out["stuned"] = js(tool, srv, "read", "-format=json", f"sys/mounts/{eng}/tune")["data"]
+    out["sdisable"] = ok(tool, srv, "secrets", "disable", eng).stdout
+    up = f"{base}-up"
+    out["aenable"] = ok(tool, srv, "auth", "enable", f"-path={up}", "userpass").stdout
+    out["alist"] = js(tool, srv, "auth", "list", "-format=json").get(f"{up}/")
+    out["atune"] = ok(tool, srv, "auth", "tune", "-default-lease-ttl=1h", up).stdout
+    out["adisable"] = ok(tool, srv, "auth", "disable", up).stdout
+    # wrapping
+    wrapped = js(tool, srv, "write", "-format=json", "-wrap-ttl=5m", "auth/token/create", "ttl=1h")
+    out["wrapped"] = wrapped
+    out["unwrap"] = js(tool, srv, "unwrap", "-format=json", wrapped["wrap_info"]["token"])
+    out["status"] = js(tool, srv, "status", "-format=json")
+    out["key_status"] = js(tool, srv, "operator", "key-status", "-format=json")
+    return out
+
+
+# fields where bao and coffer legitimately differ, with the reason
+ALLOWED = {
+    "status.ha_enabled": "sys/leader is read identically; kept in case OpenBao's Go client adds HA fields",
+}
+
+
+def masked(obj, base):
+    """Normalise, and replace the per-tool base name so paths compare equal."""
+    text = json.dumps(obj).replace(base, "<base>")
+    return normalize(json.loads(text))
+
+
+@pytest.mark.skipif(shutil.which(BAO_BIN) is None and not Path(BAO_BIN).exists(), reason="bao CLI not installed")
+def test_same_session_same_json_as_bao(coffer, tmp_path):
+    """coffer and bao, run through the same session against one Coffer server,
+    print the same normalised JSON and the same success lines."""
+    got, raw = {}, {}
+    for tool in ("bao", "coffer"):
+        base = unique(f"cs{tool[0]}")
+        raw[tool] = session(tool, coffer, base, tmp_path)
+        got[tool] = masked(raw[tool], base)
+    c = raw["coffer"]
+    # the session really did something (guards against comparing two empty runs)
+    assert c["get"]["data"]["data"] == {"user": "bob"}
+    assert c["get_stdin"] == {"pw": "from-stdin\n"} and c["get_file"] == {"pw": "from-file"}
+    assert c["field"] == "bob" and c["read_missing_rc"] == 2 and c["tlookup_revoked_rc"] == 2
+    assert c["slist"]["options"] == {"version": "2"}
+    diffs = [d for d in diff(got["coffer"], got["bao"]) if not any(d.startswith(a) for a in ALLOWED)]
+    assert not diffs, "\n".join(diffs)
+
+
+def test_success_lines(coffer, tmp_path):
+    """The human-readable lines scripts grep for are Vault's."""
+    base = unique("csl")
+    o = session("coffer", coffer, base, tmp_path)
+    assert o["delete"].strip() == f"Success! Data deleted (if it existed) at: secret/data/{base}/app"
+    assert o["undelete"].strip() == f"Success! Data written to: secret/undelete/{base}/app"
+    assert o["v1_put"].strip() == f"Success! Data written to: {base}-v1/a"
+    assert o["pwrite"].strip() == f"Success! Uploaded policy: {base}-pol"
+    assert o["pread_table"].strip() == POLICY.strip()
+    assert o["trevoke"].strip() == "Success! Revoked token (if it existed)"
+    assert o["senable"].strip() == f"Success! Enabled the kv secrets engine at: {base}-eng/"
+    assert o["aenable"].strip() == f"Success! Enabled userpass auth method at: {base}-up/"
+    assert o["read"]["data"] == {"a": ["1", "2"], "b": "x"}
+
+
+def test_table_output_matches_bao(coffer):
+    """Table output (the default format) is byte-identical to bao's for reads
+    whose values are stable."""
+    base = unique("ctab")
+    ok("coffer", coffer, "kv", "put", f"secret/{base}", "b=2", "a=1")
+    ok("coffer", coffer, "write", f"cubbyhole/{base}", "k=v", "long_key_name=x")
+    for args in (["read", f"cubbyhole/{base}"], ["list", "cubbyhole"], ["kv", "list", "secret"],
+                 ["policy", "list"], ["auth", "list"], ["secrets", "list"]):
+        b = ok("bao", coffer, *args).stdout
+        c = ok("coffer", coffer, *args).stdout
+        assert c == b, f"{args}:\n--- bao\n{b}\n--- coffer\n{c}"
+
+
+# ------------------------------------------------------------------ exit codes
+
+def test_exit_codes_usage_local_remote(coffer, tmp_path):
+    """1 for usage and local errors, 2 for the server's errors, 0 for success
+    (the codes bao returns in the same cases)."""
+    cases = [
+        (1, ["read", "-no-such-flag", "secret/x"]),                       # usage: unknown flag
+        (1, ["read"]),                                                     # usage: missing argument
+        (1, ["kv", "get", "a", "b"]),                                      # usage: too many arguments
+        (1, ["write", "cubbyhole/x"]),                                     # usage: no data without -force
+        (1, ["write", "cubbyhole/x", "novalue"]),                          # usage: not k=v
+        (1, ["write", "cubbyhole/x", f"k=@{tmp_path}/missing"]),           # local: unreadable file
+        (1, ["read", "-format=xml", "cubbyhole/x"]),                       # local: unknown format
+        (2, ["read", "cubbyhole/never-written"]),                          # remote: no value
+        (2, ["kv", "get", "secret/never-written"]),                        # remote: 404
+        (2, ["write", "sys/mounts/x", "type=nope"]),                       # remote: 400
+        (2, ["token", "lookup", "not-a-token"]),                           # remote: 403
+        (0, ["kv", "list", "secret"]),
+    ]
+    for want, args in cases:
+        for tool in ("coffer", "bao"):
+            cp = run(tool, coffer, *args)
+            assert cp.returncode == want, f"{tool} {args}: {cp.returncode}\n{cp.stdout}{cp.stderr}"
+    cp = run("coffer", coffer, "read", "cubbyhole/x", token="bad-token")
+    assert cp.returncode == 2
+    assert "Code: 403" in cp.stderr and "permission denied" in cp.stderr
+    assert "Traceback" not in cp.stderr and "panicked" not in cp.stderr
+    # connection refused is also exit 2, like Vault
+    cp = run("coffer", coffer, "status", env_extra={"VAULT_ADDR": "http://127.0.0.1:9"})
+    assert cp.returncode == 1  # status: error contacting the server is 1, sealed is 2
+    cp = run("coffer", coffer, "read", "cubbyhole/x", env_extra={"VAULT_ADDR": "http://127.0.0.1:9"})
+    assert cp.returncode == 2
+
+
+def test_status_exit_2_when_sealed(coffer_sealed):
+    srv = coffer_sealed()
+    cp = run("coffer", srv, "status", "-format=json", token="")
+    assert cp.returncode == 2
+    assert json.loads(cp.stdout)["sealed"] is True
+    init = json.loads(ok("coffer", srv, "operator", "init", "-key-shares=3", "-key-threshold=2",
+                         "-format=json", token="").stdout)
+    assert len(init["unseal_keys_hex"]) == 3 and init["unseal_threshold"] == 2
+    st = json.loads(ok("coffer", srv, "operator", "unseal", "-format=json", init["unseal_keys_hex"][0], token="").stdout)
+    assert st["progress"] == 1 and st["sealed"] is True
+    st = json.loads(ok("coffer", srv, "operator", "unseal", "-format=json", "-reset", token="").stdout)
+    assert st["progress"] == 0
+    for k in init["unseal_keys_b64"][:2]:
+        st = json.loads(ok("coffer", srv, "operator", "unseal", "-format=json", k, token="").stdout)
+    assert st["sealed"] is False
+    srv.wait_active()
+    tok = init["root_token"]
+    assert run("coffer", srv, "status", token=tok).returncode == 0
+    ks = json.loads(ok("coffer", srv, "operator", "rotate", "-format=json", token=tok).stdout)
+    assert ks["term"] == 2
+    assert ok("coffer", srv, "operator", "seal", token=tok).stdout.strip() == "Success! Vault is sealed."
+    assert run("coffer", srv, "status", token=tok).returncode == 2
+
+
+# ------------------------------------------------------------ secrets stay put
+
+def test_stdin_and_file_values_never_echoed(coffer, tmp_path):
+    """A value from stdin or a file reaches the server unchanged and is not
+    printed when the write fails."""
+    secret = "s3cret-" + uuid.uuid4().hex
+    f = tmp_path / "pw"
+    f.write_text(secret)
+    base = unique("cin")
+    ok("coffer", coffer, "write", f"cubbyhole/{base}", "a=-", input=secret)
+    ok("coffer", coffer, "write", f"cubbyhole/{base}-f", f"a=@{f}")
+    r = coffer.http("GET", f"cubbyhole/{base}").json()["data"]
+    assert r == {"a": secret}
+    assert coffer.http("GET", f"cubbyhole/{base}-f").json()["data"] == {"a": secret}
+    for args, inp, tok in ((["write", f"cubbyhole/{base}", "a=-"], secret, "bad-token"),
+                           (["write", f"cubbyhole/{base}-f", f"a=@{f}"], None, "bad-token"),
+                           (["kv", "put", "nope-mount/x", "pw=-"], secret, None)):
+        cp = run("coffer", coffer, *args, input=inp, token=tok)
+        assert cp.returncode == 2, cp
+        assert secret not in cp.stdout + cp.stderr, args
+
+
+def test_login_stores_vault_token_file(coffer, tmp_path):
+    """`coffer login -` reads the token from stdin, stores it in ~/.vault-token
+    (0600) where bao finds it; no VAULT_TOKEN needed afterwards."""
+    home = tmp_path / "home"
+    home.mkdir()
+    tok = create_token(coffer, policies=["default"])["client_token"]
+    env = {"VAULT_TOKEN": ""}
+    cp = run("coffer", coffer, "login", "-format=json", "-", input=tok + "\n", home=home, env_extra=env)
+    assert cp.returncode == 0, cp.stderr
+    assert json.loads(cp.stdout)["auth"]["client_token"] == tok
+    p = home / ".vault-token"
+    assert p.read_text() == tok
+    assert stat.S_IMODE(p.stat().st_mode) == 0o600
+    assert run("bao", coffer, "print", "token", home=home, env_extra={"VAULT_TOKEN": "", "BAO_TOKEN": ""}).stdout.strip() == tok
+    assert run("coffer", coffer, "print", "token", home=home, env_extra=env).stdout.strip() == tok
+    look = json.loads(ok("coffer", coffer, "token", "lookup", "-format=json", home=home, env_extra=env).stdout)
+    assert look["data"]["policies"] == ["default"]
+    bad = run("coffer", coffer, "login", "not-a-token", home=home, env_extra=env)
+    assert bad.returncode == 2 and p.read_text() == tok
+
+
+def test_every_command_has_help():
+    cmds = [["read"], ["write"], ["list"], ["delete"], ["patch"], ["unwrap"], ["login"], ["status"],
+            ["kv", "get"], ["kv", "put"], ["kv", "metadata", "get"], ["token", "create"],
+            ["policy", "write"], ["secrets", "enable"], ["auth", "list"], ["lease", "revoke"],
+            ["operator", "unseal"], ["operator", "init"], ["path-help"]]
+    for c in cmds:
+        cp = subprocess.run([COFFER_BIN, *c, "-h"], capture_output=True, text=True, timeout=30)
+        assert cp.returncode == 0, (c, cp.stderr)
+        assert cp.stdout.startswith("Usage: coffer"), (c, cp.stdout[:200])
+        assert "$ coffer" in cp.stdout, f"{c}: no example"
+
+
+def test_completions():
+    for shell, marker in (("bash", "complete -F"), ("zsh", "#compdef coffer"), ("fish", "complete -c coffer")):
+        cp = subprocess.run([COFFER_BIN, "completion", shell], capture_output=True, text=True, timeout=30)
+        assert cp.returncode == 0 and marker in cp.stdout, (shell, cp.stdout[:200])
+        assert "kv" in cp.stdout and "operator" in cp.stdout
+    if shutil.which("bash"):
+        cp = subprocess.run(["bash", "-c", f'source <("{COFFER_BIN}" completion bash); '
+                             'COMP_WORDS=(coffer ope); COMP_CWORD=1; _coffer; echo "${COMPREPLY[@]}"'],
+                            capture_output=True, text=True, timeout=30)
+        assert cp.stdout.split() == ["operator"], cp
+
+
+# ------------------------------------------------------------ interactive unseal
+
+def _tmux() -> str | None:
+    if shutil.which("tmux"):
+        return shutil.which("tmux")
+    try:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "tmux"], capture_output=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return shutil.which("tmux")
+
+
+def test_operator_unseal_prompt_does_not_echo(coffer_sealed):
+    """`coffer operator unseal` with no key prompts on the terminal, the typed
+    key is not shown, and the server records one key of progress."""
+    tmux = _tmux()
+    if tmux is None:
+        pytest.skip("tmux is not installed and `apt-get install tmux` failed")
+    srv = coffer_sealed()
+    srv.init(shares=3, threshold=2)
+    key = srv.unseal_keys[0]
+    sock = f"coffer-test-{uuid.uuid4().hex[:8]}"
+    env = srv.env("")
+    script = Path(tempfile.mkdtemp()) / "run.sh"
+    script.write_text(
+        f'export VAULT_ADDR="{srv.addr}"\nunset VAULT_TOKEN BAO_TOKEN\n'
+        f'"{COFFER_BIN}" operator unseal\necho "EXIT=$?"\nsleep 60\n')
+    base = [tmux, "-L", sock]
+    subprocess.run(base + ["new-session", "-d", "-s", "u", "-x", "200", "-y", "50", f"sh {script}"],
+                   check=True, env=env, timeout=30)
+    try:
+        def screen():
+            return subprocess.run(base + ["capture-pane", "-p", "-t", "u"], capture_output=True,
+                                  text=True, timeout=30).stdout
+
+        deadline = time.monotonic() + 20
+        while "Unseal Key (will be hidden):" not in screen():
+            assert time.monotonic() < deadline, screen()
+            time.sleep(0.1)
+        subprocess.run(base + ["send-keys", "-t", "u", "-l", key], check=True, timeout=30)
+        time.sleep(0.3)
+        assert key not in screen(), "typed key is echoed"
+        subprocess.run(base + ["send-keys", "-t", "u", "Enter"], check=True, timeout=30)
+        deadline = time.monotonic() + 20
+        while "EXIT=" not in screen():
+            assert time.monotonic() < deadline, screen()
+            time.sleep(0.1)
+        s = screen()
+        assert "EXIT=0" in s, s
+        assert key not in s
+        assert "Unseal Progress    1/2" in s, s
+        st = srv.http("GET", "sys/seal-status", token=None).json()
+        assert st["progress"] == 1 and st["sealed"] is True
+    finally:
+        subprocess.run(base + ["kill-server"], capture_output=True, timeout=30)
+        shutil.rmtree(script.parent, ignore_errors=True)
