@@ -19,6 +19,23 @@ impl std::fmt::Display for Usage {
 }
 impl std::error::Error for Usage {}
 
+/// The arms every command group shares: `-h` prints the group's help (exit
+/// 0), no subcommand prints it to stderr (exit 127, as Vault does), anything
+/// else is a usage error naming the group.
+pub fn group_fallback(sub: Option<&str>, help: &str, group: &str) -> anyhow::Result<i32> {
+    match sub {
+        Some("-h" | "-help" | "--help") => {
+            print!("{help}");
+            Ok(0)
+        }
+        None => {
+            eprint!("{help}");
+            Ok(127)
+        }
+        Some(other) => Err(usage(format!("Unknown subcommand: {group} {other}"))),
+    }
+}
+
 pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Usage(msg.into()))
 }

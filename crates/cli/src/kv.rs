@@ -426,15 +426,7 @@ fn metadata(argv: &[String]) -> Result<i32> {
         Some("put") => meta_put(rest, false),
         Some("patch") => meta_put(rest, true),
         Some("delete") => meta_delete(rest),
-        Some("-h" | "-help" | "--help") => {
-            print!("{METADATA_HELP}");
-            Ok(0)
-        }
-        None => {
-            eprint!("{METADATA_HELP}");
-            Ok(127)
-        }
-        Some(other) => Err(usage(format!("Unknown subcommand: kv metadata {other}"))),
+        other => common::group_fallback(other, METADATA_HELP, "kv metadata"),
     }
 }
 

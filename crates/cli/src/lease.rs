@@ -94,14 +94,6 @@ pub fn run(argv: &[String]) -> Result<i32> {
             }
             Ok(0)
         }
-        Some("-h" | "-help" | "--help") => {
-            print!("{HELP}");
-            Ok(0)
-        }
-        None => {
-            eprint!("{HELP}");
-            Ok(127)
-        }
-        Some(other) => Err(usage(format!("Unknown subcommand: lease {other}"))),
+        other => common::group_fallback(other, HELP, "lease"),
     }
 }

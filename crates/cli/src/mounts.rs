@@ -124,15 +124,7 @@ fn group(argv: &[String], t: Table, help: &str) -> Result<i32> {
         Some("list") => list(rest, t),
         Some("tune") => tune(rest, t),
         Some("move") if t == Table::Secrets => move_(rest),
-        Some("-h" | "-help" | "--help") => {
-            print!("{help}");
-            Ok(0)
-        }
-        None => {
-            eprint!("{help}");
-            Ok(127)
-        }
-        Some(other) => Err(usage(format!("Unknown subcommand: {name} {other}"))),
+        other => common::group_fallback(other, &help, name),
     }
 }
 

@@ -40,15 +40,7 @@ pub fn run(argv: &[String]) -> Result<i32> {
         Some("seal") => seal(rest),
         Some("rotate") => rotate(rest),
         Some("key-status") => key_status(rest),
-        Some("-h" | "-help" | "--help") => {
-            print!("{HELP}");
-            Ok(0)
-        }
-        None => {
-            eprint!("{HELP}");
-            Ok(127)
-        }
-        Some(other) => Err(usage(format!("Unknown subcommand: operator {other}"))),
+        other => common::group_fallback(other, HELP, "operator"),
     }
 }
 

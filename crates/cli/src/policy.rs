@@ -1,6 +1,6 @@
 //! `policy list|read|write|delete|fmt` over `sys/policies/acl`.
 
-use crate::common::{self, usage};
+use crate::common;
 use crate::format::{self, Format};
 use anyhow::{Context, Result, anyhow};
 use serde_json::{Value, json};
@@ -34,15 +34,7 @@ pub fn run(argv: &[String]) -> Result<i32> {
         Some("write") => write(rest),
         Some("delete") => delete(rest),
         Some("fmt") => fmt(rest),
-        Some("-h" | "-help" | "--help") => {
-            print!("{HELP}");
-            Ok(0)
-        }
-        None => {
-            eprint!("{HELP}");
-            Ok(127)
-        }
-        Some(other) => Err(usage(format!("Unknown subcommand: policy {other}"))),
+        other => common::group_fallback(other, HELP, "policy"),
     }
 }
 

@@ -43,15 +43,7 @@ pub fn run(argv: &[String]) -> Result<i32> {
         Some("renew") => renew(rest),
         Some("revoke") => revoke(rest),
         Some("capabilities") => capabilities(rest),
-        Some("-h" | "-help" | "--help") => {
-            print!("{HELP}");
-            Ok(0)
-        }
-        None => {
-            eprint!("{HELP}");
-            Ok(127)
-        }
-        Some(other) => Err(usage(format!("Unknown subcommand: token {other}"))),
+        other => common::group_fallback(other, HELP, "token"),
     }
 }
 
