@@ -213,6 +213,22 @@ pub trait Backend: Send + Sync + 'static {
     }
 }
 
+/// Route `req` inside one backend and serve it, without tokens or ACLs: the
+/// table lookup (404 unsupported path), the operation check (405), the
+/// existence check (update → create). Engine unit tests drive backends
+/// through this so they see the same routing the core applies.
+pub async fn serve_direct(backend: &dyn Backend, req: &mut Request) -> Result<Option<Response>> {
+    let table = backend.table();
+    let route = table.route(&req.rel_path).ok_or_else(|| Error::UnsupportedPath(req.rel_path.clone()))?;
+    if !route.spec.operations.contains(&req.operation) {
+        return Err(Error::UnsupportedOperation(req.rel_path.clone()));
+    }
+    if req.operation == Operation::Update && route.spec.existence_check && !backend.exists(&route, req).await? {
+        req.operation = Operation::Create;
+    }
+    backend.handle(&route, req).await
+}
+
 /// Everything an engine gets when it is mounted.
 pub struct MountContext {
     pub mount: Arc<MountInfo>,

@@ -81,16 +81,8 @@ impl Harness {
         if op == Operation::List && !rel.is_empty() && !rel.ends_with('/') {
             rel.push('/');
         }
-        let table = self.backend.table();
-        let route = table.route(&rel).ok_or_else(|| Error::UnsupportedPath(rel.clone()))?;
-        if !route.spec.operations.contains(&op) {
-            return Err(Error::UnsupportedOperation(rel.clone()));
-        }
         let mut req = self.request(op, &rel, body);
-        if op == Operation::Update && route.spec.existence_check && !self.backend.exists(&route, &req).await? {
-            req.operation = Operation::Create;
-        }
-        self.backend.handle(&route, &mut req).await
+        coffer_core::backend::serve_direct(self.backend.as_ref(), &mut req).await
     }
 
     pub(crate) async fn ok(&self, op: Operation, rel_path: &str, body: Value) -> Option<Response> {
