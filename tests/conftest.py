@@ -156,6 +156,8 @@ class Server:
             + (self.listener_extra.rstrip() + "\n" if self.listener_extra else "")
             + "}\n"
             + f'api_addr = "{self.addr}"\n'
+            # mlock needs root or CAP_IPC_LOCK; test_server_startup.py covers it on its own.
+            + ("disable_mlock = true\n" if self.kind == "coffer" else "")
         )
         self.config_path = self.workdir / "server.hcl"
         self.config_path.write_text(cfg)

@@ -48,6 +48,53 @@ def test_tls_without_cert_files_is_startup_error(tmp_path):
     assert "tls_cert_file" in res.stderr, res.stderr
 
 
+def _vm_locked_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmLck:"):
+            return int(line.split()[1])
+    return 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_mlock_unless_disabled(tmp_path):
+    """Without `disable_mlock = true` the server locks its memory (VmLck > 0), as Vault
+    does, or refuses to start with a message naming `disable_mlock` when it cannot;
+    with `disable_mlock = true` nothing is locked."""
+    import os
+    for disable in (False, True):
+        port = free_port()
+        cfg = tmp_path / f"mlock-{disable}.hcl"
+        cfg.write_text(f'storage "inmem" {{}}\nlistener "tcp" {{\n  address = "127.0.0.1:{port}"\n'
+                       f'  tls_disable = true\n}}\n' + ("disable_mlock = true\n" if disable else ""))
+        log = open(tmp_path / f"mlock-{disable}.log", "w+")
+        proc = subprocess.Popen([COFFER_BIN, "server", f"-config={cfg}"], stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            deadline = time.time() + 20
+            up = False
+            while time.time() < deadline and proc.poll() is None:
+                try:
+                    requests.get(f"http://127.0.0.1:{port}/v1/sys/health", timeout=1)
+                    up = True
+                    break
+                except requests.exceptions.ConnectionError:
+                    time.sleep(0.1)
+            if not disable and not up:
+                log.seek(0)
+                text = log.read()
+                assert proc.poll() not in (None, 0) and "disable_mlock" in text, text
+                assert os.geteuid() != 0, "root can always mlock: the server should have started"
+                continue
+            assert up, "server did not start"
+            locked = _vm_locked_kb(proc.pid)
+            assert (locked > 0) != disable, (disable, locked)
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)
+            log.close()
+
+
 def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",

@@ -140,7 +140,34 @@ async fn run_dev(f: &flags::Flags, cfg: Option<ServerConfig>) -> Result<i32> {
     Ok(0)
 }
 
+/// Lock all current and future memory so key material and decrypted secrets
+/// never reach swap (Vault's behaviour unless `disable_mlock = true`).
+#[cfg(target_os = "linux")]
+fn lock_memory() -> Result<()> {
+    // SAFETY: mlockall takes two flags and touches no Rust-managed memory.
+    let rc = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        bail!(
+            "Failed to lock memory: {err}\n\nThis usually means that the mlock syscall is not available.\n\
+             Coffer uses mlock to prevent memory from being swapped to disk. This requires\n\
+             root privileges (or CAP_IPC_LOCK) as well as a machine that supports mlock.\n\
+             Please enable mlock on your system or set `disable_mlock = true` in the\n\
+             configuration file."
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lock_memory() -> Result<()> {
+    bail!("mlock is only supported on Linux here: set `disable_mlock = true` in the configuration file")
+}
+
 async fn run_config(cfg: ServerConfig) -> Result<i32> {
+    if !cfg.disable_mlock {
+        lock_memory()?;
+    }
     let storage = open_storage(&cfg)?;
     let core = new_core(storage, core_config(Some(&cfg)));
     let mut tasks = Vec::new();
@@ -157,7 +184,11 @@ async fn run_config(cfg: ServerConfig) -> Result<i32> {
         tasks.push(bind(&l.address, ListenerOptions { tls }, core.clone(), max).await?);
         eprintln!("==> Coffer listening on {} ({})", l.address, if l.tls_disable { "tls disabled" } else { "tls" });
     }
-    eprintln!("==> Coffer server started (storage: {}). Initialise with `operator init` or unseal.", cfg.storage.kind);
+    eprintln!(
+        "==> Coffer server started (storage: {}, mlock: {}). Initialise with `operator init` or unseal.",
+        cfg.storage.kind,
+        if cfg.disable_mlock { "disabled" } else { "enabled" }
+    );
     wait_for_shutdown(tasks).await;
     let _ = core.seal().await;
     Ok(0)
