@@ -220,41 +220,62 @@ fn render(resp: Response, op: Operation) -> HttpResponse {
             return errors(StatusCode::NOT_FOUND, vec![]);
         }
     }
-    let mut body = Map::new();
-    let wrapped = resp.wrap_info.is_some();
     // Vault leaves request_id empty on a wrapped response.
-    let request_id = if wrapped {
+    let request_id = if resp.wrap_info.is_some() {
         String::new()
     } else if resp.request_id.is_empty() {
         coffer_core::util::random_uuid()
     } else {
-        resp.request_id
+        resp.request_id.clone()
     };
-    body.insert("request_id".into(), Value::String(request_id));
-    let (lease_id, renewable, lease_duration) = match resp.secret {
-        Some(s) => (s.lease_id, s.renewable, s.lease_duration),
-        None => (String::new(), false, 0),
-    };
-    body.insert("lease_id".into(), Value::String(lease_id));
-    body.insert("renewable".into(), Value::Bool(renewable));
-    body.insert("lease_duration".into(), json!(lease_duration));
-    // Copy data's keys to the top level only for the legacy sys routes that
-    // ask for it; otherwise the map moves into the body without a copy.
-    let injected = if resp.inject_data { resp.data.clone() } else { None };
-    body.insert("data".into(), resp.data.map(Value::Object).unwrap_or(Value::Null));
-    body.insert("wrap_info".into(), resp.wrap_info.as_ref().map(|w| json!(w)).unwrap_or(Value::Null));
-    body.insert(
-        "warnings".into(),
-        if resp.warnings.is_empty() { Value::Null } else { json!(resp.warnings) },
-    );
-    body.insert("auth".into(), resp.auth.as_ref().map(|a| json!(a)).unwrap_or(Value::Null));
-    if let Some(d) = injected {
-        for (k, v) in d {
-            body.entry(k).or_insert(v);
-        }
-    }
+    let envelope = Envelope { request_id: &request_id, resp: &resp };
     let status = resp.status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
-    json_response(status, serde_json::to_vec(&Value::Object(body)).unwrap_or_default())
+    json_response(status, serde_json::to_vec(&envelope).unwrap_or_default())
+}
+
+/// The envelope, serialised straight from the response (no intermediate
+/// JSON map: this runs on every request).
+struct Envelope<'a> {
+    request_id: &'a str,
+    resp: &'a Response,
+}
+
+const ENVELOPE_KEYS: [&str; 8] =
+    ["request_id", "lease_id", "renewable", "lease_duration", "data", "wrap_info", "warnings", "auth"];
+
+impl serde::Serialize for Envelope<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let r = self.resp;
+        let mut m = ser.serialize_map(None)?;
+        m.serialize_entry("request_id", self.request_id)?;
+        match &r.secret {
+            Some(s) => {
+                m.serialize_entry("lease_id", &s.lease_id)?;
+                m.serialize_entry("renewable", &s.renewable)?;
+                m.serialize_entry("lease_duration", &s.lease_duration)?;
+            }
+            None => {
+                m.serialize_entry("lease_id", "")?;
+                m.serialize_entry("renewable", &false)?;
+                m.serialize_entry("lease_duration", &0u64)?;
+            }
+        }
+        m.serialize_entry("data", &r.data)?;
+        m.serialize_entry("wrap_info", &r.wrap_info)?;
+        m.serialize_entry("warnings", &(!r.warnings.is_empty()).then_some(&r.warnings))?;
+        m.serialize_entry("auth", &r.auth)?;
+        // Legacy sys routes: data's keys again at the top level (never
+        // shadowing the envelope's own keys).
+        if r.inject_data
+            && let Some(d) = &r.data
+        {
+            for (k, v) in d.iter().filter(|(k, _)| !ENVELOPE_KEYS.contains(&k.as_str())) {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        m.end()
+    }
 }
 
 async fn handle(
