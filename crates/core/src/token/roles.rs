@@ -105,6 +105,13 @@ fn path_suffix_ok(s: &str) -> bool {
 
 pub(super) async fn write(s: &TokenStore, name: &str, req: &Request) -> Result<Option<Response>> {
     let d = &req.data;
+    // Binding tokens to client addresses is not enforced yet: refuse the
+    // setting rather than store a restriction that would silently not apply.
+    for key in ["token_bound_cidrs", "bound_cidrs"] {
+        if get_str_list(d, key)?.is_some_and(|v| !v.is_empty()) {
+            return Err(Error::invalid(format!("{key} is not supported by this server yet")));
+        }
+    }
     let mut role = s.role(name).await?.unwrap_or_else(|| Role::new(name));
     let mut warnings = Vec::new();
 
@@ -231,6 +238,22 @@ mod tests {
     use super::super::testutil::*;
     use super::*;
     use crate::logical::Operation;
+
+    #[tokio::test]
+    async fn bound_cidrs_refused_not_ignored() {
+        let h = Harness::new().await;
+        for key in ["token_bound_cidrs", "bound_cidrs"] {
+            let e = h
+                .call_op(None, Operation::Create, "roles/cidr", json!({ key: ["10.0.0.0/8"] }))
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{e}");
+        }
+        assert!(h.store.role("cidr").await.unwrap().is_none());
+        // An empty list binds nothing and is accepted.
+        h.call_op(None, Operation::Create, "roles/cidr", json!({"token_bound_cidrs": []})).await.unwrap();
+    }
 
     #[test]
     fn globs_and_suffix() {
