@@ -145,3 +145,44 @@ def test_tls_listener_serves_hvac(tmp_path):
             proc.kill()
             proc.wait()
         log.close()
+
+
+def test_tls_min_version_tls13_refuses_tls12(tmp_path):
+    """`tls_min_version = "tls13"` is enforced: a TLS 1.2-only client cannot connect,
+    a TLS 1.3 client can; without it TLS 1.2 is accepted."""
+    import socket
+    import ssl
+    cert, key = _self_signed(tmp_path)
+
+    def handshake(port: int, version: ssl.TLSVersion) -> bool:
+        ctx = ssl.create_default_context(cafile=str(cert))
+        ctx.minimum_version = ctx.maximum_version = version
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost"):
+                    return True
+        except ssl.SSLError:
+            return False
+
+    for min_version, tls12_ok in (('tls_min_version = "tls13"\n', False), ("", True)):
+        port = free_port()
+        cfg = tmp_path / f"tls-{tls12_ok}.hcl"
+        cfg.write_text(f'storage "inmem" {{}}\ndisable_mlock = true\nlistener "tcp" {{\n'
+                       f'  address = "127.0.0.1:{port}"\n  tls_cert_file = "{cert}"\n  tls_key_file = "{key}"\n'
+                       f'  {min_version}}}\n')
+        proc = subprocess.Popen([COFFER_BIN, "server", f"-config={cfg}"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    assert proc.poll() is None, "server exited"
+                    time.sleep(0.1)
+            assert handshake(port, ssl.TLSVersion.TLSv1_3)
+            assert handshake(port, ssl.TLSVersion.TLSv1_2) is tls12_ok
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)

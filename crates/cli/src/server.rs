@@ -176,7 +176,11 @@ async fn run_config(cfg: ServerConfig) -> Result<i32> {
             None
         } else {
             match (&l.tls_cert_file, &l.tls_key_file) {
-                (Some(c), Some(k)) => Some(TlsFiles { cert_file: c.clone(), key_file: k.clone() }),
+                (Some(c), Some(k)) => Some(TlsFiles {
+                    cert_file: c.clone(),
+                    key_file: k.clone(),
+                    tls13_only: l.tls_min_version == coffer_config::TlsVersion::Tls13,
+                }),
                 _ => bail!("listener at {}: TLS is enabled but tls_cert_file/tls_key_file are not set (set tls_disable = true for plain HTTP)", l.address),
             }
         };

@@ -18,6 +18,8 @@ use tower::ServiceExt;
 pub struct TlsFiles {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
+    /// Refuse TLS 1.2 (`tls_min_version = "tls13"`).
+    pub tls13_only: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -50,8 +52,10 @@ fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ListenerError> {
             .ok_or_else(|| ListenerError::Tls(format!("tls_key_file {}: no private key found", files.key_file.display())))?
     };
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] =
+        if files.tls13_only { &[&rustls::version::TLS13] } else { &[&rustls::version::TLS12, &rustls::version::TLS13] };
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .map_err(|e| ListenerError::Tls(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
