@@ -186,3 +186,35 @@ def test_tls_min_version_tls13_refuses_tls12(tmp_path):
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+def test_pid_file_and_json_logs(tmp_path):
+    """`pid_file` holds the server's pid while it runs and is removed on shutdown;
+    `log_format = "json"` makes every log line a JSON object."""
+    import json
+    port = free_port()
+    pid_file = tmp_path / "coffer.pid"
+    cfg = tmp_path / "p.hcl"
+    cfg.write_text(f'storage "inmem" {{}}\ndisable_mlock = true\npid_file = "{pid_file}"\nlog_format = "json"\n'
+                   f'log_level = "debug"\nlistener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n')
+    log = tmp_path / "p.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([COFFER_BIN, "server", f"-config={cfg}"], stdout=subprocess.DEVNULL, stderr=out,
+                                start_new_session=True)
+        try:
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                try:
+                    requests.get(f"http://127.0.0.1:{port}/v1/sys/health", timeout=1)
+                    break
+                except requests.exceptions.ConnectionError:
+                    time.sleep(0.1)
+            assert pid_file.read_text().strip() == str(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    assert not pid_file.exists()
+    lines = [line for line in log.read_text().splitlines() if line.startswith("{")]
+    assert lines, log.read_text()
+    for line in lines:
+        assert "level" in json.loads(line)

@@ -57,17 +57,42 @@ pub fn run(argv: &[String]) -> Result<i32> {
     let level = log_level
         .or_else(|| cfg.as_ref().map(|c| c.log_level.as_str().to_string()))
         .unwrap_or_else(|| "info".into());
-    init_logging(&level);
+    let json_logs = cfg.as_ref().is_some_and(|c| c.log_format == coffer_config::LogFormat::Json)
+        || matches!(env2("COFFER_LOG_FORMAT", "VAULT_LOG_FORMAT").as_deref(), Some("json"));
+    init_logging(&level, json_logs);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         if dev { run_dev(&f, cfg).await } else { run_config(cfg.expect("checked above")).await }
     })
 }
 
-fn init_logging(level: &str) {
+fn init_logging(level: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_new(format!("{level},hyper=warn,h2=warn"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// `pid_file`: written at start (so supervisors can signal us), removed at
+/// shutdown.
+struct PidFile(Option<std::path::PathBuf>);
+
+impl PidFile {
+    fn create(path: Option<&std::path::Path>) -> Result<PidFile> {
+        if let Some(p) = path {
+            std::fs::write(p, format!("{}\n", std::process::id()))
+                .with_context(|| format!("pid_file {}", p.display()))?;
+        }
+        Ok(PidFile(path.map(|p| p.to_path_buf())))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 fn core_config(cfg: Option<&ServerConfig>) -> CoreConfig {
@@ -168,6 +193,10 @@ async fn run_config(cfg: ServerConfig) -> Result<i32> {
     if !cfg.disable_mlock {
         lock_memory()?;
     }
+    if cfg.ui {
+        tracing::warn!("ui = true: Coffer has no web UI yet; the setting has no effect");
+    }
+    let _pid = PidFile::create(cfg.pid_file.as_deref())?;
     let storage = open_storage(&cfg)?;
     let core = new_core(storage, core_config(Some(&cfg)));
     let mut tasks = Vec::new();
