@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Size in bytes of the secret value inside the JSON body.
     #[arg(long = "value-size", default_value_t = 100)]
     pub value_size: usize,
+    /// Answer without an HTTP library (prebuilt response per request head): the
+    /// cheapest possible server, to measure the load tool's own capacity.
+    #[arg(long)]
+    pub raw: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

@@ -10,7 +10,11 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse_from(normalize_args(std::env::args_os()));
     match cli.command {
         Some(Command::ServeTrivial(s)) => {
-            let server = trivial::TrivialServer::start(&s.listen, s.value_size).await?;
+            let server = if s.raw {
+                trivial::TrivialServer::start_raw(&s.listen, s.value_size).await?
+            } else {
+                trivial::TrivialServer::start(&s.listen, s.value_size).await?
+            };
             eprintln!("serve-trivial listening on http://{} (Ctrl-C to stop)", server.addr);
             tokio::signal::ctrl_c().await?;
             eprintln!("served {} requests", server.served());

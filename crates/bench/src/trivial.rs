@@ -92,6 +92,73 @@ impl TrivialServer {
         Ok(TrivialServer { addr, served, shutdown: Some(tx), accept: Some(accept) })
     }
 
+    /// Like [`start`](TrivialServer::start), but without an HTTP library: each
+    /// connection reads request heads and writes one prebuilt response per
+    /// head. It does the least work an HTTP/1.1 server can, so it measures
+    /// how hard the load tool itself can drive a server. Requests must not
+    /// carry a body (the tool's `trivial-get` sends plain GETs).
+    pub async fn start_raw(listen: &str, value_size: usize) -> std::io::Result<TrivialServer> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let served = Arc::new(AtomicU64::new(0));
+        let body = kv_read_body(value_size);
+        let mut head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        head.extend_from_slice(&body);
+        let response: Arc<[u8]> = head.into();
+        let (tx, mut rx) = oneshot::channel::<()>();
+        let counter = served.clone();
+        let accept = tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = tokio::select! {
+                    _ = &mut rx => break,
+                    accepted = listener.accept() => match accepted {
+                        Ok(pair) => pair,
+                        Err(_) => continue,
+                    },
+                };
+                let _ = stream.set_nodelay(true);
+                let counter = counter.clone();
+                let response = response.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let mut filled = 0usize;
+                    let mut out = Vec::with_capacity(response.len() * 4);
+                    loop {
+                        if filled == buf.len() {
+                            return; // a request head larger than 16 KiB: not ours to serve
+                        }
+                        let n = match stream.read(&mut buf[filled..]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        filled += n;
+                        // Answer every complete head in the buffer (pipelining included).
+                        let mut start = 0;
+                        while let Some(end) = find_head_end(&buf[start..filled]) {
+                            start += end;
+                            out.extend_from_slice(&response);
+                            counter.fetch_add(1, Ordering::Relaxed);
+                        }
+                        buf.copy_within(start..filled, 0);
+                        filled -= start;
+                        if !out.is_empty() {
+                            if stream.write_all(&out).await.is_err() {
+                                return;
+                            }
+                            out.clear();
+                        }
+                    }
+                });
+            }
+        });
+        Ok(TrivialServer { addr, served, shutdown: Some(tx), accept: Some(accept) })
+    }
+
     /// Requests received so far (any method).
     pub fn served(&self) -> u64 {
         self.served.load(Ordering::Relaxed)
@@ -116,6 +183,11 @@ impl Drop for TrivialServer {
     }
 }
 
+/// Length up to and including the first `\r\n\r\n`, if a whole head is there.
+fn find_head_end(b: &[u8]) -> Option<usize> {
+    b.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
+
 fn respond(method: &Method, body: &Bytes) -> Response<Full<Bytes>> {
     let (status, body) = if method == Method::GET {
         (StatusCode::OK, body.clone())
@@ -133,6 +205,12 @@ fn respond(method: &Method, body: &Bytes) -> Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn head_end_found_only_when_complete() {
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET"), Some(27));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
+    }
 
     #[test]
     fn body_is_kv_shaped_json() {

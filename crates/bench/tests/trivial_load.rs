@@ -39,6 +39,18 @@ async fn duration_run_counts_match_the_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_server_counts_match_too() {
+    let server = TrivialServer::start_raw("127.0.0.1:0", 100).await.unwrap();
+    let cfg = config(server.addr, 8, Limit::Requests(3_000), None);
+    let out = load::run(cfg, Arc::new(AtomicBool::new(false))).await.unwrap();
+    assert_eq!(out.total.responses(), 3_000);
+    assert_eq!(out.total.statuses.get(&200), Some(&3_000));
+    assert_eq!(out.total.transport_errors, 0);
+    assert_eq!(server.served(), 3_000);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_limit_is_exact() {
     let server = TrivialServer::start("127.0.0.1:0", 100).await.unwrap();
     let cfg = config(server.addr, 16, Limit::Requests(5_000), None);
