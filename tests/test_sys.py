@@ -382,3 +382,20 @@ def test_restart_is_sealed_and_keeps_data(sealed_server):
     srv.unseal()
     r = assert_status(srv.http("GET", "kv/data/persist"), 200)
     assert r.json()["data"]["data"] == {"v": "1"}
+
+
+def test_tools_random_lengths_and_formats(server):
+    """sys/tools/random: 32 base64 bytes by default; the byte count from the URL wins
+    over the body; hex format; sources platform/all/seal."""
+    import base64
+    r = assert_status(server.http("POST", "sys/tools/random"), 200).json()
+    assert len(base64.b64decode(r["data"]["random_bytes"])) == 32
+    r = assert_status(server.http("POST", "sys/tools/random/8", json_body={"format": "hex", "bytes": 3}), 200).json()
+    assert len(bytes.fromhex(r["data"]["random_bytes"])) == 8
+    r = assert_status(server.http("POST", "sys/tools/random/all/4"), 200).json()
+    assert len(base64.b64decode(r["data"]["random_bytes"])) == 4
+    r = assert_status(server.http("POST", "sys/tools/random/platform", json_body={"bytes": 5}), 200).json()
+    assert len(base64.b64decode(r["data"]["random_bytes"])) == 5
+    a = server.http("POST", "sys/tools/random/16").json()["data"]["random_bytes"]
+    b = server.http("POST", "sys/tools/random/16").json()["data"]["random_bytes"]
+    assert a != b

@@ -12,6 +12,7 @@ pub mod mounts;
 pub mod policy_store;
 pub mod seal;
 pub mod sys;
+mod sys_tools;
 mod sys_wrapping;
 pub mod token;
 pub mod util;

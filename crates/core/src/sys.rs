@@ -37,6 +37,15 @@ const F_REMOUNT: &[crate::backend::FieldSpec] = &[
     field("from", FieldKind::String, "The previous mount point."),
     field("to", FieldKind::String, "The new mount point."),
 ];
+const F_RANDOM: &[crate::backend::FieldSpec] = &[
+    field("bytes", FieldKind::Int, "Number of bytes (default 32, at most 131072)."),
+    field("format", FieldKind::String, "hex or base64 (default)."),
+];
+const F_HASH: &[crate::backend::FieldSpec] = &[
+    field("input", FieldKind::String, "Base64-encoded input."),
+    field("algorithm", FieldKind::String, "sha2-224, sha2-256 (default), sha2-384, sha2-512, sha3-256, sha3-384, sha3-512."),
+    field("format", FieldKind::String, "hex (default) or base64."),
+];
 const F_POLICY: &[crate::backend::FieldSpec] = &[field("policy", FieldKind::String, "The rules of the policy (HCL or JSON), optionally base64-encoded.")];
 const F_CAPS: &[crate::backend::FieldSpec] = &[field("token", FieldKind::String, "Token to check."), field("paths", FieldKind::StringList, "Paths to check.")];
 const F_CAPS_SELF: &[crate::backend::FieldSpec] = &[field("paths", FieldKind::StringList, "Paths to check.")];
@@ -73,6 +82,8 @@ static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
         p("remount-status", "remount/status/(?P<id>.+)", &[Read], &[], "Status of a mount move."),
         p("key-status", "key-status", &[Read], &[], "Information about the barrier encryption key."),
         p("rotate", "rotate", &[Update], &[], "Rotate the barrier encryption key: a new key term for new writes."),
+        p("tools-random", "tools/random(?P<rest>(/[^/]+){0,2})", &[Update], F_RANDOM, "Random bytes from the server's entropy source."),
+        p("tools-hash", "tools/hash(/(?P<alg>.+))?", &[Update], F_HASH, "Hash of base64-encoded input."),
         p("wrap", "wrapping/wrap", &[Update], &[], "Response-wrap an arbitrary JSON object."),
         p("unwrap", "wrapping/unwrap", &[Update], F_WRAP_TOKEN, "Unwrap a response-wrapping token."),
         p("wrap-lookup", "wrapping/lookup", &[Read, Update], F_WRAP_TOKEN, "Look up the properties of a wrapping token."),
@@ -349,6 +360,8 @@ impl Backend for SysBackend {
                 }
                 Ok(Some(Response::data(req.data.clone())))
             }
+            "tools-random" => crate::sys_tools::random(route.param("rest"), req),
+            "tools-hash" => crate::sys_tools::hash(route.param("alg"), req),
             "unwrap" | "wrap-lookup" | "rewrap" => crate::sys_wrapping::handle(&core, &active, route.name(), req).await,
             other => Err(Error::UnsupportedPath(other.to_string())),
         }
