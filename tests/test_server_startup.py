@@ -218,3 +218,41 @@ def test_pid_file_and_json_logs(tmp_path):
     assert lines, log.read_text()
     for line in lines:
         assert "level" in json.loads(line)
+
+
+def test_slow_headers_are_cut_off(tmp_path):
+    """A client that starts a request but does not finish its headers within the
+    listener's `http_read_header_timeout` (Vault's option, default 10s) is disconnected,
+    so slow-header clients cannot hold connections open; a normal client is served."""
+    import socket
+    port = free_port()
+    cfg = tmp_path / "slow.hcl"
+    cfg.write_text(f'storage "inmem" {{}}\ndisable_mlock = true\nlistener "tcp" {{\n  address = "127.0.0.1:{port}"\n'
+                   f'  tls_disable = true\n  http_read_header_timeout = "1s"\n}}\n')
+    proc = subprocess.Popen([COFFER_BIN, "server", f"-config={cfg}"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 20
+        while True:
+            try:
+                requests.get(f"http://127.0.0.1:{port}/v1/sys/health", timeout=1)
+                break
+            except requests.exceptions.ConnectionError:
+                assert time.time() < deadline and proc.poll() is None
+                time.sleep(0.1)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n")  # no blank line: headers unfinished
+            started = time.time()
+            data = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            waited = time.time() - started
+        assert 0.5 < waited < 6, waited
+        assert b"200 OK" not in data, data
+        assert requests.get(f"http://127.0.0.1:{port}/v1/sys/health", timeout=5).status_code == 501
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -150,7 +150,7 @@ async fn run_dev(f: &flags::Flags, cfg: Option<ServerConfig>) -> Result<i32> {
     let mut kv = coffer_core::mounts::MountEntry::new("secret/", "kv", "key/value secret storage", false);
     kv.options = Some([("version".to_string(), "2".to_string())].into_iter().collect());
     core.mount(kv, false).await.map_err(|e| anyhow::anyhow!("dev mount secret/: {e}"))?;
-    let task = bind(&addr, ListenerOptions { tls: None }, core.clone(), Some(coffer_http::DEFAULT_MAX_REQUEST_SIZE)).await?;
+    let task = bind(&addr, ListenerOptions::default(), core.clone(), Some(coffer_http::DEFAULT_MAX_REQUEST_SIZE)).await?;
     use base64::Engine;
     let unseal = base64::engine::general_purpose::STANDARD.encode(&init.keys[0][..]);
     println!(
@@ -214,7 +214,8 @@ async fn run_config(cfg: ServerConfig) -> Result<i32> {
             }
         };
         let max = l.max_request_size.map(|m| m as usize);
-        tasks.push(bind(&l.address, ListenerOptions { tls }, core.clone(), max).await?);
+        let opts = ListenerOptions { tls, header_read_timeout: l.http_read_header_timeout };
+        tasks.push(bind(&l.address, opts, core.clone(), max).await?);
         eprintln!("==> Coffer listening on {} ({})", l.address, if l.tls_disable { "tls disabled" } else { "tls" });
     }
     eprintln!(

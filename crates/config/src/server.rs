@@ -110,6 +110,9 @@ pub struct ListenerConfig {
     /// Largest request body accepted, in bytes; `None` means no limit
     /// (a negative value in the file). Default 32 MiB (also for 0).
     pub max_request_size: Option<u64>,
+    /// How long a client may take to send a request's headers (slow-header
+    /// protection). Default 10s, as Vault.
+    pub http_read_header_timeout: Duration,
     /// Line of the `listener` block.
     pub line: usize,
 }
@@ -263,7 +266,6 @@ const VAULT_ONLY_LISTENER: &[&str] = &[
     "x_forwarded_for_reject_not_authorized",
     "x_forwarded_for_reject_not_present",
     "http_idle_timeout",
-    "http_read_header_timeout",
     "http_read_timeout",
     "http_write_timeout",
     "max_request_duration",
@@ -752,6 +754,7 @@ impl<'a> Decoder<'a> {
             tls_key_file: None,
             tls_min_version: TlsVersion::default(),
             max_request_size: Some(DEFAULT_MAX_REQUEST_SIZE),
+            http_read_header_timeout: Duration::from_secs(10),
             line: b.line,
         };
         let mut seen = HashMap::new();
@@ -791,6 +794,13 @@ impl<'a> Decoder<'a> {
                         n if n < 0 => None,
                         n => Some(n as u64),
                     };
+                }
+                "http_read_header_timeout" => {
+                    let d = self.duration(scope, e)?;
+                    if d.is_zero() {
+                        return Err(self.bad(scope, e, "must be greater than zero".to_string()));
+                    }
+                    l.http_read_header_timeout = d;
                 }
                 _ => return Err(self.unknown(scope, e, VAULT_ONLY_LISTENER)),
             }

@@ -4,7 +4,7 @@
 //! the peer address reaches handlers.
 
 use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
@@ -25,6 +25,15 @@ pub struct TlsFiles {
 #[derive(Clone, Debug)]
 pub struct ListenerOptions {
     pub tls: Option<TlsFiles>,
+    /// Slow-header protection: a connection that has not sent a complete
+    /// request head (or TLS handshake) within this time is closed.
+    pub header_read_timeout: std::time::Duration,
+}
+
+impl Default for ListenerOptions {
+    fn default() -> Self {
+        ListenerOptions { tls: None, header_read_timeout: std::time::Duration::from_secs(10) }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +84,10 @@ pub fn validate(opts: &ListenerOptions) -> Result<(), ListenerError> {
 /// Serve `app` on an already-bound listener until the task is dropped.
 pub async fn serve(listener: TcpListener, opts: ListenerOptions, app: axum::Router) -> Result<(), ListenerError> {
     let acceptor = opts.tls.as_ref().map(tls_acceptor).transpose()?;
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(opts.header_read_timeout);
+    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(256);
+    let handshake_timeout = opts.header_read_timeout;
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(c) => c,
@@ -88,18 +101,22 @@ pub async fn serve(listener: TcpListener, opts: ListenerOptions, app: axum::Rout
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let acceptor = acceptor.clone();
+        let builder = builder.clone();
         tokio::spawn(async move {
             let svc = app.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo::<SocketAddr>(remote));
                 req.map(axum::body::Body::new)
             });
             let svc = TowerToHyperService::new(svc);
-            let builder = Builder::new(TokioExecutor::new());
             let res = match acceptor {
-                Some(acc) => match acc.accept(stream).await {
-                    Ok(tls) => builder.serve_connection_with_upgrades(TokioIo::new(tls), svc).await,
-                    Err(e) => {
+                Some(acc) => match tokio::time::timeout(handshake_timeout, acc.accept(stream)).await {
+                    Ok(Ok(tls)) => builder.serve_connection_with_upgrades(TokioIo::new(tls), svc).await,
+                    Ok(Err(e)) => {
                         tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake timed out");
                         return;
                     }
                 },

@@ -186,6 +186,7 @@ fn defaults() {
             tls_key_file: None,
             tls_min_version: TlsVersion::Tls12,
             max_request_size: Some(33_554_432),
+            http_read_header_timeout: Duration::from_secs(10),
             line: 2,
         }]
     );
@@ -945,4 +946,12 @@ mod props {
             let _ = parse_str(&src, "config.json", true);
         }
     }
+}
+
+#[test]
+fn http_read_header_timeout_parsed_and_checked() {
+    let c = hcl("storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  http_read_header_timeout = \"3s\"\n}\n");
+    assert_eq!(c.listeners[0].http_read_header_timeout, Duration::from_secs(3));
+    let e = hcl_err("storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  http_read_header_timeout = \"0s\"\n}\n");
+    assert!(e.to_string().contains(":4:") && e.to_string().contains("http_read_header_timeout"), "{e}");
 }
