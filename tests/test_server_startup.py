@@ -22,6 +22,36 @@ def run_with_config(tmp_path: Path, text: str, name: str = "server.hcl", timeout
                           timeout=timeout), cfg
 
 
+def spawn(cfg: Path, log=subprocess.DEVNULL) -> subprocess.Popen:
+    """Start `coffer server -config=cfg` in its own process group."""
+    return subprocess.Popen([COFFER_BIN, "server", f"-config={cfg}"], stdout=log,
+                            stderr=subprocess.STDOUT if log is not subprocess.DEVNULL else subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 20) -> bool:
+    """True once 127.0.0.1:port accepts connections; False if the process exits first."""
+    import socket
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def test_unknown_key_names_file_line_key(tmp_path):
     """An unknown key stops start-up; the message names the file, the line and the key."""
     port = free_port()
@@ -67,18 +97,9 @@ def test_mlock_unless_disabled(tmp_path):
         cfg.write_text(f'storage "inmem" {{}}\nlistener "tcp" {{\n  address = "127.0.0.1:{port}"\n'
                        f'  tls_disable = true\n}}\n' + ("disable_mlock = true\n" if disable else ""))
         log = open(tmp_path / f"mlock-{disable}.log", "w+")
-        proc = subprocess.Popen([COFFER_BIN, "server", f"-config={cfg}"], stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = spawn(cfg, log)
         try:
-            deadline = time.time() + 20
-            up = False
-            while time.time() < deadline and proc.poll() is None:
-                try:
-                    requests.get(f"http://127.0.0.1:{port}/v1/sys/health", timeout=1)
-                    up = True
-                    break
-                except requests.exceptions.ConnectionError:
-                    time.sleep(0.1)
+            up = wait_listening(port, proc)
             if not disable and not up:
                 log.seek(0)
                 text = log.read()
@@ -89,9 +110,7 @@ def test_mlock_unless_disabled(tmp_path):
             locked = _vm_locked_kb(proc.pid)
             assert (locked > 0) != disable, (disable, locked)
         finally:
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=10)
+            stop(proc)
             log.close()
 
 
@@ -114,20 +133,12 @@ def test_tls_listener_serves_hvac(tmp_path):
                    f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_cert_file = "{cert}"\n'
                    f'  tls_key_file = "{key}"\n}}\n')
     log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([COFFER_BIN, "server", f"-config={cfg}"], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = spawn(cfg, log)
     try:
+        assert wait_listening(port, proc), (tmp_path / "server.log").read_text()
         addr = f"https://127.0.0.1:{port}"
         client = hvac.Client(url=addr, verify=str(cert))
-        deadline = time.time() + 20
-        while True:
-            try:
-                status = client.sys.read_seal_status()
-                break
-            except requests.exceptions.ConnectionError:
-                if time.time() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.2)
+        status = client.sys.read_seal_status()
         assert status["initialized"] is False and status["sealed"] is True
         init = client.sys.initialize(secret_shares=1, secret_threshold=1)
         assert client.sys.submit_unseal_key(init["keys"][0])["sealed"] is False
@@ -138,12 +149,7 @@ def test_tls_listener_serves_hvac(tmp_path):
         with pytest.raises(requests.exceptions.ConnectionError):
             requests.get(f"http://127.0.0.1:{port}/v1/sys/health", timeout=5)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
 
 
@@ -170,22 +176,13 @@ def test_tls_min_version_tls13_refuses_tls12(tmp_path):
         cfg.write_text(f'storage "inmem" {{}}\ndisable_mlock = true\nlistener "tcp" {{\n'
                        f'  address = "127.0.0.1:{port}"\n  tls_cert_file = "{cert}"\n  tls_key_file = "{key}"\n'
                        f'  {min_version}}}\n')
-        proc = subprocess.Popen([COFFER_BIN, "server", f"-config={cfg}"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = spawn(cfg)
         try:
-            deadline = time.time() + 20
-            while time.time() < deadline:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    assert proc.poll() is None, "server exited"
-                    time.sleep(0.1)
+            assert wait_listening(port, proc), "server did not start"
             assert handshake(port, ssl.TLSVersion.TLSv1_3)
             assert handshake(port, ssl.TLSVersion.TLSv1_2) is tls12_ok
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            stop(proc)
 
 
 def test_pid_file_and_json_logs(tmp_path):
@@ -199,20 +196,13 @@ def test_pid_file_and_json_logs(tmp_path):
                    f'log_level = "debug"\nlistener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n')
     log = tmp_path / "p.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([COFFER_BIN, "server", f"-config={cfg}"], stdout=subprocess.DEVNULL, stderr=out,
-                                start_new_session=True)
+        proc = spawn(cfg, out)
         try:
-            deadline = time.time() + 20
-            while time.time() < deadline:
-                try:
-                    requests.get(f"http://127.0.0.1:{port}/v1/sys/health", timeout=1)
-                    break
-                except requests.exceptions.ConnectionError:
-                    time.sleep(0.1)
+            assert wait_listening(port, proc), log.read_text()
+            requests.get(f"http://127.0.0.1:{port}/v1/sys/health", timeout=5)  # one logged request
             assert pid_file.read_text().strip() == str(proc.pid)
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            stop(proc)
     assert not pid_file.exists()
     lines = [line for line in log.read_text().splitlines() if line.startswith("{")]
     assert lines, log.read_text()
@@ -229,17 +219,9 @@ def test_slow_headers_are_cut_off(tmp_path):
     cfg = tmp_path / "slow.hcl"
     cfg.write_text(f'storage "inmem" {{}}\ndisable_mlock = true\nlistener "tcp" {{\n  address = "127.0.0.1:{port}"\n'
                    f'  tls_disable = true\n  http_read_header_timeout = "1s"\n}}\n')
-    proc = subprocess.Popen([COFFER_BIN, "server", f"-config={cfg}"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = spawn(cfg)
     try:
-        deadline = time.time() + 20
-        while True:
-            try:
-                requests.get(f"http://127.0.0.1:{port}/v1/sys/health", timeout=1)
-                break
-            except requests.exceptions.ConnectionError:
-                assert time.time() < deadline and proc.poll() is None
-                time.sleep(0.1)
+        assert wait_listening(port, proc), "server did not start"
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
             s.sendall(b"GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n")  # no blank line: headers unfinished
             started = time.time()
@@ -254,5 +236,4 @@ def test_slow_headers_are_cut_off(tmp_path):
         assert b"200 OK" not in data, data
         assert requests.get(f"http://127.0.0.1:{port}/v1/sys/health", timeout=5).status_code == 501
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)
