@@ -295,6 +295,41 @@ def test_login_stores_vault_token_file(coffer, tmp_path):
     assert bad.returncode == 2 and p.read_text() == tok
 
 
+def test_login_userpass_like_bao(coffer, tmp_path):
+    """`login -method=userpass username=...` logs in like the bao CLI (same JSON auth
+    block, masked), takes the password from stdin (`password=-`) or a no-echo prompt
+    (a line on stdin when it is not a terminal), stores the token; a wrong password
+    exits 2 and leaves the stored token alone."""
+    home = tmp_path / "home"
+    home.mkdir()
+    mount = unique("up")
+    ok("coffer", coffer, "auth", "enable", f"-path={mount}", "userpass")
+    ok("coffer", coffer, "write", f"auth/{mount}/users/alice", "password=s3cret-pw", "token_policies=default")
+    env = {"VAULT_TOKEN": ""}
+    out = {}
+    for tool in ("coffer", "bao"):
+        out[tool] = js(tool, coffer, "login", "-format=json", "-method=userpass", f"-path={mount}",
+                       "username=alice", "password=-", input="s3cret-pw", home=home,
+                       env_extra={**env, "BAO_TOKEN": ""})
+    for tool, body in out.items():
+        auth = body["auth"]
+        assert auth["policies"] == ["default"] and auth["metadata"] == {"username": "alice"}, (tool, body)
+    assert normalize(out["coffer"]) == normalize(out["bao"])
+    tok = out["coffer"]["auth"]["client_token"]
+    # Prompt path: no password argument, the password arrives on stdin.
+    cp = run("coffer", coffer, "login", "-method=userpass", f"-path={mount}", "username=alice",
+             input="s3cret-pw\n", home=home, env_extra=env)
+    assert cp.returncode == 0, cp.stderr
+    assert "s3cret-pw" not in cp.stdout + cp.stderr
+    stored = (home / ".vault-token").read_text()
+    assert stored.startswith("hvs.") and stored != tok
+    bad = run("coffer", coffer, "login", "-method=userpass", f"-path={mount}", "username=alice",
+              "password=wrong", home=home, env_extra=env)
+    assert bad.returncode == 2 and "invalid username or password" in bad.stderr
+    assert "wrong" not in bad.stderr
+    assert (home / ".vault-token").read_text() == stored
+
+
 def test_every_command_has_help():
     cmds = [["read"], ["write"], ["list"], ["delete"], ["patch"], ["unwrap"], ["login"], ["status"],
             ["kv", "get"], ["kv", "put"], ["kv", "metadata", "get"], ["token", "create"],

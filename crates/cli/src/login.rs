@@ -26,9 +26,16 @@ const HELP: &str = "Usage: coffer login [options] [AUTH K=V...]
       $ coffer login
       Token (will be hidden):
 
+  Log in with username and password (the password is prompted for without
+  echo when not given; password=- reads it from stdin):
+
+      $ coffer login -method=userpass username=alice
+      Password (will be hidden):
+
 Command Options:
 
-  -method=<string>  Auth method; only \"token\" is supported for now.
+  -method=<string>  Auth method: token (default) or userpass.
+  -path=<string>    Mount path of the auth method (default: the method name).
   -no-print         Do not display the token; it is still stored.
   -no-store         Do not store the token in the token helper.
   -token-only       Print only the token (implies -no-store).
@@ -60,11 +67,45 @@ pub fn run(argv: &[String]) -> Result<i32> {
         return Ok(0);
     };
     let method = c.f.get("method").unwrap_or("token");
-    if method != "token" {
-        return Err(usage(format!("Unknown auth method: {method}. Use \"coffer auth list\" to see the enabled methods; only -method=token is supported by this CLI yet.")));
-    }
     let token_only = c.f.bool("token-only");
     let no_store = c.f.bool("no-store") || token_only;
+    let (token, secret) = match method {
+        "token" => token_login(&c, token_only)?,
+        "userpass" => userpass_login(&c)?,
+        other => {
+            return Err(usage(format!(
+                "Unknown auth method: {other}. Use \"coffer auth list\" to see the enabled methods; this CLI supports -method=token and -method=userpass."
+            )));
+        }
+    };
+    if !no_store {
+        token_helper::store(&token).context("Error storing token")?;
+    }
+    if token_only {
+        return format::print_field(Format::Table, "token", Some(json!(token)));
+    }
+    if c.f.bool("no-print") {
+        return Ok(0);
+    }
+    if let Some(field) = c.f.get("field") {
+        return format::print_field(c.format, field, format::secret_field(&secret, field));
+    }
+    if c.format == Format::Table {
+        if no_store {
+            println!("Success! You are now authenticated. The token information below is displayed\nand has not been stored by the token helper.\n");
+        } else {
+            println!(
+                "Success! You are now authenticated. The token information displayed below is\nalready stored in the token helper. You do NOT need to run \"coffer login\" again.\nFuture Coffer requests will automatically use this token.\n"
+            );
+        }
+    }
+    format::print_secret(c.format, &secret)?;
+    Ok(0)
+}
+
+/// `-method=token`: verify the token with lookup-self and shape the answer
+/// like a login response.
+fn token_login(c: &common::Cmd, token_only: bool) -> Result<(String, Value)> {
     let token = match c.args() {
         [] => prompt_hidden("Token (will be hidden): ")?,
         [one] if one == "-" => {
@@ -109,27 +150,41 @@ pub fn run(argv: &[String]) -> Result<i32> {
             "renewable": d.get("renewable").cloned().unwrap_or(json!(false)),
         }
     });
-    if !no_store {
-        token_helper::store(&token).context("Error storing token")?;
-    }
-    if token_only {
-        return format::print_field(Format::Table, "token", Some(json!(token)));
-    }
-    if c.f.bool("no-print") {
-        return Ok(0);
-    }
-    if let Some(field) = c.f.get("field") {
-        return format::print_field(c.format, field, format::secret_field(&secret, field));
-    }
-    if c.format == Format::Table {
-        if no_store {
-            println!("Success! You are now authenticated. The token information below is displayed\nand has not been stored by the token helper.\n");
-        } else {
-            println!(
-                "Success! You are now authenticated. The token information displayed below is\nalready stored in the token helper. You do NOT need to run \"coffer login\" again.\nFuture Coffer requests will automatically use this token.\n"
-            );
+    Ok((token, secret))
+}
+
+/// `-method=userpass username=... [password=...]`: POST
+/// `auth/<path>/login/<username>`; the password is prompted for without echo
+/// when absent, and `password=-` reads all of stdin verbatim (as Vault does).
+fn userpass_login(c: &common::Cmd) -> Result<(String, Value)> {
+    let mut username = None;
+    let mut password = None;
+    for arg in c.args() {
+        match arg.split_once('=') {
+            Some(("username", v)) => username = Some(v.to_string()),
+            // Verbatim, as Vault's CLI reads `key=-` (use printf, not echo).
+            Some(("password", "-")) => password = Some(common::Stdin::new().read()?),
+            Some(("password", v)) => password = Some(v.to_string()),
+            _ => return Err(usage(format!("Invalid argument {:?}: expected username=... or password=...", arg.split('=').next().unwrap_or("")))),
         }
     }
-    format::print_secret(c.format, &secret)?;
-    Ok(0)
+    let username = username.filter(|u| !u.is_empty()).ok_or_else(|| usage("'username' must be specified"))?;
+    let password = match password {
+        Some(p) => p,
+        None => prompt_hidden("Password (will be hidden): ")?,
+    };
+    let mount = c.f.get("path").unwrap_or("userpass").trim_matches('/').to_string();
+    let mut client = c.client()?;
+    client.set_token(None);
+    let resp = client
+        .write(&format!("auth/{mount}/login/{username}"), &json!({ "password": password }))
+        .context("Error authenticating")?
+        .context("Error authenticating: empty response from the server")?;
+    let token = resp
+        .get("auth")
+        .and_then(|a| a.get("client_token"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .context("Error authenticating: the response has no token")?;
+    Ok((token, resp))
 }
