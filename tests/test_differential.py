@@ -96,6 +96,10 @@ CASES: dict[str, list[dict]] = {
         {"method": "LIST", "path": "sys/policies/acl"},
         {"method": "DELETE", "path": "sys/policies/acl/p-{u}"},
         {"method": "GET", "path": "sys/policies/acl/p-{u}"},
+        {"method": "PUT", "path": "sys/policies/acl/e-{u}", "body": {"policy": ""}},
+        {"method": "PUT", "path": "sys/policies/acl/e-{u}", "body": {"policy": "   "}},
+        {"method": "GET", "path": "sys/policies/acl/e-{u}"},
+        {"method": "DELETE", "path": "sys/policies/acl/e-{u}"},
     ],
     "policy-invalid": [
         {"method": "PUT", "path": "sys/policies/acl/bad-{u}", "body": {"policy": 'path "a" { capabilities = ["read" }'}},

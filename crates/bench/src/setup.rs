@@ -9,7 +9,7 @@ use hyper::Method;
 use serde_json::{Value, json};
 
 use crate::client::{ApiClient, Target, vault_errors};
-use crate::workload::{Mix, Targets, Workload, key_name, kv1_body, kv2_body};
+use crate::workload::{Mix, Targets, USERPASS_MOUNT, USERPASS_PASSWORD, USERPASS_USER, Workload, key_name, kv1_body, kv2_body};
 
 pub const POLICY_NAME: &str = "coffer-bench";
 pub const DEFAULT_KV2_MOUNT: &str = "bench-kv2";
@@ -35,6 +35,8 @@ pub struct Cleanup {
     pub revoke_tokens: Vec<String>,
     pub policy: Option<String>,
     pub mounts: Vec<String>,
+    /// Auth methods enabled for the run (disabling one revokes its login tokens).
+    pub auth_mounts: Vec<String>,
 }
 
 pub struct Prepared {
@@ -159,21 +161,46 @@ async fn setup_inner(
         }
     }
 
+    if mix.contains(Workload::UserpassLogin) {
+        let (status, value) = api
+            .call(Method::POST, &format!("sys/auth/{USERPASS_MOUNT}"), Some(&json!({"type": "userpass"})))
+            .await?;
+        if !(200..300).contains(&status) {
+            bail!("enabling auth/{USERPASS_MOUNT}/: HTTP {status}: {}", vault_errors(&value));
+        }
+        cleanup.auth_mounts.push(USERPASS_MOUNT.to_string());
+        // Short token TTL: every login mints a token; they all go when the mount is disabled.
+        api.ok(
+            Method::POST,
+            &format!("auth/{USERPASS_MOUNT}/users/{USERPASS_USER}"),
+            Some(&json!({"password": USERPASS_PASSWORD, "token_policies": ["default"], "token_ttl": "10m"})),
+        )
+        .await
+        .context("creating the userpass user")?;
+    }
+
     if opts.root_token_for_load {
         return Ok((token.to_string(), "setup token (-root-token-for-load)".to_string()));
     }
     let hcl = policy_hcl(mix, &targets.kv2_mount, &targets.kv1_mount);
-    api.ok(Method::PUT, &format!("sys/policies/acl/{POLICY_NAME}"), Some(&json!({ "policy": hcl })))
-        .await
-        .context("writing the load policy")?;
-    cleanup.policy = Some(POLICY_NAME.to_string());
+    // Workloads that need no rule (logins) get a token with only `default`.
+    let policies = if hcl.is_empty() {
+        json!(["default"])
+    } else {
+        api.ok(Method::PUT, &format!("sys/policies/acl/{POLICY_NAME}"), Some(&json!({ "policy": hcl })))
+            .await
+            .context("writing the load policy")?;
+        cleanup.policy = Some(POLICY_NAME.to_string());
+        json!([POLICY_NAME])
+    };
     // The token carries `default` too, as application tokens normally do.
-    let load = create_token(api, &json!({"policies": [POLICY_NAME], "ttl": "24h", "display_name": "coffer-bench"}))
+    let load = create_token(api, &json!({"policies": policies, "ttl": "24h", "display_name": "coffer-bench"}))
         .await
         .context("creating the load token")?;
     // Revoked first at teardown: that also revokes every token token-create made with it.
     cleanup.revoke_tokens.insert(0, load.clone());
-    Ok((load, format!("non-root, policies [{POLICY_NAME}, default]")))
+    let described = if cleanup.policy.is_some() { format!("non-root, policies [{POLICY_NAME}, default]") } else { "non-root, policies [default]".to_string() };
+    Ok((load, described))
 }
 
 async fn create_mount(api: &mut ApiClient, path: &str, version: &str) -> anyhow::Result<()> {
@@ -262,6 +289,9 @@ pub async fn teardown(target: &Target, setup_token: &str, cleanup: Cleanup) -> a
     }
     for m in &cleanup.mounts {
         note(api.ok(Method::DELETE, &format!("sys/mounts/{m}"), None).await);
+    }
+    for m in &cleanup.auth_mounts {
+        note(api.ok(Method::DELETE, &format!("sys/auth/{m}"), None).await);
     }
     match first_err {
         Some(e) => Err(e),

@@ -14,17 +14,19 @@ pub enum Workload {
     Kv1Write,
     TokenCreate,
     TokenLookup,
+    UserpassLogin,
     TrivialGet,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 7] = [
+    pub const ALL: [Workload; 8] = [
         Workload::Kv2Read,
         Workload::Kv2Write,
         Workload::Kv1Read,
         Workload::Kv1Write,
         Workload::TokenCreate,
         Workload::TokenLookup,
+        Workload::UserpassLogin,
         Workload::TrivialGet,
     ];
 
@@ -36,6 +38,7 @@ impl Workload {
             Workload::Kv1Write => "kv1-write",
             Workload::TokenCreate => "token-create",
             Workload::TokenLookup => "token-lookup",
+            Workload::UserpassLogin => "userpass-login",
             Workload::TrivialGet => "trivial-get",
         }
     }
@@ -72,7 +75,8 @@ impl Workload {
             Workload::Kv1Write => Some((format!("{mount}/{KEY_PREFIX}*"), &["create", "update"])),
             Workload::TokenCreate => Some(("auth/token/create".to_string(), &["create", "update"])),
             Workload::TokenLookup => Some(("auth/token/lookup".to_string(), &["update"])),
-            Workload::TrivialGet => None,
+            // Logins are unauthenticated: no rule needed.
+            Workload::UserpassLogin | Workload::TrivialGet => None,
         }
     }
 }
@@ -82,6 +86,11 @@ impl fmt::Display for Workload {
         f.write_str(self.name())
     }
 }
+
+/// The userpass mount, user and password the `userpass-login` workload sets up.
+pub const USERPASS_MOUNT: &str = "bench-userpass";
+pub const USERPASS_USER: &str = "bench";
+pub const USERPASS_PASSWORD: &str = "coffer-bench-password";
 
 /// Seeded keys are `key-0` … `key-{n-1}`.
 pub const KEY_PREFIX: &str = "key-";
@@ -272,6 +281,11 @@ pub fn prepare(mix: &Mix, t: &Targets) -> Result<Vec<OpPlan>, String> {
                     })
                     .collect::<Result<_, String>>()?
             }
+            Workload::UserpassLogin => vec![Prepared {
+                method: Method::POST,
+                uri: uri(&format!("/v1/auth/{USERPASS_MOUNT}/login/{USERPASS_USER}"))?,
+                body: Bytes::from(serde_json::json!({ "password": USERPASS_PASSWORD }).to_string()),
+            }],
             Workload::TrivialGet => vec![Prepared {
                 method: Method::GET,
                 uri: uri(&t.trivial_path)?,

@@ -242,7 +242,9 @@ impl Backend for SysBackend {
                     }
                     _ => {
                         let key = if legacy && req.data.contains_key("rules") && !req.data.contains_key("policy") { "rules" } else { "policy" };
-                        let raw = fields::get_str(&req.data, key)?.ok_or_else(|| Error::invalid("'policy' parameter not supplied or empty"))?;
+                        let raw = fields::get_str(&req.data, key)?
+                            .filter(|p| !p.is_empty())
+                            .ok_or_else(|| Error::invalid("'policy' parameter not supplied or empty"))?;
                         let text = decode_maybe_base64(&raw);
                         active.policies.put(&name, &text).await?;
                         Ok(None)
