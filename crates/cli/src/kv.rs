@@ -113,6 +113,20 @@ fn print_map(header: &str, m: &Map<String, Value>) {
     print!("{}", format::key_value_table(format::kv_rows(m)));
 }
 
+/// A write's outcome as Vault's CLI prints it: the response if there is one,
+/// else the success line (table format only).
+fn written(kv: &Kv, full: &str, s: Option<Value>) -> Result<i32> {
+    match s {
+        None => {
+            if kv.c.format == Format::Table {
+                println!("Success! Data written to: {full}");
+            }
+            Ok(0)
+        }
+        Some(s) => output_secret(&kv.c, &s),
+    }
+}
+
 struct Kv {
     c: Cmd,
     client: Client,
@@ -358,15 +372,7 @@ fn versions_op(argv: &[String], op: &str) -> Result<i32> {
     }
     let full = kv.api(op);
     let s = kv.client.write(&full, &json!({ "versions": versions })).with_context(|| format!("Error writing data to {full}"))?;
-    match s {
-        None => {
-            if kv.c.format == Format::Table {
-                println!("Success! Data written to: {full}");
-            }
-            Ok(0)
-        }
-        Some(s) => output_secret(&kv.c, &s),
-    }
+    written(&kv, &full, s)
 }
 
 fn rollback(argv: &[String]) -> Result<i32> {
@@ -511,15 +517,7 @@ fn meta_put(argv: &[String], patch: bool) -> Result<i32> {
     let body = Value::Object(body);
     let res = if patch { kv.client.patch(&full, &body) } else { kv.client.write(&full, &body) };
     let s = res.with_context(|| format!("Error writing data to {full}"))?;
-    match s {
-        None => {
-            if kv.c.format == Format::Table {
-                println!("Success! Data written to: {full}");
-            }
-            Ok(0)
-        }
-        Some(s) => output_secret(&kv.c, &s),
-    }
+    written(&kv, &full, s)
 }
 
 fn meta_delete(argv: &[String]) -> Result<i32> {
