@@ -57,10 +57,33 @@ pub struct TrivialServer {
 impl TrivialServer {
     /// Bind `listen` (use port 0 for any free port) and start serving.
     pub async fn start(listen: &str, value_size: usize) -> std::io::Result<TrivialServer> {
+        let body = kv_read_body(value_size);
+        TrivialServer::serve(listen, move |stream, counter| {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req: Request<Incoming>| {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    let resp = respond(req.method(), &body);
+                    async move { Ok::<_, Infallible>(resp) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        })
+        .await
+    }
+
+    /// Bind `listen` and hand every accepted connection (with the request
+    /// counter) to `on_conn`, until stopped.
+    async fn serve<F>(listen: &str, on_conn: F) -> std::io::Result<TrivialServer>
+    where
+        F: Fn(tokio::net::TcpStream, Arc<AtomicU64>) + Send + 'static,
+    {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let served = Arc::new(AtomicU64::new(0));
-        let body = kv_read_body(value_size);
         let (tx, mut rx) = oneshot::channel::<()>();
         let counter = served.clone();
         let accept = tokio::spawn(async move {
@@ -74,19 +97,7 @@ impl TrivialServer {
                     },
                 };
                 let _ = stream.set_nodelay(true);
-                let counter = counter.clone();
-                let body = body.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: Request<Incoming>| {
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        let resp = respond(req.method(), &body);
-                        async move { Ok::<_, Infallible>(resp) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+                on_conn(stream, counter.clone());
             }
         });
         Ok(TrivialServer { addr, served, shutdown: Some(tx), accept: Some(accept) })
@@ -99,9 +110,6 @@ impl TrivialServer {
     /// carry a body (the tool's `trivial-get` sends plain GETs).
     pub async fn start_raw(listen: &str, value_size: usize) -> std::io::Result<TrivialServer> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = TcpListener::bind(listen).await?;
-        let addr = listener.local_addr()?;
-        let served = Arc::new(AtomicU64::new(0));
         let body = kv_read_body(value_size);
         let mut head = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: {}\r\n\r\n",
@@ -110,53 +118,40 @@ impl TrivialServer {
         .into_bytes();
         head.extend_from_slice(&body);
         let response: Arc<[u8]> = head.into();
-        let (tx, mut rx) = oneshot::channel::<()>();
-        let counter = served.clone();
-        let accept = tokio::spawn(async move {
-            loop {
-                let (mut stream, _) = tokio::select! {
-                    _ = &mut rx => break,
-                    accepted = listener.accept() => match accepted {
-                        Ok(pair) => pair,
-                        Err(_) => continue,
-                    },
-                };
-                let _ = stream.set_nodelay(true);
-                let counter = counter.clone();
-                let response = response.clone();
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    let mut filled = 0usize;
-                    let mut out = Vec::with_capacity(response.len() * 4);
-                    loop {
-                        if filled == buf.len() {
-                            return; // a request head larger than 16 KiB: not ours to serve
-                        }
-                        let n = match stream.read(&mut buf[filled..]).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => n,
-                        };
-                        filled += n;
-                        // Answer every complete head in the buffer (pipelining included).
-                        let mut start = 0;
-                        while let Some(end) = find_head_end(&buf[start..filled]) {
-                            start += end;
-                            out.extend_from_slice(&response);
-                            counter.fetch_add(1, Ordering::Relaxed);
-                        }
-                        buf.copy_within(start..filled, 0);
-                        filled -= start;
-                        if !out.is_empty() {
-                            if stream.write_all(&out).await.is_err() {
-                                return;
-                            }
-                            out.clear();
-                        }
+        TrivialServer::serve(listen, move |mut stream, counter| {
+            let response = response.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                let mut filled = 0usize;
+                let mut out = Vec::with_capacity(response.len() * 4);
+                loop {
+                    if filled == buf.len() {
+                        return; // a request head larger than 16 KiB: not ours to serve
                     }
-                });
-            }
-        });
-        Ok(TrivialServer { addr, served, shutdown: Some(tx), accept: Some(accept) })
+                    let n = match stream.read(&mut buf[filled..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    filled += n;
+                    // Answer every complete head in the buffer (pipelining included).
+                    let mut start = 0;
+                    while let Some(end) = find_head_end(&buf[start..filled]) {
+                        start += end;
+                        out.extend_from_slice(&response);
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                    buf.copy_within(start..filled, 0);
+                    filled -= start;
+                    if !out.is_empty() {
+                        if stream.write_all(&out).await.is_err() {
+                            return;
+                        }
+                        out.clear();
+                    }
+                }
+            });
+        })
+        .await
     }
 
     /// Requests received so far (any method).
