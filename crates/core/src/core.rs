@@ -5,7 +5,7 @@ use crate::backend::{Backend, EngineFactory, MountContext, MountInfo, SpecialPat
 use crate::barrier::{Barrier, KeyBytes, SEAL_CONFIG_PATH};
 use crate::cubbyhole::CubbyholeBackend;
 use crate::error::{Error, Result};
-use crate::logical::{Caller, Data, Operation, RawResponse, Request, Response, WrapInfo};
+use crate::logical::{Data, Operation, RawResponse, Request, Response, WrapInfo};
 use crate::mounts::{AUTH_KEY, MOUNTS_KEY, MountEntry, RouteEntry, Router, effective_ttls};
 use crate::policy_store::PolicyStore;
 use crate::seal::{self, SealConfig};
@@ -177,7 +177,7 @@ impl Core {
         let kek = KeyBytes::random()?;
         self.barrier.initialize(&kek, KeyBytes::random()?, now_rfc3339()).await?;
         self.barrier.unseal(&kek).await?;
-        let active = self.setup_active(true).await?;
+        let active = self.setup_active().await?;
         let root_token = active.tokens.create_root_token(root_token_id).await?;
         let keys = seal::split(&kek, cfg.secret_shares, cfg.secret_threshold)?;
         // Written last: a crash before this point leaves the server uninitialised.
@@ -233,7 +233,7 @@ impl Core {
                     "Error unsealing: cipher: message authentication failed (the unseal key is wrong)",
                 ));
             }
-            match self.setup_active(false).await {
+            match self.setup_active().await {
                 Ok(active) => self.active.store(Some(active)),
                 Err(e) => {
                     self.barrier.seal();
@@ -246,7 +246,7 @@ impl Core {
         self.seal_status().await
     }
 
-    /// Unseal directly with a full key (dev mode restart paths and tests).
+    /// `sys/seal`: drop the unsealed state (its tasks stop) and every key.
     pub async fn seal(&self) -> Result<()> {
         let _g = self.lifecycle.lock().await;
         self.active.store(None);
@@ -334,7 +334,7 @@ impl Core {
 
     // ---------------------------------------------------------------- setup
 
-    async fn setup_active(&self, fresh: bool) -> Result<Arc<Active>> {
+    async fn setup_active(&self) -> Result<Arc<Active>> {
         let b = self.barrier.clone();
         let cluster = match StorageView::new(b.clone(), "core/").get_json::<ClusterInfo>("cluster").await? {
             Some(c) => c,
@@ -356,7 +356,6 @@ impl Core {
         let mut mounts: Vec<MountEntry> = core_view.get_json(MOUNTS_KEY).await?.unwrap_or_default();
         let mut auths: Vec<MountEntry> = core_view.get_json(AUTH_KEY).await?.unwrap_or_default();
         if mounts.is_empty() {
-            let _ = fresh;
             let mut cubby = MountEntry::new("cubbyhole/", "cubbyhole", "per-token private secret storage", false);
             cubby.local = true;
             let mut sys = MountEntry::new("sys/", "system", "system endpoints used for control, policy and debugging", false);
@@ -586,7 +585,7 @@ impl Core {
         let table = backend.table();
 
         if inc.operation == Operation::Help {
-            self.authenticate(&active, &inc, &route_entry, &rel_path, true).await?;
+            self.require_valid_token(&active, &inc).await?;
             let help = table.help(&rel_path, backend.help())?;
             return Ok(Response { raw: Some(RawResponse::json(200, &help)), ..Default::default() });
         }
@@ -737,17 +736,11 @@ impl Core {
         Ok(active.tokens.auth_for(&token, &entry))
     }
 
-    /// For `?help` and similar: require a valid token with any capability.
-    async fn authenticate(&self, active: &Arc<Active>, inc: &Incoming, _route: &RouteEntry, _rel: &str, _any: bool) -> Result<Arc<Caller>> {
+    /// For `?help`: any valid token may ask (no ACL check).
+    async fn require_valid_token(&self, active: &Arc<Active>, inc: &Incoming) -> Result<()> {
         let token = inc.token.as_deref().ok_or(Error::InvalidToken)?;
-        let entry = active.tokens.lookup(token).await?.ok_or(Error::InvalidToken)?;
-        Ok(Arc::new(active.tokens.caller(&entry)))
-    }
-
-    /// Resolve a token to its caller and ACL without using it (capabilities).
-    pub async fn caller_for_token(&self, token: &str) -> Result<Option<Arc<Caller>>> {
-        let active = self.active()?;
-        Ok(active.tokens.lookup(token).await?.map(|e| Arc::new(active.tokens.caller(&e))))
+        active.tokens.lookup(token).await?.ok_or(Error::InvalidToken)?;
+        Ok(())
     }
 
     /// The cubbyhole storage of one token (by token hash).
