@@ -1,4 +1,5 @@
-//! The load engine: one hyper HTTP/1.1 keep-alive connection per worker task, prebuilt
+//! The load engine: one hyper HTTP/1.1 keep-alive connection per worker task (driven inside
+//! that task), prebuilt
 //! requests, bodies read and discarded, per-worker histograms merged at the end.
 
 use std::io::{IsTerminal, Write};
@@ -6,12 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::Request;
 use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
 use tokio::sync::{Barrier, watch};
 
-use crate::client::{APPLICATION_JSON, Sender, Target, VAULT_TOKEN, connect};
+use crate::client::{APPLICATION_JSON, LoadConn, Target, VAULT_TOKEN};
 use crate::report::OpStats;
 use crate::workload::{OpPlan, Prepared, Workload};
 
@@ -75,7 +76,7 @@ pub async fn run(cfg: Arc<LoadConfig>, stop: Arc<AtomicBool>) -> anyhow::Result<
         let mut start_rx = start_rx.clone();
         let connected = connected.clone();
         handles.push(tokio::spawn(async move {
-            let sender = connect(&cfg.target).await.ok();
+            let sender = LoadConn::connect(&cfg.target).await.ok();
             if sender.is_some() {
                 connected.fetch_add(1, Ordering::Relaxed);
             }
@@ -95,7 +96,7 @@ pub async fn run(cfg: Arc<LoadConfig>, stop: Arc<AtomicBool>) -> anyhow::Result<
         for h in handles {
             let _ = h.await;
         }
-        let err = connect(&cfg.target).await.err().map(|e| e.to_string()).unwrap_or_default();
+        let err = LoadConn::connect(&cfg.target).await.err().map(|e| e.to_string()).unwrap_or_default();
         anyhow::bail!("cannot connect to {}: {err}", cfg.target.url);
     }
     let start = Instant::now();
@@ -174,7 +175,7 @@ impl Rng {
 /// Per-worker status counters; folded into `OpStats` once at the end.
 const STATUS_SLOTS: usize = 600;
 
-async fn worker(id: usize, cfg: &LoadConfig, shared: &Shared, start: Instant, mut sender: Option<Sender>) -> Vec<OpStats> {
+async fn worker(id: usize, cfg: &LoadConfig, shared: &Shared, start: Instant, mut sender: Option<LoadConn>) -> Vec<OpStats> {
     let mut stats: Vec<OpStats> = vec![OpStats::default(); cfg.ops.len()];
     let mut statuses: Vec<[u64; STATUS_SLOTS]> = vec![[0; STATUS_SLOTS]; cfg.ops.len()];
     let mut rng = Rng::new(id as u64 + 1);
@@ -233,7 +234,7 @@ async fn worker(id: usize, cfg: &LoadConfig, shared: &Shared, start: Instant, mu
 
         let live = match sender.take() {
             Some(s) if !s.is_closed() => Some(s),
-            _ => connect(&cfg.target).await.ok(),
+            _ => LoadConn::connect(&cfg.target).await.ok(),
         };
         let Some(mut s) = live else {
             stats[op_idx].transport_errors += 1;
@@ -246,7 +247,7 @@ async fn worker(id: usize, cfg: &LoadConfig, shared: &Shared, start: Instant, mu
 
         let req = build(prepared, cfg);
         let t0 = Instant::now();
-        let result = exchange(&mut s, req).await;
+        let result = s.exchange(req).await;
         let micros = t0.elapsed().as_micros() as u64;
         match result {
             Ok(status) => {
@@ -290,18 +291,6 @@ fn build(p: &Prepared, cfg: &LoadConfig) -> Request<Full<bytes::Bytes>> {
         headers.insert(CONTENT_TYPE, APPLICATION_JSON);
     }
     req
-}
-
-/// Send one request and read (and drop) the whole response body.
-async fn exchange(sender: &mut Sender, req: Request<Full<bytes::Bytes>>) -> Result<u16, hyper::Error> {
-    sender.ready().await?;
-    let resp = sender.send_request(req).await?;
-    let status = resp.status().as_u16();
-    let mut body = resp.into_body();
-    while let Some(frame) = body.frame().await {
-        frame?;
-    }
-    Ok(status)
 }
 
 #[cfg(test)]
