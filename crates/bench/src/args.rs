@@ -14,7 +14,9 @@ use crate::workload::{Mix, parse_mix};
     name = "coffer-bench",
     version,
     about = "Load generator for Vault-compatible HTTP APIs (Coffer, OpenBao, Vault)",
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    // A -config file's settings come first on the command line; a flag given again wins.
+    args_override_self = true
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -51,6 +53,10 @@ pub enum Format {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
+    /// Read settings from an HCL or JSON file (keys are these flags' names; flags given
+    /// here win). See docs/benchmarks.md.
+    #[arg(long)]
+    pub config: Option<String>,
     /// Server address (plain HTTP).
     #[arg(long, env = "VAULT_ADDR", default_value = "http://127.0.0.1:8200")]
     pub address: String,

@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod client;
+pub mod config;
 pub mod duration;
 pub mod load;
 pub mod report;

@@ -7,7 +7,14 @@ use coffer_bench::{runner, trivial};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse_from(normalize_args(std::env::args_os()));
+    let argv = match coffer_bench::config::expand(normalize_args(std::env::args_os())) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let cli = Cli::parse_from(argv);
     match cli.command {
         Some(Command::ServeTrivial(s)) => {
             let server = if s.raw {

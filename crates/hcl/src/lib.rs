@@ -381,10 +381,10 @@ impl<'a> Lexer<'a> {
             }
         }
         // A number glued to identifier characters ("12ab") is an error.
-        if let Some(c) = self.peek_char() {
-            if c.is_alphanumeric() || c == '_' || c == '.' {
-                return self.err(line, col, format!("invalid number {:?}", &self.src[start..self.pos + c.len_utf8()]));
-            }
+        if let Some(c) = self.peek_char()
+            && (c.is_alphanumeric() || c == '_' || c == '.')
+        {
+            return self.err(line, col, format!("invalid number {:?}", &self.src[start..self.pos + c.len_utf8()]));
         }
         let text = self.src[start..self.pos].trim_start_matches('+');
         if float {
