@@ -25,13 +25,22 @@ struct StoredPolicy {
 pub struct PolicyStore {
     view: StorageView,
     parsed: RwLock<HashMap<String, Arc<Policy>>>,
-    acls: RwLock<HashMap<String, Arc<Acl>>>,
+    acls: RwLock<AclCache>,
+}
+
+/// Compiled ACLs by policy-name list. `generation` moves on every policy change, so an ACL
+/// compiled from the old policies while a change was landing is never cached after it.
+#[derive(Default)]
+struct AclCache {
+    generation: u64,
+    // Keyed by the token's own Vec so a lookup borrows `&[String]` and allocates nothing.
+    map: HashMap<Vec<String>, Arc<Acl>>,
 }
 
 impl PolicyStore {
     /// Load every stored policy; create `default` on a fresh store.
     pub async fn load(view: StorageView) -> Result<Arc<PolicyStore>> {
-        let store = PolicyStore { view, parsed: RwLock::new(HashMap::new()), acls: RwLock::new(HashMap::new()) };
+        let store = PolicyStore { view, parsed: RwLock::new(HashMap::new()), acls: RwLock::new(AclCache::default()) };
         let names = store.view.list("").await?;
         if !names.iter().any(|n| n == "default") {
             store.write_raw("default", coffer_policy::DEFAULT_POLICY).await?;
@@ -57,8 +66,15 @@ impl PolicyStore {
         self.view.put_json(name, &StoredPolicy { name: name.into(), policy: text.into() }).await?;
         let p = Arc::new(p);
         self.parsed.write().insert(name.to_string(), p.clone());
-        self.acls.write().clear();
+        self.invalidate();
         Ok(p)
+    }
+
+    /// Forget every compiled ACL; called after `parsed` changed.
+    fn invalidate(&self) {
+        let mut cache = self.acls.write();
+        cache.generation += 1;
+        cache.map.clear();
     }
 
     /// Create or replace a policy. Parse errors are 400 and leave the stored
@@ -84,7 +100,7 @@ impl PolicyStore {
         }
         self.view.delete(&name).await?;
         self.parsed.write().remove(&name);
-        self.acls.write().clear();
+        self.invalidate();
         Ok(())
     }
 
@@ -113,10 +129,13 @@ impl PolicyStore {
     /// The compiled ACL for a token's policy set. Unknown names are ignored
     /// (as Vault does); `root` gives the root ACL.
     pub fn acl_for(&self, policies: &[String]) -> Arc<Acl> {
-        let key = policies.join("\n");
-        if let Some(acl) = self.acls.read().get(&key) {
-            return acl.clone();
-        }
+        let generation = {
+            let cache = self.acls.read();
+            if let Some(acl) = cache.map.get(policies) {
+                return acl.clone();
+            }
+            cache.generation
+        };
         let parsed = self.parsed.read();
         let mut set: Vec<Arc<Policy>> = Vec::with_capacity(policies.len());
         for name in policies {
@@ -132,12 +151,16 @@ impl PolicyStore {
         drop(parsed);
         let acl = Arc::new(Acl::new(&set));
         let mut cache = self.acls.write();
+        if cache.generation != generation {
+            // A policy changed while this ACL was compiled: use it for this request only.
+            return acl;
+        }
         // Bound the cache: token policy sets are few in practice, but a
         // caller could mint many distinct combinations.
-        if cache.len() > 4096 {
-            cache.clear();
+        if cache.map.len() > 4096 {
+            cache.map.clear();
         }
-        cache.insert(key, acl.clone());
+        cache.map.insert(policies.to_vec(), acl.clone());
         acl
     }
 }
