@@ -82,14 +82,16 @@ impl StorageView {
 
     /// Apply several puts/deletes (keys relative to this view) atomically.
     pub async fn write(&self, ops: Vec<ViewOp>) -> Result<()> {
-        let mut out = Vec::with_capacity(ops.len());
-        for op in ops {
-            out.push(match op {
-                ViewOp::Put(k, v) => BarrierOp::Put(self.full(&k)?, v),
-                ViewOp::Delete(k) => BarrierOp::Delete(self.full(&k)?),
-            });
-        }
-        self.barrier.write(out).await
+        let mut batch = Batch::new();
+        batch.add(self, ops)?;
+        batch.commit().await
+    }
+
+    fn barrier_op(&self, op: ViewOp) -> Result<BarrierOp> {
+        Ok(match op {
+            ViewOp::Put(k, v) => BarrierOp::Put(self.full(&k)?, v),
+            ViewOp::Delete(k) => BarrierOp::Delete(self.full(&k)?),
+        })
     }
 
     /// Delete every key below this view (used when a mount is disabled).
@@ -120,6 +122,43 @@ pub enum ViewOp {
     Delete(String),
 }
 
+/// Writes to several views of one barrier, applied as one atomic storage
+/// batch: a token record and its lease index entry are written (and deleted)
+/// together, so neither can exist without the other after a crash.
+#[derive(Default)]
+pub struct Batch {
+    barrier: Option<Arc<Barrier>>,
+    ops: Vec<BarrierOp>,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Add `ops`, their keys relative to `view` (checked like every view key).
+    pub fn add(&mut self, view: &StorageView, ops: impl IntoIterator<Item = ViewOp>) -> Result<()> {
+        match &self.barrier {
+            Some(b) if !Arc::ptr_eq(b, &view.barrier) => {
+                return Err(Error::internal("a storage batch cannot span two barriers"));
+            }
+            Some(_) => {}
+            None => self.barrier = Some(view.barrier.clone()),
+        }
+        // All or nothing: a bad key leaves the batch as it was.
+        let ops = ops.into_iter().map(|op| view.barrier_op(op)).collect::<Result<Vec<_>>>()?;
+        self.ops.extend(ops);
+        Ok(())
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        match self.barrier {
+            Some(b) if !self.ops.is_empty() => b.write(self.ops).await,
+            _ => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +181,27 @@ mod tests {
         assert_eq!(a.list("").await.unwrap(), vec!["dir/", "k"]);
         a.clear().await.unwrap();
         assert!(a.list("").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_batch_spans_views_of_one_barrier_only() {
+        let b = Arc::new(Barrier::new(Arc::new(InmemStorage::new())));
+        let kek = KeyBytes::random().unwrap();
+        b.initialize(&kek, KeyBytes::random().unwrap(), "t".into()).await.unwrap();
+        b.unseal(&kek).await.unwrap();
+        let a = StorageView::new(b.clone(), "sys/token/");
+        let c = StorageView::new(b.clone(), "sys/expire/");
+        let mut batch = Batch::new();
+        batch.add(&a, [ViewOp::Put("id/x".into(), b"1".to_vec())]).unwrap();
+        batch.add(&c, [ViewOp::Put("id/p/x".into(), b"2".to_vec())]).unwrap();
+        // Keys are checked as in a single view; a bad one adds nothing.
+        assert!(batch.add(&c, [ViewOp::Delete("../token/id/x".into())]).is_err());
+        batch.commit().await.unwrap();
+        assert_eq!(a.get("id/x").await.unwrap().unwrap().as_slice(), b"1");
+        assert_eq!(c.get("id/p/x").await.unwrap().unwrap().as_slice(), b"2");
+        let other = Arc::new(Barrier::new(Arc::new(InmemStorage::new())));
+        let mut batch = Batch::new();
+        batch.add(&a, [ViewOp::Delete("id/x".into())]).unwrap();
+        assert!(batch.add(&StorageView::new(other, "x/"), [ViewOp::Delete("k".into())]).is_err());
     }
 }
