@@ -5,6 +5,7 @@ use crate::backend::{Backend, EngineFactory, MountContext, MountInfo, SpecialPat
 use crate::barrier::{Barrier, KeyBytes, SEAL_CONFIG_PATH};
 use crate::cubbyhole::CubbyholeBackend;
 use crate::error::{Error, Result};
+use crate::lease::{LeaseIndex, LeaseManager};
 use crate::logical::{Data, Operation, RawResponse, Request, Response, WrapInfo};
 use crate::mounts::{AUTH_KEY, MOUNTS_KEY, MountEntry, RouteEntry, Router, effective_ttls};
 use crate::policy_store::PolicyStore;
@@ -74,12 +75,23 @@ struct Progress {
 pub struct Active {
     pub router: ArcSwap<Router>,
     pub tokens: Arc<TokenStore>,
+    pub leases: Arc<LeaseManager>,
     pub policies: Arc<PolicyStore>,
     cluster: ClusterInfo,
     mounts_lock: tokio::sync::Mutex<()>,
     tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// `sys/remount` results by migration id (moves finish synchronously here).
     pub(crate) migrations: parking_lot::Mutex<HashMap<String, (String, String)>>,
+}
+
+impl Active {
+    /// Run a background job (a tidy) owned by this unsealed state: sealing
+    /// or shutting down aborts it.
+    pub(crate) fn spawn(&self, job: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut tasks = self.tasks.lock();
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(tokio::spawn(job));
+    }
 }
 
 impl Drop for Active {
@@ -350,7 +362,10 @@ impl Core {
         };
         let policies = PolicyStore::load(StorageView::new(b.clone(), "sys/policy/")).await?;
         let hooks = Arc::new(CoreHooks { core: self.me.clone(), policies: Arc::downgrade(&policies) });
-        let tokens = TokenStore::new(StorageView::new(b.clone(), "sys/token/"), hooks).await?;
+        let lease_index = LeaseIndex::new(StorageView::new(b.clone(), "sys/expire/"));
+        let tokens = TokenStore::new(StorageView::new(b.clone(), "sys/token/"), lease_index.clone(), hooks).await?;
+        let leases = LeaseManager::new(lease_index, tokens.clone());
+        leases.index_existing_tokens().await?;
 
         let core_view = StorageView::new(b.clone(), "");
         let mut mounts: Vec<MountEntry> = core_view.get_json(MOUNTS_KEY).await?.unwrap_or_default();
@@ -373,6 +388,7 @@ impl Core {
         let active = Arc::new(Active {
             router: ArcSwap::from_pointee(Router::default()),
             tokens,
+            leases,
             policies,
             cluster,
             mounts_lock: tokio::sync::Mutex::new(()),

@@ -51,6 +51,31 @@ const F_CAPS: &[crate::backend::FieldSpec] = &[field("token", FieldKind::String,
 const F_CAPS_SELF: &[crate::backend::FieldSpec] = &[field("paths", FieldKind::StringList, "Paths to check.")];
 const F_CAPS_ACC: &[crate::backend::FieldSpec] = &[field("accessor", FieldKind::String, "Accessor of the token to check."), field("paths", FieldKind::StringList, "Paths to check.")];
 const F_WRAP_TOKEN: &[crate::backend::FieldSpec] = &[field("token", FieldKind::String, "The wrapping token (for unwrap: else the request token is used).")];
+const F_LEASE_ID: &[crate::backend::FieldSpec] = &[field("lease_id", FieldKind::String, "The lease identifier.")];
+const F_LEASE_PREFIX: &[crate::backend::FieldSpec] = &[field("prefix", FieldKind::String, "The path to list leases under, e.g. \"auth/userpass/login/\".")];
+const F_LEASE_RENEW: &[crate::backend::FieldSpec] = &[
+    field("url_lease_id", FieldKind::String, "The lease identifier (in the path)."),
+    field("lease_id", FieldKind::String, "The lease identifier; wins over the one in the path."),
+    field("increment", FieldKind::Duration, "The desired increment, in seconds or a duration string."),
+];
+const F_LEASE_REVOKE: &[crate::backend::FieldSpec] = &[
+    field("url_lease_id", FieldKind::String, "The lease identifier (in the path)."),
+    field("lease_id", FieldKind::String, "The lease identifier; wins over the one in the path."),
+    field("sync", FieldKind::Bool, "Revoke now and answer 204 (default), or queue it and answer 202."),
+];
+const F_LEASE_REVOKE_PREFIX: &[crate::backend::FieldSpec] = &[
+    field("prefix", FieldKind::String, "The prefix of the leases to revoke, e.g. \"auth/userpass/\"."),
+    field("sync", FieldKind::Bool, "Revoke now and answer 204 (default), or queue it and answer 202."),
+];
+const F_LEASE_COUNT: &[crate::backend::FieldSpec] = &[
+    field("type", FieldKind::String, "Type of leases: only \"irrevocable\" is served."),
+    field("include_child_namespaces", FieldKind::Bool, "Include child namespaces (there are none)."),
+];
+const F_LEASE_LIST: &[crate::backend::FieldSpec] = &[
+    field("type", FieldKind::String, "Type of leases: only \"irrevocable\" is served."),
+    field("include_child_namespaces", FieldKind::Bool, "Include child namespaces (there are none)."),
+    field("limit", FieldKind::String, "Maximum number of leases returned (default 10000), or \"none\"."),
+];
 
 static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
     let p = |name, pattern, operations, fields, synopsis| PathSpec {
@@ -88,6 +113,15 @@ static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
         p("unwrap", "wrapping/unwrap", &[Update], F_WRAP_TOKEN, "Unwrap a response-wrapping token."),
         p("wrap-lookup", "wrapping/lookup", &[Read, Update], F_WRAP_TOKEN, "Look up the properties of a wrapping token."),
         p("rewrap", "wrapping/rewrap", &[Update], F_WRAP_TOKEN, "Rotate a wrapping token, keeping its wrapped response."),
+        p("leases-lookup-list", "leases/lookup/(?P<prefix>.+?)?", &[List], F_LEASE_PREFIX, "List lease ids under a prefix (sudo)."),
+        p("leases-lookup", "leases/lookup", &[Update], F_LEASE_ID, "Look up a lease: issue and expiry times, TTL, renewable."),
+        p("leases-renew", "leases/renew(/(?P<url_lease_id>.+))?", &[Update], F_LEASE_RENEW, "Renew a lease (tokens are renewed through auth/token/renew*)."),
+        p("leases-revoke", "leases/revoke(/(?P<url_lease_id>.+))?", &[Update], F_LEASE_REVOKE, "Revoke a lease; a token lease revokes the token and its children."),
+        p("leases-revoke-force", "leases/revoke-force/(?P<prefix>.+)", &[Update], F_LEASE_PREFIX, "Revoke every lease under a prefix, ignoring revocation errors (sudo)."),
+        p("leases-revoke-prefix", "leases/revoke-prefix/(?P<prefix>.+)", &[Update], F_LEASE_REVOKE_PREFIX, "Revoke every lease under a prefix (sudo)."),
+        p("leases-tidy", "leases/tidy", &[Update], &[], "Remove lease entries whose token no longer exists."),
+        p("leases-count", "leases/count", &[Read], F_LEASE_COUNT, "Count irrevocable leases."),
+        p("leases-list", "leases", &[Read], F_LEASE_LIST, "List irrevocable leases (sudo)."),
     ])
 });
 
@@ -127,7 +161,7 @@ impl Backend for SysBackend {
     fn special_paths(&self) -> SpecialPaths {
         SpecialPaths {
             unauthenticated: vec!["wrapping/lookup", "internal/ui/mounts", "internal/ui/mounts/*"],
-            root: vec!["auth/*", "remount", "audit", "audit/*", "raw", "raw/*", "rotate", "seal", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*"],
+            root: vec!["auth/*", "remount", "audit", "audit/*", "raw", "raw/*", "rotate", "seal", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases"],
         }
     }
 
@@ -365,6 +399,7 @@ impl Backend for SysBackend {
             "tools-random" => crate::sys_tools::random(route.param("rest"), req),
             "tools-hash" => crate::sys_tools::hash(route.param("alg"), req),
             "unwrap" | "wrap-lookup" | "rewrap" => crate::sys_wrapping::handle(&core, &active, route.name(), req).await,
+            name if name.starts_with("leases") => crate::sys_leases::handle(&active, route, req).await,
             other => Err(Error::UnsupportedPath(other.to_string())),
         }
     }

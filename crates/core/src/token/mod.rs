@@ -20,7 +20,7 @@ mod store;
 mod ttl;
 
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 pub use store::TokenStore;
 pub use ttl::{calculate_ttl, format_rfc3339_nano, human_duration};

@@ -9,14 +9,19 @@
 //! - `parent/<parent hash>/<child hash>`    empty marker: walk a tree without a scan
 //! - `expiry/<hour>/<unix secs>-<hash>`     empty marker: the sweeper lists only due hours
 //! - `role/<name>`                          [`super::roles::Role`] JSON
+//!
+//! Every token except root tokens (path `auth/token/root`, as Vault) also has
+//! a lease index entry (`crate::lease`), written and deleted in the same
+//! batch as its `id/` record.
 
 use super::roles::Role;
 use super::ttl::format_rfc3339_nano;
 use super::{InternalCreate, REVOCATION_PENDING, TokenBackend, TokenEntry, TokenHooks, UseOutcome};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::lease::{LeaseEntry, LeaseIndex};
 use crate::logical::{Auth, Caller};
-use crate::view::{StorageView, ViewOp};
+use crate::view::{Batch, StorageView, ViewOp};
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use parking_lot::{Mutex, RwLock};
@@ -38,6 +43,11 @@ const CACHE_CAPACITY: usize = 16_384;
 pub(crate) const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// Stripes of the per-token mutation lock.
 const STRIPES: usize = 64;
+/// Creation path of root tokens (init, generate-root, `-dev`). As in Vault,
+/// they are not registered as leases.
+pub(crate) const ROOT_TOKEN_PATH: &str = "auth/token/root";
+/// Domain separation of the HMAC that names a token's lease.
+const LEASE_ID_CONTEXT: &[u8] = b"coffer lease id\0";
 
 const SALT_KEY: &str = "salt";
 fn id_key(hash: &str) -> String {
@@ -121,6 +131,8 @@ impl Cache {
 
 pub struct TokenStore {
     view: StorageView,
+    /// Where each token's lease entry goes, in the token's own write batches.
+    leases: LeaseIndex,
     hooks: Arc<dyn TokenHooks>,
     key: hmac::Key,
     rng: SystemRandom,
@@ -143,7 +155,8 @@ impl std::fmt::Debug for TokenStore {
 impl TokenStore {
     /// `view` is the barrier view the core gives the token store
     /// (`sys/token/`). Creates or loads the random salt key kept there.
-    pub async fn new(view: StorageView, hooks: Arc<dyn TokenHooks>) -> Result<Arc<TokenStore>> {
+    /// `leases` is the lease index, on the same barrier.
+    pub async fn new(view: StorageView, leases: LeaseIndex, hooks: Arc<dyn TokenHooks>) -> Result<Arc<TokenStore>> {
         let rng = SystemRandom::new();
         let salt: Zeroizing<Vec<u8>> = match view.get(SALT_KEY).await? {
             Some(s) if s.len() == 32 => s,
@@ -158,6 +171,7 @@ impl TokenStore {
         let key = hmac::Key::new(hmac::HMAC_SHA256, &salt);
         Ok(Arc::new_cyclic(|me| TokenStore {
             view,
+            leases,
             hooks,
             key,
             rng,
@@ -178,6 +192,24 @@ impl TokenStore {
         &self.view
     }
 
+    /// The lease id of a token: `<creation path>/h<hex>`, where the hex is a
+    /// keyed HMAC of its hash (so the id reveals neither the token nor its
+    /// storage key). `None` for root tokens, which have no lease.
+    pub(crate) fn lease_id(&self, e: &TokenEntry) -> Option<String> {
+        if e.path == ROOT_TOKEN_PATH {
+            return None;
+        }
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(LEASE_ID_CONTEXT);
+        ctx.update(e.hash.as_bytes());
+        let suffix = hex::encode(ctx.sign().as_ref());
+        Some(format!("{}/h{suffix}", e.path.trim_end_matches('/')))
+    }
+
+    fn lease_entry(&self, e: &TokenEntry) -> Option<LeaseEntry> {
+        self.lease_id(e).map(|id| LeaseEntry::token(id, e.path.clone(), e.issue_time_ns, e.hash.clone()))
+    }
+
     pub(super) fn hooks(&self) -> &Arc<dyn TokenHooks> {
         &self.hooks
     }
@@ -188,7 +220,7 @@ impl TokenStore {
 
     // ------------------------------------------------------------------ time
 
-    pub(super) fn now_ns(&self) -> i64 {
+    pub(crate) fn now_ns(&self) -> i64 {
         let real = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
         real + self.clock_skew_ns.load(Ordering::Relaxed)
     }
@@ -221,7 +253,7 @@ impl TokenStore {
     // ------------------------------------------------------------------ reads
 
     /// Read an entry by hash (cache, then storage), whatever its state.
-    pub(super) async fn load(&self, hash: &str) -> Result<Option<Arc<TokenEntry>>> {
+    pub(crate) async fn load(&self, hash: &str) -> Result<Option<Arc<TokenEntry>>> {
         if let Some(e) = self.cache.get(hash) {
             return Ok(Some(e));
         }
@@ -369,7 +401,12 @@ impl TokenStore {
         if let Some(at) = e.expire_ns {
             ops.push(ViewOp::Put(expiry_key(at, &e.hash), Vec::new()));
         }
-        self.view.write(ops).await?;
+        let mut batch = Batch::new();
+        batch.add(&self.view, ops)?;
+        if let Some(lease) = self.lease_entry(&e) {
+            batch.add(self.leases.view(), [self.leases.put_op(&lease)?])?;
+        }
+        batch.commit().await?;
         let e = Arc::new(e);
         self.cache.set(e.clone());
         Ok(e)
@@ -410,7 +447,7 @@ impl TokenStore {
 
     /// Post-order walk through the `parent/` index: children go first, so a
     /// failure leaves the remaining tree reachable from its root.
-    pub(super) async fn revoke_tree(&self, root: &str) -> Result<()> {
+    pub(crate) async fn revoke_tree(&self, root: &str) -> Result<()> {
         let mut stack = vec![(root.to_string(), false)];
         let mut seen = HashSet::new();
         while let Some((hash, expanded)) = stack.pop() {
@@ -467,7 +504,7 @@ impl TokenStore {
         }
         // 2. Let the core destroy what hangs off the token (cubbyhole, leases).
         self.hooks.on_revoke(hash).await?;
-        // 3. Delete the record and its index entries.
+        // 3. Delete the record, its index entries and its lease, together.
         let mut ops = vec![
             ViewOp::Delete(id_key(hash)),
             ViewOp::Delete(accessor_key(&self.hash(&entry.accessor))),
@@ -478,10 +515,47 @@ impl TokenStore {
         if let Some(at) = entry.expire_ns {
             ops.push(ViewOp::Delete(expiry_key(at, hash)));
         }
-        self.view.write(ops).await?;
+        let mut batch = Batch::new();
+        batch.add(&self.view, ops)?;
+        if let Some(id) = self.lease_id(&entry) {
+            batch.add(self.leases.view(), [self.leases.delete_op(&id)])?;
+        }
+        batch.commit().await?;
         self.cache.remove(hash);
         tracing::debug!(accessor = %entry.accessor, "token revoked");
         Ok(())
+    }
+
+    /// Make a token expire now (lazy revocation through `sys/leases`): it
+    /// stops working at once and the sweeper revokes its tree within a
+    /// sweep interval. A missing token is not an error.
+    pub(crate) async fn expire_now(&self, hash: &str) -> Result<()> {
+        let _g = self.stripe(hash).lock().await;
+        let Some(cur) = self.load(hash).await? else { return Ok(()) };
+        let now = self.now_ns();
+        if cur.expire_ns.is_some_and(|at| at <= now) {
+            return Ok(());
+        }
+        let mut next = (*cur).clone();
+        next.expire_ns = Some(now);
+        self.update(&cur, next).await?;
+        Ok(())
+    }
+
+    /// Write the lease entry of every stored token that should have one and
+    /// lacks it (tokens created before the lease index existed). Returns how
+    /// many were written.
+    pub(crate) async fn index_leases(&self, leases: &LeaseIndex) -> Result<usize> {
+        let mut n = 0;
+        for hash in self.view.list("id/").await? {
+            let Some(e) = self.load(&hash).await? else { continue };
+            let Some(lease) = self.lease_entry(&e) else { continue };
+            if leases.get(&lease.lease_id).await?.is_none() {
+                leases.put(&lease).await?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     fn revoke_in_background(&self, hash: &str) {
@@ -503,7 +577,7 @@ impl TokenStore {
 
     /// One sweep: revoke every token (tree) whose expiry has passed. Lists
     /// only the hour buckets that are due, never the whole token set.
-    pub(super) async fn sweep(&self) -> Result<usize> {
+    pub(crate) async fn sweep(&self) -> Result<usize> {
         let now_ns = self.now_ns();
         let now_secs = now_ns.div_euclid(1_000_000_000);
         let now_hour = expiry_hour(now_secs);
@@ -551,7 +625,7 @@ impl TokenStore {
 
     /// `tidy`: drop index entries that point at nothing, revoke tokens whose
     /// parent is gone. A full scan, run in the background.
-    pub(super) async fn tidy(&self) -> Result<()> {
+    pub(crate) async fn tidy(&self) -> Result<()> {
         for k in self.view.list("accessor/").await? {
             if let Some(a) = self.view.get_json::<AccessorEntry>(&accessor_key(&k)).await?
                 && self.load(&a.token_hash).await?.is_none()
@@ -747,11 +821,13 @@ mod tests {
                 assert!(!k.contains(tok.as_str()), "token in key {k}");
                 assert!(!v.windows(tok.len()).any(|w| w == tok.as_bytes()), "token in value at {k}");
             }
-            // ...nor any decrypted record: only its salted hash is kept.
-            for k in h.store.view().keys_recursive("").await.unwrap() {
-                assert!(!k.contains(tok.as_str()));
-                let v = h.store.view().get(&k).await.unwrap().unwrap();
-                assert!(!v.windows(tok.len()).any(|w| w == tok.as_bytes()), "token in record {k}");
+            // ...nor any decrypted record (token store or lease index): only its salted hash is kept.
+            for view in [h.store.view(), h.leases.view()] {
+                for k in view.keys_recursive("").await.unwrap() {
+                    assert!(!k.contains(tok.as_str()));
+                    let v = view.get(&k).await.unwrap().unwrap();
+                    assert!(!v.windows(tok.len()).any(|w| w == tok.as_bytes()), "token in record {k}");
+                }
             }
         }
         // The hash is a keyed HMAC, not a bare SHA-256 of the token.
@@ -768,7 +844,7 @@ mod tests {
     async fn tokens_and_salt_survive_a_restart() {
         let h = Harness::new().await;
         let t = h.create(json!({"policies": ["default"]})).await;
-        let again = TokenStore::new(h.store.view().clone(), h.hooks.clone()).await.unwrap();
+        let again = TokenStore::new(h.store.view().clone(), h.leases.clone(), h.hooks.clone()).await.unwrap();
         assert_eq!(again.hash(&t), h.store.hash(&t));
         assert!(again.lookup(&t).await.unwrap().is_some());
         assert!(again.lookup("hvs.nope").await.unwrap().is_none());

@@ -6,6 +6,7 @@ use super::{TokenHooks, TokenStore, UseOutcome};
 use crate::backend::{Backend, MountInfo};
 use crate::barrier::{Barrier, KeyBytes};
 use crate::error::{Error, Result};
+use crate::lease::LeaseIndex;
 use crate::logical::{Data, Operation, Request, Response};
 use crate::view::StorageView;
 use async_trait::async_trait;
@@ -38,7 +39,10 @@ impl TokenHooks for TestHooks {
 
 pub struct Harness {
     pub phys: Arc<InmemStorage>,
+    pub barrier: Arc<Barrier>,
     pub store: Arc<TokenStore>,
+    /// The lease index the store writes to (`sys/expire/`).
+    pub leases: LeaseIndex,
     pub hooks: Arc<TestHooks>,
     pub backend: Arc<dyn Backend>,
     pub root: String,
@@ -53,7 +57,8 @@ impl Harness {
         b.initialize(&kek, KeyBytes::random().unwrap(), "t".into()).await.unwrap();
         b.unseal(&kek).await.unwrap();
         let hooks = Arc::new(TestHooks::default());
-        let store = TokenStore::new(StorageView::new(b, "sys/token/"), hooks.clone()).await.unwrap();
+        let leases = LeaseIndex::new(StorageView::new(b.clone(), "sys/expire/"));
+        let store = TokenStore::new(StorageView::new(b.clone(), "sys/token/"), leases.clone(), hooks.clone()).await.unwrap();
         let root = store.create_root_token(None).await.unwrap();
         let mount = Arc::new(MountInfo {
             path: "auth/token/".into(),
@@ -64,7 +69,7 @@ impl Harness {
             default_lease_ttl: Duration::from_secs(2_764_800),
             max_lease_ttl: Duration::from_secs(2_764_800),
         });
-        Harness { phys, backend: store.backend(), store, hooks, root, mount }
+        Harness { phys, barrier: b, backend: store.backend(), store, leases, hooks, root, mount }
     }
 
     /// Run one request as `token` (root when `None`); `sudo` adds sudo as an
