@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -330,10 +331,78 @@ def test_login_userpass_like_bao(coffer, tmp_path):
     assert (home / ".vault-token").read_text() == stored
 
 
+# ------------------------------------------------------------------ leases
+
+def lease_session(tool: str, srv, base: str) -> dict:
+    """`lease lookup|renew|revoke [-prefix] [-force] [-sync]` on token leases; every
+    token comes from a token role named after `base`, so its lease is the only one
+    under `auth/token/create/<role>/`."""
+    def token_lease(role):
+        ok(tool, srv, "write", f"auth/token/roles/{role}", "allowed_policies=default")
+        js(tool, srv, "write", "-format=json", f"auth/token/create/{role}", "ttl=1h")
+        keys = js(tool, srv, "list", "-format=json", f"sys/leases/lookup/auth/token/create/{role}")
+        assert len(keys) == 1, keys
+        return f"auth/token/create/{role}/{keys[0]}"
+
+    def failed(*args):
+        cp = run(tool, srv, *args)
+        return cp.returncode, cp.stdout, cp.stderr
+
+    out = {}
+    a = token_lease(f"{base}-a")
+    out["lookup"] = js(tool, srv, "lease", "lookup", "-format=json", a)
+    out["lookup_missing"] = failed("lease", "lookup", "-format=json", f"{base}-nope")
+    out["renew_token"] = failed("lease", "renew", "-increment=1h", a)
+    out["renew_missing"] = failed("lease", "renew", f"{base}-nope")
+    out["revoke_queued"] = ok(tool, srv, "lease", "revoke", a).stdout
+    out["revoke_sync"] = ok(tool, srv, "lease", "revoke", "-sync", token_lease(f"{base}-b")).stdout
+    out["revoke_unknown"] = ok(tool, srv, "lease", "revoke", "-sync", f"{base}-nope").stdout
+    token_lease(f"{base}-c")
+    out["prefix_queued"] = ok(tool, srv, "lease", "revoke", "-prefix", f"auth/token/create/{base}-c").stdout
+    token_lease(f"{base}-d")
+    out["prefix_sync"] = ok(tool, srv, "lease", "revoke", "-prefix", "-sync", f"auth/token/create/{base}-d").stdout
+    token_lease(f"{base}-e")
+    cp = ok(tool, srv, "lease", "revoke", "-force", "-prefix", f"auth/token/create/{base}-e")
+    out["force"] = (cp.stdout, cp.stderr.replace("OpenBao", "<product>").replace("Coffer", "<product>"))
+    out["force_without_prefix"] = failed("lease", "revoke", "-force", f"auth/token/create/{base}-e")
+    out["lookup_no_arg"] = failed("lease", "lookup")[0]
+    out["leases_left"] = {r: run(tool, srv, "list", f"sys/leases/lookup/auth/token/create/{base}-{r}").returncode
+                          for r in "bde"}
+    return out
+
+
+@pytest.mark.skipif(shutil.which(BAO_BIN) is None and not Path(BAO_BIN).exists(), reason="bao CLI not installed")
+def test_lease_commands_like_bao(coffer):
+    """coffer and bao run the same lease session against one Coffer server: the same
+    JSON (ids and times masked), the same exit codes, the same messages."""
+    got, raw, bases = {}, {}, {}
+    for tool in ("bao", "coffer"):
+        base = bases[tool] = unique(f"cl{tool[0]}")
+        raw[tool] = lease_session(tool, coffer, base)
+        text = json.dumps(raw[tool]).replace(base, "<base>")
+        # lease ids end in h<64 hex>; mask them where normalize() cannot (inside messages)
+        got[tool] = normalize(json.loads(re.sub(r"/h[0-9a-f]{64}", "/<lease>", text)))
+    c = raw["coffer"]
+    assert c["lookup"]["data"]["path"].endswith("-a") and c["lookup"]["data"]["renewable"] is True
+    assert c["renew_token"][0] == 2 and "tokens cannot be renewed through this endpoint" in c["renew_token"][2]
+    assert c["lookup_missing"][0] == 2 and "* invalid lease" in c["lookup_missing"][2]
+    assert c["revoke_queued"].strip() == "All revocation operations queued successfully!"
+    assert c["prefix_sync"].strip().startswith("Success! Revoked any leases with prefix: auth/token/create/")
+    assert c["force_without_prefix"][0] == 1 and c["leases_left"] == {"b": 2, "d": 2, "e": 2}
+    diffs = diff(got["coffer"], got["bao"])
+    assert not diffs, "\n".join(diffs)
+    # the queued revocations (lease revoke without -sync) do happen
+    for role in ("a", "c"):
+        deadline = time.monotonic() + 10
+        while run("coffer", coffer, "list", f"sys/leases/lookup/auth/token/create/{bases['coffer']}-{role}").returncode != 2:
+            assert time.monotonic() < deadline, f"lease of role {role} not revoked"
+            time.sleep(0.1)
+
+
 def test_every_command_has_help():
     cmds = [["read"], ["write"], ["list"], ["delete"], ["patch"], ["unwrap"], ["login"], ["status"],
             ["kv", "get"], ["kv", "put"], ["kv", "metadata", "get"], ["token", "create"],
-            ["policy", "write"], ["secrets", "enable"], ["auth", "list"], ["lease", "revoke"],
+            ["policy", "write"], ["secrets", "enable"], ["auth", "list"], ["lease", "lookup"], ["lease", "renew"], ["lease", "revoke"],
             ["operator", "unseal"], ["operator", "init"], ["path-help"]]
     for c in cmds:
         cp = subprocess.run([COFFER_BIN, *c, "-h"], capture_output=True, text=True, timeout=30)

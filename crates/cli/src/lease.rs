@@ -66,6 +66,10 @@ pub fn run(argv: &[String]) -> Result<i32> {
             if force && !c.f.bool("prefix") {
                 return Err(usage("Specifying -force requires also specifying -prefix"));
             }
+            if force {
+                // bao prints the same warning (on stderr) before a forced revoke.
+                eprintln!("Warning! Force-removing leases can cause Coffer to become out of sync with\nsecret engines!");
+            }
             let client = c.client()?;
             let res = if force {
                 client.write(&format!("sys/leases/revoke-force/{id}"), &json!({}))
