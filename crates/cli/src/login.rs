@@ -113,7 +113,7 @@ fn token_login(c: &common::Cmd, token_only: bool) -> Result<(String, Value)> {
             stdin.read()?.trim().to_string()
         }
         [one] => match one.strip_prefix("token=") {
-            Some(t) if t == "-" => common::Stdin::new().read()?.trim().to_string(),
+            Some("-") => common::Stdin::new().read()?.trim().to_string(),
             Some(t) => t.to_string(),
             None => one.to_string(),
         },

@@ -124,7 +124,7 @@ fn group(argv: &[String], t: Table, help: &str) -> Result<i32> {
         Some("list") => list(rest, t),
         Some("tune") => tune(rest, t),
         Some("move") if t == Table::Secrets => move_(rest),
-        other => common::group_fallback(other, &help, name),
+        other => common::group_fallback(other, help, name),
     }
 }
 

@@ -191,7 +191,7 @@ fn revoke(argv: &[String]) -> Result<i32> {
     if is_self && accessor {
         return Err(usage("Cannot use -self with -accessor!"));
     }
-    if mode != "" && mode != "orphan" && mode != "path" {
+    if !mode.is_empty() && mode != "orphan" && mode != "path" {
         return Err(usage(format!("Invalid mode: {mode}")));
     }
     let client = c.client()?;
@@ -205,11 +205,7 @@ fn revoke(argv: &[String]) -> Result<i32> {
         client.write("auth/token/revoke", &json!({ "token": c.args()[0] }))
     };
     res.context("Error revoking token")?;
-    if is_self {
-        println!("Success! Revoked token (if it existed)");
-    } else {
-        println!("Success! Revoked token (if it existed)");
-    }
+    println!("Success! Revoked token (if it existed)");
     Ok(0)
 }
 

@@ -415,12 +415,14 @@ fn sorted(m: Map<String, Value>) -> Map<String, Value> {
 fn decode_maybe_base64(raw: &str) -> String {
     use base64::Engine;
     let t = raw.trim();
-    if !t.is_empty() && !t.contains(char::is_whitespace) && !t.contains('{') && !t.contains('"') {
-        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(t) {
-            if let Ok(s) = String::from_utf8(bytes) {
-                return s;
-            }
-        }
+    if !t.is_empty()
+        && !t.contains(char::is_whitespace)
+        && !t.contains('{')
+        && !t.contains('"')
+        && let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(t)
+        && let Ok(s) = String::from_utf8(bytes)
+    {
+        return s;
     }
     raw.to_string()
 }
@@ -515,15 +517,15 @@ fn tune_entry(e: &mut MountEntry, data: &Data, sys_max: std::time::Duration) -> 
     }
     if let Some(opts) = fields::get_str_map(data, "options")? {
         let cur = e.options.get_or_insert_with(Default::default);
-        if e.kind == "kv" {
-            if let Some(v) = opts.get("version") {
-                let old = cur.get("version").cloned().unwrap_or_else(|| "1".into());
-                if v != "1" && v != "2" {
-                    return Err(Error::invalid(format!("invalid kv version {v:?}")));
-                }
-                if old == "2" && v == "1" {
-                    return Err(Error::invalid("cannot downgrade mount from version 2"));
-                }
+        if e.kind == "kv"
+            && let Some(v) = opts.get("version")
+        {
+            let old = cur.get("version").cloned().unwrap_or_else(|| "1".into());
+            if v != "1" && v != "2" {
+                return Err(Error::invalid(format!("invalid kv version {v:?}")));
+            }
+            if old == "2" && v == "1" {
+                return Err(Error::invalid("cannot downgrade mount from version 2"));
             }
         }
         for (k, v) in opts {

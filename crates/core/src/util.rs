@@ -62,34 +62,6 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_like_go() {
-        let t = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_450_000).unwrap();
-        assert_eq!(rfc3339(t), "2023-11-14T22:13:20.12345Z");
-        let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
-        assert_eq!(rfc3339(t), "2023-11-14T22:13:20Z");
-    }
-
-    #[test]
-    fn base62_shape() {
-        let s = random_base62(24);
-        assert_eq!(s.len(), 24);
-        assert!(s.bytes().all(|c| c.is_ascii_alphanumeric()));
-        assert_ne!(s, random_base62(24));
-    }
-
-    #[test]
-    fn ct() {
-        assert!(ct_eq(b"abc", b"abc"));
-        assert!(!ct_eq(b"abc", b"abd"));
-        assert!(!ct_eq(b"abc", b"ab"));
-    }
-}
-
 /// A random (v4) UUID string for request ids. Request ids are not secrets
 /// (they appear in responses and logs), so they come from a per-thread
 /// splitmix64 generator seeded once from the system RNG: AWS-LC's DRBG cost
@@ -118,4 +90,32 @@ pub fn random_uuid() -> String {
     b[..8].copy_from_slice(&next().to_le_bytes());
     b[8..].copy_from_slice(&next().to_le_bytes());
     uuid::Builder::from_random_bytes(b).into_uuid().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_like_go() {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_450_000).unwrap();
+        assert_eq!(rfc3339(t), "2023-11-14T22:13:20.12345Z");
+        let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        assert_eq!(rfc3339(t), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn base62_shape() {
+        let s = random_base62(24);
+        assert_eq!(s.len(), 24);
+        assert!(s.bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(s, random_base62(24));
+    }
+
+    #[test]
+    fn ct() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"ab"));
+    }
 }

@@ -892,7 +892,7 @@ mod tests {
         h.store.advance_clock(Duration::from_secs(3));
         // Stops at expiry, even before any sweep.
         assert!(h.store.lookup(&parent).await.unwrap().is_none());
-        assert!(h.store.lookup_accessor(&h.lookup(&long).await["accessor"].as_str().unwrap().to_string()).await.unwrap().is_some());
+        assert!(h.store.lookup_accessor(h.lookup(&long).await["accessor"].as_str().unwrap()).await.unwrap().is_some());
         // The sweep revokes the expired token and its child (which had not expired).
         h.store.sweep().await.unwrap();
         for _ in 0..50 {
