@@ -476,3 +476,38 @@ def test_bad_requests_change_nothing(server, userpass):
     after = assert_status(lookup(server, lease), 200).json()["data"]
     assert after["expire_time"] == before["expire_time"] and after["last_renewal"] is None
     assert list_leases(server, f"auth/{userpass}/login/alicia/") == logins_before
+
+
+# ------------------------------------------------------------------------------ mounts going away
+
+def _fresh_userpass(srv) -> str:
+    mount = unique("lgone")
+    assert_status(srv.http("POST", f"sys/auth/{mount}", json_body={"type": "userpass"}), 204)
+    assert_status(srv.http("POST", f"auth/{mount}/users/carol",
+                           json_body={"password": "pw", "token_ttl": "1h",
+                                      "token_policies": "default"}), 204)
+    return mount
+
+
+def test_disabling_an_auth_method_revokes_its_tokens(server):
+    mount = _fresh_userpass(server)
+    a, b = login(server, mount, "carol"), login(server, mount, "carol")
+    other, _ = role_token(server)
+    assert len(list_leases(server, f"auth/{mount}/login/carol/")) == 2
+    assert_status(server.http("DELETE", f"sys/auth/{mount}"), 204)
+    assert not token_works(server, a["client_token"])
+    assert not token_works(server, b["client_token"])
+    assert list_leases(server, f"auth/{mount}/") == []
+    assert token_works(server, other["client_token"])  # tokens from elsewhere are untouched
+
+
+def test_moving_an_auth_method_revokes_its_tokens(server):
+    mount = _fresh_userpass(server)
+    tok = login(server, mount, "carol")["client_token"]
+    to = unique("lmoved")
+    assert_status(server.http("POST", "sys/remount", json_body={"from": f"auth/{mount}", "to": f"auth/{to}"}), 200)
+    eventually(lambda: not token_works(server, tok))
+    assert list_leases(server, f"auth/{mount}/") == []
+    # the method itself moved with its users: a new login works at the new path
+    assert login(server, to, "carol")["client_token"]
+    assert_status(server.http("DELETE", f"sys/auth/{to}"), 204)

@@ -5,7 +5,7 @@ use crate::backend::{Backend, EngineFactory, MountContext, MountInfo, SpecialPat
 use crate::barrier::{Barrier, KeyBytes, SEAL_CONFIG_PATH};
 use crate::cubbyhole::CubbyholeBackend;
 use crate::error::{Error, Result};
-use crate::lease::{LeaseIndex, LeaseManager};
+use crate::lease::{LeaseIndex, LeaseManager, RevokeMode};
 use crate::logical::{Data, Operation, RawResponse, Request, Response, WrapInfo};
 use crate::mounts::{AUTH_KEY, MOUNTS_KEY, MountEntry, RouteEntry, Router, effective_ttls};
 use crate::policy_store::PolicyStore;
@@ -521,6 +521,10 @@ impl Core {
         if matches!(found.entry.kind.as_str(), "system" | "cubbyhole" | "token" | "identity") {
             return Err(Error::invalid(format!("cannot unmount \"{}\"", path)));
         }
+        // As Vault does: every lease issued under the mount (for an auth method, every token
+        // its logins created, with their children) is revoked first; if that fails the mount
+        // stays, so nothing is left that outlives its issuer.
+        active.leases.revoke_prefix(&prefix, RevokeMode::Sync).await?;
         let entries: Vec<_> = router.entries().iter().filter(|e| e.prefix != prefix).cloned().collect();
         let next = Router::new(entries);
         self.persist_tables(&next).await?;
@@ -550,6 +554,9 @@ impl Core {
         if let Some(c) = router.entries().iter().find(|e| e.prefix != from && (to.starts_with(&e.prefix) || e.prefix.starts_with(to))) {
             return Err(Error::invalid(format!("path already in use at \"{}\"", c.prefix)));
         }
+        // Leases (login tokens) issued under the old path are revoked, as OpenBao does: their
+        // ids name a path that no longer exists.
+        active.leases.revoke_prefix(from, RevokeMode::Sync).await?;
         let mut entry = found.entry.clone();
         entry.path = if found.is_auth { to.trim_start_matches("auth/").to_string() } else { to.to_string() };
         let route = self.build_route(&active, entry, found.is_auth)?;
