@@ -285,3 +285,24 @@ def test_accessors_list_requires_sudo(server):
     r = server.http("LIST", "auth/token/accessors", token=auth["client_token"])
     assert_status(r, 403)
     assert errors_of(r) == [PERMISSION_DENIED]
+
+
+def test_login_tokens_stay_within_their_auth_mounts_max_ttl(server):
+    """A login token shows no explicit max of its own (explicit_max_ttl 0), yet renewing it
+    never takes it past the max TTL of the auth mount that issued it."""
+    mount = unique("upmax")
+    assert_status(server.http("POST", f"sys/auth/{mount}", json_body={"type": "userpass"}), 204)
+    try:
+        assert_status(server.http("POST", f"sys/auth/{mount}/tune", json_body={"max_lease_ttl": "2h"}), 204)
+        assert_status(server.http("POST", f"auth/{mount}/users/dana",
+                                  json_body={"password": "pw", "token_ttl": "1h"}), 204)
+        r = server.http("POST", f"auth/{mount}/login/dana", token=None, json_body={"password": "pw"})
+        tok = assert_status(r, 200).json()["auth"]["client_token"]
+        d = assert_status(server.http("GET", "auth/token/lookup-self", token=tok), 200).json()["data"]
+        assert d["explicit_max_ttl"] == 0
+        assert 3590 <= d["ttl"] <= 3600
+        r = server.http("POST", "auth/token/renew-self", token=tok, json_body={"increment": "5h"})
+        ttl = assert_status(r, 200).json()["auth"]["lease_duration"]
+        assert 7190 <= ttl <= 7200, ttl
+    finally:
+        assert_status(server.http("DELETE", f"sys/auth/{mount}"), 204)

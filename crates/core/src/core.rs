@@ -737,7 +737,8 @@ impl Core {
         let max = if login.max_ttl.is_zero() { mount.info.max_lease_ttl } else { login.max_ttl.min(mount.info.max_lease_ttl) };
         let ttl = if login.ttl.is_zero() { mount.info.default_lease_ttl } else { login.ttl };
         let ttl = if login.period.is_zero() { ttl.min(max) } else { login.period };
-        let explicit_max = if login.explicit_max_ttl.is_zero() && login.period.is_zero() { max } else { login.explicit_max_ttl };
+        // Periodic tokens renew without bound unless given an explicit max, as in Vault.
+        let max_ttl = if login.period.is_zero() { max } else { Duration::ZERO };
         let name = mount.entry.path.trim_end_matches('/').replace('/', "-");
         let display_name = if login.display_name.is_empty() { name } else { format!("{name}-{}", login.display_name) };
         let (token, entry) = active
@@ -746,7 +747,8 @@ impl Core {
                 policies,
                 path: path.to_string(),
                 ttl,
-                explicit_max_ttl: explicit_max,
+                explicit_max_ttl: login.explicit_max_ttl,
+                max_ttl,
                 period: login.period,
                 num_uses: login.num_uses,
                 display_name,

@@ -247,6 +247,7 @@ pub(super) async fn handle_create(store: &TokenStore, req: &Request, kind: Kind<
         creation_ttl: ttl,
         ttl,
         explicit_max_ttl: explicit_max,
+        max_ttl: 0,
         period,
         renewable,
         token_type: "service".into(),

@@ -82,6 +82,11 @@ pub struct TokenEntry {
     pub last_renewal_ns: Option<i64>,
     #[serde(default)]
     pub entity_id: String,
+    /// Seconds; 0 = none. For login tokens: the issuing auth mount's max TTL, counted from
+    /// issue and applied at renewal (Vault enforces it through the auth method). Unlike
+    /// `explicit_max_ttl` it is not something the token asked for, so lookups don't show it.
+    #[serde(default)]
+    pub max_ttl: u64,
 }
 
 impl TokenEntry {
@@ -141,6 +146,8 @@ pub struct InternalCreate {
     /// Zero: never expires.
     pub ttl: Duration,
     pub explicit_max_ttl: Duration,
+    /// See [`TokenEntry::max_ttl`]; zero = none.
+    pub max_ttl: Duration,
     pub period: Duration,
     pub num_uses: i64,
     pub display_name: String,
@@ -158,6 +165,7 @@ impl Default for InternalCreate {
             path: String::new(),
             ttl: Duration::ZERO,
             explicit_max_ttl: Duration::ZERO,
+            max_ttl: Duration::ZERO,
             period: Duration::ZERO,
             num_uses: 0,
             display_name: String::new(),

@@ -85,6 +85,11 @@ async fn renew_entry(
         })?;
         (role.token_period, role.token_explicit_max_ttl)
     };
+    // A login token also stays within its auth mount's max TTL.
+    let explicit_max = match (explicit_max, e.max_ttl) {
+        (0, m) | (m, 0) => m,
+        (a, b) => a.min(b),
+    };
     let now = now_ns.div_euclid(1_000_000_000);
     let (ttl, warnings) = calculate_ttl(TtlInput {
         increment,
