@@ -1,7 +1,6 @@
-//! Target address parsing, raw hyper HTTP/1.1 connections, and a small JSON client used for
-//! setup and teardown only (the load path never parses JSON).
+//! Target address parsing and a small hyper-based JSON client used for setup and teardown
+//! only (the load path is `wire`, which never parses JSON).
 
-use std::pin::Pin;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -74,62 +73,6 @@ pub async fn connect(target: &Target) -> std::io::Result<Sender> {
         let _ = conn.await;
     });
     Ok(sender)
-}
-
-/// A load connection whose I/O is driven inside the worker's own task (see [`LoadConn::exchange`]):
-/// one task per connection instead of a worker plus a spawned driver, so a request costs no
-/// cross-task wake-ups. That is most of what the tool spends per request besides the syscalls.
-pub struct LoadConn {
-    sender: Sender,
-    driver: Pin<Box<hyper::client::conn::http1::Connection<TokioIo<TcpStream>, Full<Bytes>>>>,
-    closed: bool,
-}
-
-impl LoadConn {
-    pub async fn connect(target: &Target) -> std::io::Result<LoadConn> {
-        let stream = TcpStream::connect(&target.authority).await?;
-        stream.set_nodelay(true)?;
-        let (sender, driver) = hyper::client::conn::http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(std::io::Error::other)?;
-        Ok(LoadConn { sender, driver: Box::pin(driver), closed: false })
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.closed || self.sender.is_closed()
-    }
-
-    /// Send one request and read (and drop) the whole response body; returns the status.
-    pub async fn exchange(&mut self, req: Request<Full<Bytes>>) -> Result<u16, ExchangeError> {
-        let LoadConn { sender, driver, closed } = self;
-        let request = async {
-            sender.ready().await?;
-            let resp = sender.send_request(req).await?;
-            let status = resp.status().as_u16();
-            let mut body = resp.into_body();
-            while let Some(frame) = body.frame().await {
-                frame?;
-            }
-            Ok::<u16, hyper::Error>(status)
-        };
-        // The request future only makes progress while the driver is polled, so both run
-        // here together; the driver finishing first means the connection is gone.
-        tokio::select! {
-            biased;
-            r = request => r.map_err(ExchangeError::Http),
-            _ = driver.as_mut() => {
-                *closed = true;
-                Err(ExchangeError::Closed)
-            }
-        }
-    }
-}
-
-#[derive(Debug)]
-pub enum ExchangeError {
-    Http(hyper::Error),
-    Closed,
 }
 
 /// Minimal Vault API client for setup/teardown: JSON in, JSON out, one connection reused.

@@ -12,4 +12,5 @@ pub mod report;
 pub mod runner;
 pub mod setup;
 pub mod trivial;
+pub mod wire;
 pub mod workload;

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use http_body_util::Full;
-use hyper::Request;
-use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use bytes::Bytes;
+use hyper::header::HeaderValue;
 use tokio::sync::{Barrier, watch};
 
-use crate::client::{APPLICATION_JSON, LoadConn, Target, VAULT_TOKEN};
+use crate::client::Target;
+use crate::wire::{WireConn, encode_request};
 use crate::report::OpStats;
 use crate::workload::{OpPlan, Prepared, Workload};
 
@@ -68,15 +68,18 @@ pub async fn run(cfg: Arc<LoadConfig>, stop: Arc<AtomicBool>) -> anyhow::Result<
     let barrier = Arc::new(Barrier::new(cfg.connections + 1));
     let connected = Arc::new(AtomicUsize::new(0));
     let (start_tx, start_rx) = watch::channel::<Option<Instant>>(None);
+    // Every request's bytes, built once: [op][request].
+    let wire: Arc<Vec<Vec<Bytes>>> = Arc::new(cfg.ops.iter().map(|op| op.requests.iter().map(|p| encode(p, &cfg)).collect()).collect());
     let mut handles = Vec::with_capacity(cfg.connections);
     for id in 0..cfg.connections {
         let cfg = cfg.clone();
+        let wire = wire.clone();
         let shared = shared.clone();
         let barrier = barrier.clone();
         let mut start_rx = start_rx.clone();
         let connected = connected.clone();
         handles.push(tokio::spawn(async move {
-            let sender = LoadConn::connect(&cfg.target).await.ok();
+            let sender = WireConn::connect(&cfg.target).await.ok();
             if sender.is_some() {
                 connected.fetch_add(1, Ordering::Relaxed);
             }
@@ -85,7 +88,7 @@ pub async fn run(cfg: Arc<LoadConfig>, stop: Arc<AtomicBool>) -> anyhow::Result<
                 Ok(v) => v.unwrap_or_else(Instant::now),
                 Err(_) => Instant::now(),
             };
-            worker(id, &cfg, &shared, start, sender).await
+            worker(id, &cfg, &shared, start, &wire, sender).await
         }));
     }
     barrier.wait().await;
@@ -96,7 +99,7 @@ pub async fn run(cfg: Arc<LoadConfig>, stop: Arc<AtomicBool>) -> anyhow::Result<
         for h in handles {
             let _ = h.await;
         }
-        let err = LoadConn::connect(&cfg.target).await.err().map(|e| e.to_string()).unwrap_or_default();
+        let err = WireConn::connect(&cfg.target).await.err().map(|e| e.to_string()).unwrap_or_default();
         anyhow::bail!("cannot connect to {}: {err}", cfg.target.url);
     }
     let start = Instant::now();
@@ -175,7 +178,7 @@ impl Rng {
 /// Per-worker status counters; folded into `OpStats` once at the end.
 const STATUS_SLOTS: usize = 600;
 
-async fn worker(id: usize, cfg: &LoadConfig, shared: &Shared, start: Instant, mut sender: Option<LoadConn>) -> Vec<OpStats> {
+async fn worker(id: usize, cfg: &LoadConfig, shared: &Shared, start: Instant, wire: &[Vec<Bytes>], mut sender: Option<WireConn>) -> Vec<OpStats> {
     let mut stats: Vec<OpStats> = vec![OpStats::default(); cfg.ops.len()];
     let mut statuses: Vec<[u64; STATUS_SLOTS]> = vec![[0; STATUS_SLOTS]; cfg.ops.len()];
     let mut rng = Rng::new(id as u64 + 1);
@@ -230,11 +233,11 @@ async fn worker(id: usize, cfg: &LoadConfig, shared: &Shared, start: Instant, mu
             cumulative.iter().position(|&c| pick < c).unwrap_or(0)
         };
         let op = &cfg.ops[op_idx];
-        let prepared = &op.requests[if op.requests.len() == 1 { 0 } else { rng.below(op.requests.len()) }];
+        let req_idx = if op.requests.len() == 1 { 0 } else { rng.below(op.requests.len()) };
 
         let live = match sender.take() {
             Some(s) if !s.is_closed() => Some(s),
-            _ => LoadConn::connect(&cfg.target).await.ok(),
+            _ => WireConn::connect(&cfg.target).await.ok(),
         };
         let Some(mut s) = live else {
             stats[op_idx].transport_errors += 1;
@@ -245,9 +248,8 @@ async fn worker(id: usize, cfg: &LoadConfig, shared: &Shared, start: Instant, mu
             continue;
         };
 
-        let req = build(prepared, cfg);
         let t0 = Instant::now();
-        let result = s.exchange(req).await;
+        let result = s.exchange(&wire[op_idx][req_idx]).await;
         let micros = t0.elapsed().as_micros() as u64;
         match result {
             Ok(status) => {
@@ -278,19 +280,10 @@ async fn worker(id: usize, cfg: &LoadConfig, shared: &Shared, start: Instant, mu
     stats
 }
 
-fn build(p: &Prepared, cfg: &LoadConfig) -> Request<Full<bytes::Bytes>> {
-    let mut req = Request::new(Full::new(p.body.clone()));
-    *req.method_mut() = p.method.clone();
-    *req.uri_mut() = p.uri.clone();
-    let headers = req.headers_mut();
-    headers.insert(HOST, cfg.target.host_header.clone());
-    if let Some(token) = &cfg.token {
-        headers.insert(VAULT_TOKEN, token.clone());
-    }
-    if !p.body.is_empty() {
-        headers.insert(CONTENT_TYPE, APPLICATION_JSON);
-    }
-    req
+fn encode(p: &Prepared, cfg: &LoadConfig) -> Bytes {
+    let path = p.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let host = cfg.target.authority.as_str();
+    encode_request(p.method.as_str(), path, host, cfg.token.as_ref().map(HeaderValue::as_bytes), &p.body)
 }
 
 #[cfg(test)]

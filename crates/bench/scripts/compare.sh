@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Coffer against OpenBao, every workload, in alternating rounds (coffer-bench -compare):
+#   1. both dev servers (in memory): kv2-read, kv2-write, token-create, token-lookup,
+#      userpass-login;
+#   2. durable writes: Coffer on `storage "file"` against OpenBao dev (in memory) and against
+#      OpenBao on single-node raft (its durable storage).
+# Non-root, policy-scoped load tokens throughout (coffer-bench's default). Every process it
+# starts is stopped on exit; JSON per comparison goes to $OUT, a markdown table to stdout.
+#
+#   crates/bench/scripts/compare.sh
+#   ROUNDS=5 DURATION=10s WORKLOADS="kv2-read token-create" crates/bench/scripts/compare.sh
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-64}
+WORKLOADS=${WORKLOADS:-kv2-read kv2-write token-create token-lookup userpass-login}
+DURABLE=${DURABLE:-1}
+OUT=${OUT:-target/bench-results/compare}
+BASE_PORT=${BASE_PORT:-28600}
+
+cargo build --release -p coffer -p coffer-bench
+BIN=$PWD/target/release
+BAO=${BAO_BIN:-$(command -v bao)}
+mkdir -p "$OUT"
+WORK=$(mktemp -d)
+PIDS=()
+trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+wait_up() {
+    for _ in $(seq 1 120); do
+        curl -s -o /dev/null "$1/v1/sys/seal-status" && return 0
+        sleep 0.25
+    done
+    echo "not answering: $1" >&2
+    exit 1
+}
+
+# start NAME PORT ARGV... : background server, pid in $LAST_PID
+start() {
+    local name=$1 port=$2
+    shift 2
+    "$@" >"$OUT/$name.log" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+    wait_up "http://127.0.0.1:$port"
+}
+
+# init_unseal ADDR: one-share init + unseal; prints the root token
+init_unseal() {
+    local init key token
+    init=$(curl -sf -X PUT "$1/v1/sys/init" -d '{"secret_shares":1,"secret_threshold":1}')
+    key=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["keys_base64"][0])' <<<"$init")
+    token=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["root_token"])' <<<"$init")
+    curl -sf -X PUT "$1/v1/sys/unseal" -d "{\"key\":\"$key\"}" >/dev/null
+    for _ in $(seq 1 120); do
+        curl -sf -H "X-Vault-Token: $token" "$1/v1/sys/mounts" >/dev/null && break
+        sleep 0.25
+    done
+    echo "$token"
+}
+
+compare() { # NAME ADDR_A TOKEN_A PID_A ADDR_B TOKEN_B PID_B WORKLOAD
+    echo "== $1" >&2
+    "$BIN/coffer-bench" -connections "$CONNS" -duration "$DURATION" -rounds "$ROUNDS" -format json -no-progress \
+        -address "$2" -token "$3" -server-pid "$4" -compare "$5" -token2 "$6" -server-pid2 "$7" \
+        -workload "$8" >"$OUT/$1.json"
+}
+
+P=$BASE_PORT
+start coffer-dev $P "$BIN/coffer" server -dev -dev-root-token-id=root -dev-listen-address=127.0.0.1:$P
+COFFER_DEV=$LAST_PID
+start bao-dev $((P + 10)) "$BAO" server -dev -dev-root-token-id=root -dev-listen-address=127.0.0.1:$((P + 10))
+BAO_DEV=$LAST_PID
+sleep 1
+echo "idle RSS (kB): coffer-dev $(ps -o rss= -p $COFFER_DEV) bao-dev $(ps -o rss= -p $BAO_DEV)" | tee "$OUT/idle-rss.txt" >&2
+for w in $WORKLOADS; do
+    compare "dev-$w" http://127.0.0.1:$P root $COFFER_DEV http://127.0.0.1:$((P + 10)) root $BAO_DEV "$w"
+done
+
+if [ "$DURABLE" = 1 ]; then
+    mkdir -p "$WORK/coffer-data" "$WORK/bao-data"
+    cat >"$WORK/coffer.hcl" <<EOF
+storage "file" { path = "$WORK/coffer-data" }
+listener "tcp" {
+  address     = "127.0.0.1:$((P + 20))"
+  tls_disable = true
+}
+disable_mlock = true
+EOF
+    cat >"$WORK/bao.hcl" <<EOF
+storage "raft" {
+  path    = "$WORK/bao-data"
+  node_id = "bench"
+}
+listener "tcp" {
+  address         = "127.0.0.1:$((P + 30))"
+  cluster_address = "127.0.0.1:$((P + 31))"
+  tls_disable     = true
+}
+api_addr      = "http://127.0.0.1:$((P + 30))"
+cluster_addr  = "http://127.0.0.1:$((P + 31))"
+disable_mlock = true
+EOF
+    start coffer-file $((P + 20)) "$BIN/coffer" server -config="$WORK/coffer.hcl"
+    COFFER_FILE=$LAST_PID
+    COFFER_FILE_TOKEN=$(init_unseal http://127.0.0.1:$((P + 20)))
+    start bao-raft $((P + 30)) "$BAO" server -config="$WORK/bao.hcl"
+    BAO_RAFT=$LAST_PID
+    BAO_RAFT_TOKEN=$(init_unseal http://127.0.0.1:$((P + 30)))
+    compare durable-file-vs-bao-dev http://127.0.0.1:$((P + 20)) "$COFFER_FILE_TOKEN" $COFFER_FILE \
+        http://127.0.0.1:$((P + 10)) root $BAO_DEV kv2-write
+    compare durable-file-vs-bao-raft http://127.0.0.1:$((P + 20)) "$COFFER_FILE_TOKEN" $COFFER_FILE \
+        http://127.0.0.1:$((P + 30)) "$BAO_RAFT_TOKEN" $BAO_RAFT kv2-write
+fi
+
+python3 - "$OUT" <<'PY'
+import json, sys, pathlib
+out = pathlib.Path(sys.argv[1])
+print("| comparison | workload | Coffer req/s (rounds) | OpenBao req/s (rounds) | throughput A/B (median) | p50 A/B | p99 A/B | errors |")
+print("|---|---|---|---|--:|--:|--:|--:|")
+for f in sorted(out.glob("*.json"), key=lambda p: p.stat().st_mtime):
+    r = json.loads(f.read_text())
+    a = " / ".join(f"{x['a']['throughput_rps']:,.0f}" for x in r["rounds"])
+    b = " / ".join(f"{x['b']['throughput_rps']:,.0f}" for x in r["rounds"])
+    errs = sum(x["a"]["errors"] + x["b"]["errors"] for x in r["rounds"])
+    m = r["median_ratio_a_over_b"]
+    print(f"| {f.stem} | {r['workload']} | {a} | {b} | **{m['throughput']:.1f}×** | {m['p50']:.2f} | {m['p99']:.2f} | {errs} |")
+PY
