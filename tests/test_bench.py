@@ -121,3 +121,15 @@ def test_bad_token_is_a_clear_error(server):
     r = bench(server, "-workload", "kv2-read", "-requests", "10", "-token", env_token)
     assert r.returncode != 0
     assert "403" in r.stderr or "permission denied" in r.stderr
+
+
+def test_large_values_and_chunked_responses(server):
+    """A 9 kB secret: OpenBao answers the read chunked (Go's server does above a few kB),
+    Coffer with a Content-Length; the load path must frame both exactly, or requests after
+    the first on a connection would fail."""
+    r = bench(server, "-workload", "kv2-read", "-value-size", "9000", "-requests", "300",
+              "-connections", "2", "-keys", "3", "-format", "json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["requests"] == 300 and rep["errors"] == 0
+    assert rep["statuses"] == {"200": 300}
