@@ -79,17 +79,21 @@ def eventually(cond, timeout=10.0):
         time.sleep(0.1)
 
 
+def userpass_mount(srv, prefix="lup") -> str:
+    """A fresh userpass mount with users alice, alicia and bob; alice may create tokens."""
+    mount = unique(prefix)
+    pol = unique("tc")
+    write_policy(srv, pol, TOKEN_CREATE)
+    assert_status(srv.http("POST", f"sys/auth/{mount}", json_body={"type": "userpass"}), 204)
+    for user, extra in (("alice", {"token_policies": pol}), ("alicia", {}), ("bob", {})):
+        assert_status(srv.http("POST", f"auth/{mount}/users/{user}",
+                               json_body={"password": "pw", "token_ttl": "1h", **extra}), 204)
+    return mount
+
+
 @pytest.fixture(scope="module")
 def userpass(server):
-    """A userpass mount with users alice, alicia and bob; alice may create tokens."""
-    mount = unique("lup")
-    pol = unique("tc")
-    write_policy(server, pol, TOKEN_CREATE)
-    assert_status(server.http("POST", f"sys/auth/{mount}", json_body={"type": "userpass"}), 204)
-    for user, extra in (("alice", {"token_policies": pol}), ("alicia", {}), ("bob", {})):
-        assert_status(server.http("POST", f"auth/{mount}/users/{user}",
-                                  json_body={"password": "pw", "token_ttl": "1h", **extra}), 204)
-    return mount
+    return userpass_mount(server)
 
 
 def login(srv, mount, user) -> dict:
@@ -267,13 +271,7 @@ def test_revoke_prefix(server):
     """revoke-prefix/auth/<mount>/login/alice revokes exactly alice's login tokens and
     their children (not alicia's, not bob's); revoke-prefix/auth/<mount> with
     sync=false (202) then revokes the rest of the mount and nothing outside it."""
-    mount = unique("lrp")
-    pol = unique("tc")
-    write_policy(server, pol, TOKEN_CREATE)
-    assert_status(server.http("POST", f"sys/auth/{mount}", json_body={"type": "userpass"}), 204)
-    for user, extra in (("alice", {"token_policies": pol}), ("alicia", {}), ("bob", {})):
-        assert_status(server.http("POST", f"auth/{mount}/users/{user}",
-                                  json_body={"password": "pw", "token_ttl": "1h", **extra}), 204)
+    mount = userpass_mount(server, "lrp")
     alice = [login(server, mount, "alice") for _ in range(2)]
     kid = child_of(server, alice[0]["client_token"])
     alicia, bob = login(server, mount, "alicia"), login(server, mount, "bob")
@@ -480,20 +478,11 @@ def test_bad_requests_change_nothing(server, userpass):
 
 # ------------------------------------------------------------------------------ mounts going away
 
-def _fresh_userpass(srv) -> str:
-    mount = unique("lgone")
-    assert_status(srv.http("POST", f"sys/auth/{mount}", json_body={"type": "userpass"}), 204)
-    assert_status(srv.http("POST", f"auth/{mount}/users/carol",
-                           json_body={"password": "pw", "token_ttl": "1h",
-                                      "token_policies": "default"}), 204)
-    return mount
-
-
 def test_disabling_an_auth_method_revokes_its_tokens(server):
-    mount = _fresh_userpass(server)
-    a, b = login(server, mount, "carol"), login(server, mount, "carol")
+    mount = userpass_mount(server, "lgone")
+    a, b = login(server, mount, "bob"), login(server, mount, "bob")
     other, _ = role_token(server)
-    assert len(list_leases(server, f"auth/{mount}/login/carol/")) == 2
+    assert len(list_leases(server, f"auth/{mount}/login/bob/")) == 2
     assert_status(server.http("DELETE", f"sys/auth/{mount}"), 204)
     assert not token_works(server, a["client_token"])
     assert not token_works(server, b["client_token"])
@@ -502,12 +491,12 @@ def test_disabling_an_auth_method_revokes_its_tokens(server):
 
 
 def test_moving_an_auth_method_revokes_its_tokens(server):
-    mount = _fresh_userpass(server)
-    tok = login(server, mount, "carol")["client_token"]
+    mount = userpass_mount(server, "lgone")
+    tok = login(server, mount, "bob")["client_token"]
     to = unique("lmoved")
     assert_status(server.http("POST", "sys/remount", json_body={"from": f"auth/{mount}", "to": f"auth/{to}"}), 200)
     eventually(lambda: not token_works(server, tok))
     assert list_leases(server, f"auth/{mount}/") == []
     # the method itself moved with its users: a new login works at the new path
-    assert login(server, to, "carol")["client_token"]
+    assert login(server, to, "bob")["client_token"]
     assert_status(server.http("DELETE", f"sys/auth/{to}"), 204)

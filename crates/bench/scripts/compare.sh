@@ -28,14 +28,7 @@ WORK=$(mktemp -d)
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-wait_up() {
-    for _ in $(seq 1 120); do
-        curl -s -o /dev/null "$1/v1/sys/seal-status" && return 0
-        sleep 0.25
-    done
-    echo "not answering: $1" >&2
-    exit 1
-}
+source crates/bench/scripts/lib.sh
 
 # start NAME PORT ARGV... : background server, pid in $LAST_PID
 start() {
@@ -44,7 +37,7 @@ start() {
     "$@" >"$OUT/$name.log" 2>&1 &
     LAST_PID=$!
     PIDS+=("$LAST_PID")
-    wait_up "http://127.0.0.1:$port"
+    wait_up "http://127.0.0.1:$port/v1/sys/seal-status"
 }
 
 # init_unseal ADDR: one-share init + unseal; prints the root token

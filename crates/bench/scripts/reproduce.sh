@@ -24,14 +24,7 @@ BAO_PID=$!
 TRIVIAL_PID=$!
 trap 'kill "$BAO_PID" "$TRIVIAL_PID" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 
-wait_up() {
-    for _ in $(seq 1 60); do
-        curl -sf "$1" >/dev/null && return 0
-        sleep 0.5
-    done
-    echo "not answering: $1 (see $OUT/*.log)" >&2
-    exit 1
-}
+source crates/bench/scripts/lib.sh
 wait_up "http://127.0.0.1:$BAO_PORT/v1/sys/health"
 wait_up "http://127.0.0.1:$TRIVIAL_PORT/"
 # A port taken by someone else would answer too: make sure ours are the ones alive.

@@ -33,14 +33,7 @@ mkdir -p "$OUT"
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 
-wait_up() {
-    for _ in $(seq 1 60); do
-        curl -s -o /dev/null "$1" && return 0
-        sleep 0.25
-    done
-    echo "not answering: $1 (see $OUT/*.log)" >&2
-    exit 1
-}
+source crates/bench/scripts/lib.sh
 
 # $1 = cpu list for the servers ("" = unpinned)
 start_servers() {
