@@ -133,3 +133,12 @@ def test_large_values_and_chunked_responses(server):
     rep = json.loads(r.stdout)
     assert rep["requests"] == 300 and rep["errors"] == 0
     assert rep["statuses"] == {"200": 300}
+
+
+def test_errors_are_one_plain_line_even_with_backtraces_on():
+    env = {**os.environ, "RUST_BACKTRACE": "1", "VAULT_ADDR": "http://127.0.0.1:1"}
+    r = subprocess.run([BENCH_BIN, "-workload", "trivial-get", "-requests", "1", "-no-progress"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert r.stderr.startswith("error: cannot connect to http://127.0.0.1:1"), r.stderr
+    assert "backtrace" not in r.stderr.lower() and r.stdout == ""

@@ -5,8 +5,23 @@ use clap::Parser;
 use coffer_bench::args::{Cli, Command, normalize_args};
 use coffer_bench::{runner, trivial};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    // Errors are printed as one plain chain of messages, never with a backtrace
+    // (anyhow's Debug output would add one whenever RUST_BACKTRACE is set).
+    if let Err(e) = runtime.block_on(run()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let argv = match coffer_bench::config::expand(normalize_args(std::env::args_os())) {
         Ok(argv) => argv,
         Err(e) => {
