@@ -394,7 +394,7 @@ fn tune(argv: &[String], t: Table) -> Result<i32> {
 }
 
 fn move_(argv: &[String]) -> Result<i32> {
-    let help = h("secrets", "move [options] SOURCE DESTINATION", "  Moves an existing secrets engine to a new path; its data and leases\n  move with it.\n\n      $ coffer secrets move secret/ generic/\n", "");
+    let help = h("secrets", "move [options] SOURCE DESTINATION", "  Moves an existing secrets engine to a new path. Its data and configuration\n  move with it; leases issued under the old path are revoked.\n\n      $ coffer secrets move secret/ generic/\n", "");
     let Some(c) = common::parse(argv, &help, &[], &[])? else { return Ok(0) };
     c.want_args(2, 2)?;
     let from = ensure_slash(&c.args()[0]);
