@@ -10,10 +10,15 @@
 //!
 //! Ciphertext format: `[version=1][term: u32 BE][nonce: 12][ciphertext||tag]`,
 //! with the storage key as AAD so a value cannot be moved to another key.
+//!
+//! Detached values (batch tokens) never reach storage: they are sealed with
+//! [`Barrier::seal_detached`] under a subkey derived from each keyring term,
+//! so they verify on this cluster only, and on every term it still holds.
 
 use crate::error::{Error, Result};
 use arc_swap::ArcSwapOption;
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::aead::{AES_256_GCM, AES_256_GCM_SIV, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hkdf;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use coffer_storage::{Op, Storage};
 use serde::{Deserialize, Serialize};
@@ -27,6 +32,12 @@ pub const ROOT_KEY_PATH: &str = "core/root-key";
 pub const KEYRING_PATH: &str = "core/keyring";
 const VERSION: u8 = 1;
 const HEADER: usize = 1 + 4 + NONCE_LEN;
+/// Version byte of detached ciphertexts.
+const DETACHED_VERSION: u8 = 1;
+/// HKDF salt and info of the per-term subkey for detached values. A subkey
+/// never encrypts storage, and storage keys never encrypt detached values.
+const DETACHED_SALT: &[u8] = b"coffer barrier detached v1";
+const DETACHED_INFO: &[u8] = b"batch tokens";
 
 /// 32 bytes of key material, zeroized on drop, never printed.
 #[derive(Clone, Zeroize)]
@@ -141,13 +152,33 @@ pub struct Keyring {
     root_key: KeyBytes,
     active_term: u32,
     terms: BTreeMap<u32, (AeadKey, String)>,
+    /// Per-term subkeys for detached values (AES-256-GCM-SIV), derived from
+    /// `terms` with HKDF-SHA256 when the keyring is assembled.
+    detached: BTreeMap<u32, LessSafeKey>,
+}
+
+/// The detached-value subkey of one term. The derived bytes go straight into
+/// the AEAD key (aws-lc-rs never hands them out) and are cleaned with it.
+fn derive_detached(term_key: &KeyBytes) -> Result<LessSafeKey> {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, DETACHED_SALT).extract(&term_key.0);
+    let info = [DETACHED_INFO];
+    let okm = prk.expand(&info, &AES_256_GCM_SIV).map_err(|_| Error::internal("key derivation failed"))?;
+    Ok(LessSafeKey::new(UnboundKey::from(okm)))
 }
 
 impl Keyring {
     pub fn new(root_key: KeyBytes, first_term: KeyBytes, install_time: String) -> Result<Keyring> {
         let mut terms = BTreeMap::new();
         terms.insert(1, (AeadKey::new(first_term)?, install_time));
-        Ok(Keyring { root_key, active_term: 1, terms })
+        Keyring::assemble(root_key, 1, terms)
+    }
+
+    fn assemble(root_key: KeyBytes, active_term: u32, terms: BTreeMap<u32, (AeadKey, String)>) -> Result<Keyring> {
+        let mut detached = BTreeMap::new();
+        for (term, (k, _)) in &terms {
+            detached.insert(*term, derive_detached(&k.raw)?);
+        }
+        Ok(Keyring { root_key, active_term, terms, detached })
     }
 
     pub fn active_term(&self) -> u32 {
@@ -191,7 +222,7 @@ impl Keyring {
         if !terms.contains_key(&rec.active_term) {
             return Err(Error::internal("corrupt keyring: no active term"));
         }
-        Ok(Keyring { root_key, active_term: rec.active_term, terms })
+        Keyring::assemble(root_key, rec.active_term, terms)
     }
 }
 
@@ -264,7 +295,7 @@ impl Barrier {
             terms.insert(*t, (AeadKey::new(k.raw.clone())?, it.clone()));
         }
         terms.insert(new_term, (AeadKey::new(KeyBytes::random()?)?, now));
-        let next = Keyring { root_key: cur.root_key.clone(), active_term: new_term, terms };
+        let next = Keyring::assemble(cur.root_key.clone(), new_term, terms)?;
         let enc_ring = seal_with(&next.root_key, 0, KEYRING_PATH.as_bytes(), &next.encode()?)?;
         self.physical.put(KEYRING_PATH, enc_ring).await?;
         self.keyring.store(Some(Arc::new(next)));
@@ -296,6 +327,50 @@ impl Barrier {
         let (term, _) = parse_header(ciphertext)?;
         let (k, _) = ring.terms.get(&term).ok_or_else(|| Error::internal("unknown key term in storage"))?;
         decrypt(k, key.as_bytes(), ciphertext)
+    }
+
+    /// Encrypt a value that will live outside storage (a batch token) under
+    /// the active term's detached subkey, with AES-256-GCM-SIV: nonces are
+    /// random, and GCM-SIV stays safe even if one repeats, however many values
+    /// are sealed under one term. Format: `[version 1][term u32 BE][nonce 12]
+    /// [ciphertext||tag 16]`; the header and `aad` are authenticated.
+    pub fn seal_detached(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+        let ring = self.keyring.load();
+        let ring = ring.as_ref().ok_or(Error::Sealed)?;
+        let key = ring.detached.get(&ring.active_term).ok_or_else(|| Error::internal("no active key"))?;
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new().fill(&mut nonce).map_err(|_| Error::internal("random source failed"))?;
+        let mut out = Vec::with_capacity(HEADER + plaintext.len() + AES_256_GCM_SIV.tag_len());
+        out.push(DETACHED_VERSION);
+        out.extend_from_slice(&ring.active_term.to_be_bytes());
+        out.extend_from_slice(&nonce);
+        let mut body = Zeroizing::new(plaintext.to_vec());
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(detached_aad(aad, &out)), &mut *body)
+            .map_err(|_| Error::internal("encryption failed"))?;
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    /// Open a value sealed by [`seal_detached`](Self::seal_detached) on this
+    /// cluster under any term the keyring still holds. `None` for anything
+    /// else: sealed, malformed, truncated, altered, another `aad`, an unknown
+    /// term, another cluster's keys. Never panics on any input.
+    pub fn open_detached(&self, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        if sealed.len() < HEADER + AES_256_GCM_SIV.tag_len() || sealed[0] != DETACHED_VERSION {
+            return None;
+        }
+        let (header, body) = sealed.split_at(HEADER);
+        let term = u32::from_be_bytes(header[1..5].try_into().ok()?);
+        let nonce: [u8; NONCE_LEN] = header[5..].try_into().ok()?;
+        let ring = self.keyring.load();
+        let key = ring.as_ref()?.detached.get(&term)?;
+        let mut buf = Zeroizing::new(body.to_vec());
+        let len = key
+            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(detached_aad(aad, header)), &mut buf)
+            .ok()?
+            .len();
+        buf.truncate(len);
+        Some(buf)
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
@@ -354,6 +429,15 @@ impl Barrier {
     }
 }
 
+/// Associated data of a detached value: the caller's context, then the header.
+fn detached_aad(aad: &[u8], header: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(aad.len() + 1 + header.len());
+    v.extend_from_slice(aad);
+    v.push(0);
+    v.extend_from_slice(header);
+    v
+}
+
 /// A plaintext mutation handed to [`Barrier::write`].
 pub enum BarrierOp {
     Put(String, Vec<u8>),
@@ -408,5 +492,62 @@ mod tests {
         assert_eq!(b.key_status().unwrap().0, 2);
         assert_eq!(&b.get("old").await.unwrap().unwrap()[..], b"v1");
         assert_eq!(&b.get("new").await.unwrap().unwrap()[..], b"v2");
+    }
+    #[tokio::test]
+    async fn detached_values_roundtrip_and_survive_rotation_and_unseal() {
+        let (phys, b, kek) = unsealed().await;
+        let before = phys.keys_with_prefix("").await.unwrap();
+        let old = b.seal_detached(b"ctx", b"payload-1").unwrap();
+        assert_eq!(&b.open_detached(b"ctx", &old).unwrap()[..], b"payload-1");
+        assert_eq!(u32::from_be_bytes(old[1..5].try_into().unwrap()), 1);
+        // Sealing writes nothing and counts no storage encryption.
+        assert_eq!(phys.keys_with_prefix("").await.unwrap(), before);
+        assert_eq!(b.key_status().unwrap().2, 0);
+        // Fresh nonce each time.
+        assert_ne!(b.seal_detached(b"ctx", b"payload-1").unwrap(), old);
+        // After a rotation new values use the new term; old ones still open.
+        b.rotate("t1".into()).await.unwrap();
+        let new = b.seal_detached(b"ctx", b"payload-2").unwrap();
+        assert_eq!(u32::from_be_bytes(new[1..5].try_into().unwrap()), 2);
+        assert_eq!(&b.open_detached(b"ctx", &old).unwrap()[..], b"payload-1");
+        // Sealed: nothing opens, nothing seals; unsealed again: both open.
+        b.seal();
+        assert!(b.open_detached(b"ctx", &old).is_none());
+        assert!(matches!(b.seal_detached(b"ctx", b"x"), Err(Error::Sealed)));
+        b.unseal(&kek).await.unwrap();
+        assert_eq!(&b.open_detached(b"ctx", &old).unwrap()[..], b"payload-1");
+        assert_eq!(&b.open_detached(b"ctx", &new).unwrap()[..], b"payload-2");
+    }
+
+    #[tokio::test]
+    async fn detached_values_reject_tampering_other_contexts_and_other_clusters() {
+        let (phys, b, _) = unsealed().await;
+        let sealed = b.seal_detached(b"ctx", b"some payload").unwrap();
+        // Every single-bit change anywhere (header included) and every truncation fails.
+        for i in 0..sealed.len() {
+            for bit in 0..8 {
+                let mut t = sealed.clone();
+                t[i] ^= 1 << bit;
+                assert!(b.open_detached(b"ctx", &t).is_none(), "byte {i} bit {bit}");
+            }
+        }
+        for n in 0..sealed.len() {
+            assert!(b.open_detached(b"ctx", &sealed[..n]).is_none(), "truncated to {n}");
+        }
+        let mut longer = sealed.clone();
+        longer.push(0);
+        assert!(b.open_detached(b"ctx", &longer).is_none());
+        assert!(b.open_detached(b"other", &sealed).is_none());
+        // Another cluster (other keys) cannot open it, nor forge one.
+        let (_, other, _) = unsealed().await;
+        assert!(other.open_detached(b"ctx", &sealed).is_none());
+        assert!(b.open_detached(b"ctx", &other.seal_detached(b"ctx", b"some payload").unwrap()).is_none());
+        // Storage ciphertexts and detached values are not interchangeable.
+        b.put("k", b"some payload").await.unwrap();
+        let stored = phys.get("k").await.unwrap().unwrap();
+        assert!(b.open_detached(b"ctx", &stored).is_none());
+        assert!(b.open_detached(b"", &stored).is_none());
+        assert!(b.decrypt_value("k", &sealed).is_err());
+        assert!(b.decrypt_value("", &sealed).is_err());
     }
 }
