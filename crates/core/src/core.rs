@@ -672,7 +672,9 @@ impl Core {
             None => return Ok(Response { status: Some(204), ..Default::default() }),
         };
         if let Some(login) = resp.login.take() {
-            resp.auth = Some(self.issue_login_token(&active, &route_entry, &req.path, login).await?);
+            let (auth, mut warnings) = self.issue_login_token(&active, &route_entry, &req.path, login).await?;
+            resp.auth = Some(auth);
+            resp.warnings.append(&mut warnings);
         }
         resp.request_id = std::mem::take(&mut req.id);
         let wrap = req.wrap_ttl.or(resp.force_wrap_ttl);
@@ -723,8 +725,18 @@ impl Core {
     }
 
     /// Turn an auth method's [`Login`] into a token: an orphan whose path is
-    /// the login path, TTL within the mount's limits.
-    async fn issue_login_token(&self, active: &Arc<Active>, mount: &RouteEntry, path: &str, login: crate::logical::Login) -> Result<crate::logical::Auth> {
+    /// the login path, TTL within the mount's limits (Vault's `CalculateTTL`,
+    /// with its warnings). Service or batch by Vault's rules: a mount tuned
+    /// `service`/`batch` decides; `default-service` follows the method (batch
+    /// only if it asks for batch); `default-batch` too (service only if it asks
+    /// for service).
+    async fn issue_login_token(
+        &self,
+        active: &Arc<Active>,
+        mount: &RouteEntry,
+        path: &str,
+        login: crate::logical::Login,
+    ) -> Result<(crate::logical::Auth, Vec<String>)> {
         let mut policies: Vec<String> = login.policies.iter().map(|p| p.trim().to_lowercase()).filter(|p| !p.is_empty()).collect();
         if policies.iter().any(|p| p == "root") {
             return Err(Error::invalid("auth methods cannot create root tokens"));
@@ -734,16 +746,37 @@ impl Core {
         }
         policies.sort();
         policies.dedup();
+        let asked = login.token_type.as_str();
+        let batch = match mount.entry.config.token_type.as_deref().unwrap_or("default-service") {
+            "service" => false,
+            "batch" => true,
+            "default-batch" => asked != "service",
+            _ => asked == "batch",
+        };
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let (ttl, warnings) = crate::token::calculate_ttl(crate::token::TtlInput {
+            backend_ttl: login.ttl.as_secs(),
+            period: login.period.as_secs(),
+            backend_max: login.max_ttl.as_secs(),
+            explicit_max: login.explicit_max_ttl.as_secs(),
+            mount_default: mount.info.default_lease_ttl.as_secs(),
+            mount_max: mount.info.max_lease_ttl.as_secs(),
+            start: now,
+            now,
+            ..Default::default()
+        })?;
+        let ttl = Duration::from_secs(ttl);
         let max = if login.max_ttl.is_zero() { mount.info.max_lease_ttl } else { login.max_ttl.min(mount.info.max_lease_ttl) };
-        let ttl = if login.ttl.is_zero() { mount.info.default_lease_ttl } else { login.ttl };
-        let ttl = if login.period.is_zero() { ttl.min(max) } else { login.period };
         // Periodic tokens renew without bound unless given an explicit max, as in Vault.
         let max_ttl = if login.period.is_zero() { max } else { Duration::ZERO };
         let name = mount.entry.path.trim_end_matches('/').replace('/', "-");
         let display_name = if login.display_name.is_empty() { name } else { format!("{name}-{}", login.display_name) };
-        let (token, entry) = active
-            .tokens
-            .create_internal(InternalCreate {
+        let meta = if login.metadata.is_empty() { None } else { Some(login.metadata) };
+        let create = if batch {
+            // Never stored; as in Vault, a batch token keeps no use limit, period or max.
+            InternalCreate { policies, path: path.to_string(), ttl, display_name, meta, renewable: false, batch: true, ..Default::default() }
+        } else {
+            InternalCreate {
                 policies,
                 path: path.to_string(),
                 ttl,
@@ -752,13 +785,15 @@ impl Core {
                 period: login.period,
                 num_uses: login.num_uses,
                 display_name,
-                meta: if login.metadata.is_empty() { None } else { Some(login.metadata) },
+                meta,
                 renewable: login.renewable,
                 parent: None,
                 entity_id: String::new(),
-            })
-            .await?;
-        Ok(active.tokens.auth_for(&token, &entry))
+                batch: false,
+            }
+        };
+        let (token, entry) = active.tokens.create_internal(create).await?;
+        Ok((active.tokens.auth_for(&token, &entry), warnings))
     }
 
     /// For `?help`: any valid token may ask (no ACL check).

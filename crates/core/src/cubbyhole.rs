@@ -1,6 +1,7 @@
 //! `cubbyhole/`: private storage per token. Each token sees only the folder
 //! named by its salted hash; revoking the token deletes the folder (the token
-//! store calls back into the core for that).
+//! store calls back into the core for that). Service tokens only: a batch
+//! token is never revoked, so its folder could never be cleaned up.
 
 use crate::backend::{Backend, FieldKind, PathSpec, PathTable, Route, field};
 use crate::error::{Error, Result};
@@ -38,6 +39,10 @@ impl Default for CubbyholeBackend {
 
 fn token_view(req: &Request) -> Result<crate::view::StorageView> {
     let caller = req.caller.as_ref().ok_or_else(|| Error::invalid("client token empty"))?;
+    // A batch token has no record whose revocation would clean a cubbyhole up.
+    if caller.token_type == "batch" {
+        return Err(Error::invalid("cubbyhole operations are only supported by 'service' type tokens"));
+    }
     Ok(req.storage.sub(&format!("{}/", caller.token_hash)))
 }
 

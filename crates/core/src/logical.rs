@@ -168,6 +168,10 @@ pub struct Login {
     pub explicit_max_ttl: Duration,
     pub num_uses: i64,
     pub renewable: bool,
+    /// The token type the method asks for: `default` (or empty), `service` or
+    /// `batch`. The auth mount's tuned `token_type` has the last word, by
+    /// Vault's rules (`Core::handle`).
+    pub token_type: String,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -239,7 +239,8 @@ impl Backend for SysBackend {
                 }
                 let data = req.data.clone();
                 let sys_max = core.config().max_lease_ttl;
-                core.update_mount(&full, |e| tune_entry(e, &data, sys_max)).await?;
+                let is_auth = full.starts_with("auth/");
+                core.update_mount(&full, |e| tune_entry(e, &data, sys_max, is_auth)).await?;
                 Ok(None)
             }
             "policy-list" | "acl-list" => {
@@ -464,7 +465,7 @@ fn mount_entry_from(path: &str, data: &Data, is_auth: bool) -> Result<MountEntry
         entry.config.passthrough_request_headers = fields::get_str_list(cfg, "passthrough_request_headers")?.unwrap_or_default();
         entry.config.allowed_response_headers = fields::get_str_list(cfg, "allowed_response_headers")?.unwrap_or_default();
         if is_auth {
-            entry.config.token_type = fields::get_str(cfg, "token_type")?;
+            entry.config.token_type = fields::get_str(cfg, "token_type")?.map(token_type_value).transpose()?;
         }
     }
     if is_auth && entry.config.token_type.is_none() {
@@ -476,7 +477,16 @@ fn mount_entry_from(path: &str, data: &Data, is_auth: bool) -> Result<MountEntry
     Ok(entry)
 }
 
-fn tune_entry(e: &mut MountEntry, data: &Data, sys_max: std::time::Duration) -> Result<()> {
+/// An auth mount's `token_type` as Vault accepts it (`""` is `default-service`).
+fn token_type_value(t: String) -> Result<String> {
+    match t.as_str() {
+        "" => Ok("default-service".into()),
+        "default-service" | "default-batch" | "service" | "batch" => Ok(t),
+        _ => Err(Error::invalid("invalid value for 'token_type'")),
+    }
+}
+
+fn tune_entry(e: &mut MountEntry, data: &Data, sys_max: std::time::Duration, is_auth: bool) -> Result<()> {
     let mut cfg = e.config.clone();
     if let Some(s) = ttl_secs(data.get("default_lease_ttl"), "default_lease_ttl")? {
         cfg.default_lease_ttl = s;
@@ -510,10 +520,15 @@ fn tune_entry(e: &mut MountEntry, data: &Data, sys_max: std::time::Duration) -> 
         cfg.allowed_response_headers = v;
     }
     if let Some(t) = fields::get_str(data, "token_type")? {
-        if !matches!(t.as_str(), "default-service" | "default-batch" | "service" | "batch") {
-            return Err(Error::invalid(format!("invalid value for 'token_type': {t}")));
+        // Vault's checks and texts: auth mounts only, never the token store
+        // (its tokens' type is the request's or the role's).
+        if !is_auth {
+            return Err(Error::invalid("'token_type' can only be modified on auth mounts"));
         }
-        cfg.token_type = Some(t);
+        if e.kind == "token" {
+            return Err(Error::invalid("'token_type' cannot be set for 'token' or 'ns_token' auth mounts"));
+        }
+        cfg.token_type = Some(token_type_value(t)?);
     }
     if let Some(opts) = fields::get_str_map(data, "options")? {
         let cur = e.options.get_or_insert_with(Default::default);

@@ -43,6 +43,11 @@ impl StorageView {
         &self.prefix
     }
 
+    /// The barrier below this view (for values sealed outside storage).
+    pub(crate) fn barrier(&self) -> &Arc<Barrier> {
+        &self.barrier
+    }
+
     fn full(&self, key: &str) -> Result<String> {
         check_key(key)?;
         Ok(format!("{}{}", self.prefix, key))

@@ -45,6 +45,7 @@ pub(crate) async fn login(b: &Userpass, req: &mut Request, name: &str) -> Result
             explicit_max_ttl: t.explicit_max_ttl(),
             num_uses: t.num_uses,
             renewable: true,
+            token_type: t.token_type.clone(),
         }),
         ..Default::default()
     }))
@@ -96,6 +97,10 @@ mod tests {
         let l = login(&h, "bob", "pw-bob").await.unwrap();
         assert!(l.policies.is_empty() && l.no_default_policy);
         assert_eq!((l.ttl, l.max_ttl), (Duration::ZERO, Duration::ZERO), "zero = the mount's defaults");
+        assert_eq!(l.token_type, "", "default: the mount decides");
+
+        h.ok(Update, "users/carl", json!({"password": "pw-carl", "token_type": "batch"})).await;
+        assert_eq!(login(&h, "carl", "pw-carl").await.unwrap().token_type, "batch");
     }
 
     #[tokio::test]

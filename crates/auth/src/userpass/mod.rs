@@ -62,7 +62,7 @@ const F_USER: &[FieldSpec] = &[
         "Addresses or CIDR blocks a login must come from (checked at login only; issued tokens are not bound yet).",
     ),
     field("bound_cidrs", FieldKind::StringList, "Deprecated: use token_bound_cidrs."),
-    field("token_type", FieldKind::String, "`default` or `service` (batch tokens are not supported yet)."),
+    field("token_type", FieldKind::String, "`default`, `service` or `batch`; the mount's tuned token_type has the last word."),
     field("token_strictly_bind_ip", FieldKind::Bool, "Not supported yet; only false is accepted."),
 ];
 

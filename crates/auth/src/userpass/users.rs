@@ -59,7 +59,7 @@ pub(crate) struct TokenSettings {
     pub(crate) num_uses: i64,
     /// Display form (see `cidr.rs`).
     pub(crate) bound_cidrs: Vec<String>,
-    /// `default` or `service`; empty means `default`.
+    /// `default`, `service` or `batch`; empty means `default`.
     pub(crate) token_type: String,
 }
 
@@ -162,22 +162,29 @@ fn apply_token_fields(data: &Data, entry: &mut UserEntry) -> Result<()> {
         t.token_type = match v.as_str() {
             "" | "default" => "default".into(),
             "service" => "service".into(),
-            "batch" => {
-                return Err(Error::invalid(
-                    "token_type: \"batch\" is not supported yet; userpass issues service tokens (use \"service\" or \"default\")",
-                ));
-            }
+            "batch" => "batch".into(),
             other => return Err(Error::invalid(format!("invalid 'token_type' value {other:?}"))),
         };
     }
     if get_bool(data, "token_strictly_bind_ip")? == Some(true) {
         return Err(Error::invalid("token_strictly_bind_ip: not supported yet; only false is accepted"));
     }
-    if t.max_ttl > 0 && t.ttl > t.max_ttl {
-        return Err(Error::invalid("'token_ttl' cannot be greater than 'token_max_ttl'"));
-    }
+    // Vault's order: uses, then what a batch token cannot carry, then the TTLs.
     if t.num_uses < 0 {
         return Err(Error::invalid("'token_num_uses' cannot be negative"));
+    }
+    if t.token_type == "batch" {
+        if t.period != 0 {
+            return Err(Error::invalid("'token_type' cannot be 'batch' or 'default_batch' when set to generate periodic tokens"));
+        }
+        if t.num_uses != 0 {
+            return Err(Error::invalid(
+                "'token_type' cannot be 'batch' or 'default_batch' when set to generate tokens with limited use count",
+            ));
+        }
+    }
+    if t.max_ttl > 0 && t.ttl > t.max_ttl {
+        return Err(Error::invalid("'token_ttl' cannot be greater than 'token_max_ttl'"));
     }
     Ok(())
 }
@@ -450,7 +457,9 @@ mod tests {
             (json!({"token_ttl": "5x"}), "token_ttl:"),
             (json!({"token_num_uses": "abc"}), "token_num_uses: expected an integer"),
             (json!({"token_bound_cidrs": "10.0.0.0/8,bad"}), "token_bound_cidrs: error parsing address \"bad\""),
-            (json!({"token_type": "batch"}), "token_type: \"batch\" is not supported yet"),
+            (json!({"token_type": "batch", "token_period": "1h"}), "'token_type' cannot be 'batch' or 'default_batch' when set to generate periodic tokens"),
+            (json!({"token_type": "batch", "token_num_uses": 2}), "'token_type' cannot be 'batch' or 'default_batch' when set to generate tokens with limited use count"),
+            (json!({"token_type": "default-batch"}), "invalid 'token_type' value \"default-batch\""),
             (json!({"token_strictly_bind_ip": true}), "token_strictly_bind_ip: not supported yet"),
         ];
         for (body, want) in cases {

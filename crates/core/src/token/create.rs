@@ -82,6 +82,10 @@ pub(super) async fn handle_create(store: &TokenStore, req: &Request, kind: Kind<
     };
 
     let caller = req.caller.as_ref().ok_or(Error::PermissionDenied)?;
+    // A batch token has no record to hang children on (Vault's text).
+    if caller.token_type == "batch" {
+        return Err(Error::invalid("batch tokens cannot create more tokens"));
+    }
     let parent = store
         .load(&caller.token_hash)
         .await?
@@ -112,25 +116,51 @@ pub(super) async fn handle_create(store: &TokenStore, req: &Request, kind: Kind<
         return Err(Error::invalid("entity_alias is not supported by this server"));
     }
 
+    // ---- token type, as Vault: a role's `batch`/`service` wins over the
+    // request, `default-batch` applies when the request names none.
+    let mut type_str = token_type.as_str();
+    match role.as_ref().map(|r| r.token_type.as_str()) {
+        Some("batch") => type_str = "batch",
+        Some("service") => type_str = "service",
+        Some("default-batch") if type_str.is_empty() => type_str = "batch",
+        _ => {}
+    }
+    let batch = match type_str {
+        "" | "service" => false,
+        "batch" => {
+            // Batch tokens are never stored, so nothing could count uses or renew them.
+            let bad = if secs(explicit_in) > 0 {
+                Some("explicit_max_ttl")
+            } else if num_uses_in != 0 {
+                Some("num_uses")
+            } else if secs(period_in) > 0 {
+                Some("period")
+            } else {
+                None
+            };
+            if let Some(field) = bad {
+                return Err(Error::invalid(format!("batch tokens cannot have {field:?} set")));
+            }
+            true
+        }
+        _ => return Err(Error::invalid("invalid 'token_type' value")),
+    };
     if num_uses_in < 0 {
         return Err(Error::invalid("number of uses cannot be negative"));
     }
-    let role_type = role.as_ref().map(|r| r.token_type.as_str()).unwrap_or("default-service");
-    match (token_type.as_str(), role_type) {
-        ("batch", _) | ("", "batch" | "default-batch") => {
-            return Err(Error::invalid("batch tokens are not supported by this server yet; use type=service"));
-        }
-        ("service", "batch") => return Err(Error::invalid("role does not allow service tokens")),
-        ("" | "service", _) => {}
-        _ => return Err(Error::invalid("invalid 'token_type' value")),
-    }
 
-    // ---- custom id
+    // ---- custom id (a batch token's value is its sealed entry: the id is
+    // not used, as in Vault, and a warning says so)
+    let mut warnings = Vec::new();
     if !id.is_empty() {
         if !is_sudo {
             return Err(Error::invalid("root or sudo privileges required to specify token id"));
         }
-        check_custom_id(&id)?;
+        if batch {
+            warnings.push("A batch token's value is generated: the custom ID given was not used".to_string());
+        } else {
+            check_custom_id(&id)?;
+        }
     }
 
     // ---- parent / orphan
@@ -176,6 +206,10 @@ pub(super) async fn handle_create(store: &TokenStore, req: &Request, kind: Kind<
     if is_root && !parent.is_root() {
         return Err(Error::invalid("root tokens may not be created without parent token being root"));
     }
+    if is_root && batch {
+        // A batch token cannot be revoked, so it must never be root.
+        return Err(Error::invalid("batch tokens cannot be root tokens"));
+    }
 
     // ---- periods and TTLs
     let mut period = secs(period_in);
@@ -186,19 +220,22 @@ pub(super) async fn handle_create(store: &TokenStore, req: &Request, kind: Kind<
     let mut num_uses = num_uses_in;
     let mut renewable = renewable_in;
     if let Some(r) = &role {
-        period = lesser(period, r.token_period);
-        explicit_max = lesser(explicit_max, r.token_explicit_max_ttl);
-        if r.token_num_uses > 0 {
-            num_uses = lesser(num_uses as u64, r.token_num_uses as u64) as i64;
+        // A role's period, explicit max and use limit shape service tokens
+        // only (Vault ignores them for batch tokens, which cannot carry them).
+        if !batch {
+            period = lesser(period, r.token_period);
+            explicit_max = lesser(explicit_max, r.token_explicit_max_ttl);
+            if r.token_num_uses > 0 {
+                num_uses = lesser(num_uses as u64, r.token_num_uses as u64) as i64;
+            }
         }
         renewable = renewable && r.renewable;
     }
     let mut ttl = secs(ttl_in);
     let now_ns = store.now_ns();
     let now = now_ns.div_euclid(1_000_000_000);
-    let mut warnings = Vec::new();
     if period > 0 || ttl > 0 || !is_root {
-        let (t, w) = calculate_ttl(TtlInput {
+        let (t, mut w) = calculate_ttl(TtlInput {
             backend_ttl: ttl,
             period,
             explicit_max,
@@ -209,13 +246,13 @@ pub(super) async fn handle_create(store: &TokenStore, req: &Request, kind: Kind<
             ..Default::default()
         })?;
         ttl = t;
-        warnings = w;
+        warnings.append(&mut w);
     } else if explicit_max > 0 {
         ttl = explicit_max.min(req.mount.max_lease_ttl.as_secs().max(1));
     }
     // A non-expiring root token is not advertised as renewable (renewing it
-    // is refused anyway).
-    if ttl == 0 {
+    // is refused anyway); a batch token is never renewable.
+    if ttl == 0 || batch {
         renewable = false;
     }
 
@@ -231,11 +268,9 @@ pub(super) async fn handle_create(store: &TokenStore, req: &Request, kind: Kind<
         path = format!("{path}/{}", r.path_suffix);
     }
 
-    let (generated, accessor) = store.new_token()?;
-    let token = if id.is_empty() { generated } else { zeroize::Zeroizing::new(id) };
-    let entry = TokenEntry {
+    let mut entry = TokenEntry {
         hash: String::new(),
-        accessor,
+        accessor: String::new(),
         parent: (!orphan).then(|| parent.hash.clone()),
         policies,
         path,
@@ -250,13 +285,22 @@ pub(super) async fn handle_create(store: &TokenStore, req: &Request, kind: Kind<
         max_ttl: 0,
         period,
         renewable,
-        token_type: "service".into(),
+        token_type: if batch { "batch" } else { "service" }.into(),
         role: role.as_ref().map(|r| r.name.clone()).unwrap_or_default(),
         expire_ns: (ttl > 0).then(|| now_ns + (ttl as i64) * 1_000_000_000),
         last_renewal_ns: None,
         entity_id: String::new(),
     };
-    let entry = store.insert(&token, entry).await?;
+    let (token, entry) = if batch {
+        // Never stored: the token carries its entry (no storage touched).
+        store.create_batch(&entry)?
+    } else {
+        let (generated, accessor) = store.new_token()?;
+        let token = if id.is_empty() { generated } else { zeroize::Zeroizing::new(id) };
+        entry.accessor = accessor;
+        let entry = store.insert(&token, entry).await?;
+        (token, entry)
+    };
 
     for p in &entry.policies {
         if p != "root" && !store.hooks().policy_exists(p).await {
@@ -401,7 +445,13 @@ mod tests {
             (json!({"ttl": "5x"}), "ttl:"),
             (json!({"num_uses": -1}), "number of uses cannot be negative"),
             (json!({"type": "bogus"}), "invalid 'token_type' value"),
-            (json!({"type": "batch"}), "batch tokens are not supported"),
+            (json!({"type": "batch"}), "batch tokens cannot be root tokens"),
+            (json!({"type": "batch", "policies": ["default"], "num_uses": 2}), "batch tokens cannot have \"num_uses\" set"),
+            (json!({"type": "batch", "policies": ["default"], "num_uses": -1}), "batch tokens cannot have \"num_uses\" set"),
+            (json!({"type": "batch", "policies": ["default"], "period": "1h"}), "batch tokens cannot have \"period\" set"),
+            (json!({"type": "batch", "policies": ["default"], "explicit_max_ttl": "1h", "num_uses": 2}), "batch tokens cannot have \"explicit_max_ttl\" set"),
+            (json!({"type": "batch", "policies": ["default"], "explicit_max_ttl": "0s", "num_uses": 2}), "batch tokens cannot have \"num_uses\" set"),
+            (json!({"type": "Batch"}), "invalid 'token_type' value"),
             (json!({"id": "a.b"}), "custom token ID cannot have a '.' in the value"),
             (json!({"id": "s.abc"}), "custom token ID cannot have the 's.' prefix"),
             (json!({"id": "hvs.abc"}), "custom token ID cannot have the 'hvs.' prefix"),

@@ -9,10 +9,14 @@
 //! - `create.rs`: `create`, `create-orphan`, `create/:role` and their policy rules.
 //! - `ops.rs`: lookup / renew / revoke / accessors / tidy handlers.
 //! - `roles.rs`: `roles/:name` CRUD.
+//! - `batch.rs`: the batch token format (never stored: the token carries its
+//!   entry, sealed by the barrier).
 //!
 //! Tokens are never stored in clear: every record is keyed by a salted
-//! HMAC-SHA256 of the token (the salt key lives in the barrier view).
+//! HMAC-SHA256 of the token (the salt key lives in the barrier view). Batch
+//! tokens are never stored at all.
 
+mod batch;
 mod create;
 mod ops;
 mod roles;
@@ -22,8 +26,9 @@ mod ttl;
 #[cfg(test)]
 pub(crate) mod testutil;
 
+pub use batch::{BATCH_PREFIX, is_batch};
 pub use store::TokenStore;
-pub use ttl::{calculate_ttl, format_rfc3339_nano, human_duration};
+pub use ttl::{TtlInput, calculate_ttl, format_rfc3339_nano, human_duration};
 
 use crate::backend::{Backend, FieldKind, PathSpec, PathTable, Route, SpecialPaths, field};
 use crate::error::{Error, Result};
@@ -70,7 +75,8 @@ pub struct TokenEntry {
     /// Seconds; 0 = not periodic.
     pub period: u64,
     pub renewable: bool,
-    /// `service` (batch tokens are not persisted and not implemented yet).
+    /// `service`, or `batch` for an entry decoded from a batch token (those
+    /// are never persisted).
     pub token_type: String,
     /// Role the token was created from, "" if none.
     #[serde(default)]
@@ -156,6 +162,9 @@ pub struct InternalCreate {
     /// Hash of the parent token; `None` = orphan (logins are orphans).
     pub parent: Option<String>,
     pub entity_id: String,
+    /// Mint a batch token (never stored) instead of a service token. Uses,
+    /// period and explicit max must be zero; `renewable` is ignored.
+    pub batch: bool,
 }
 
 impl Default for InternalCreate {
@@ -173,6 +182,7 @@ impl Default for InternalCreate {
             renewable: true,
             parent: None,
             entity_id: String::new(),
+            batch: false,
         }
     }
 }
@@ -211,7 +221,7 @@ const CREATE_FIELDS: &[crate::backend::FieldSpec] = &[
     field("renewable", FieldKind::Bool, "Whether the token can be renewed (default true)"),
     field("ttl", FieldKind::Duration, "Initial TTL; default: the mount's default lease TTL"),
     field("lease", FieldKind::Duration, "Deprecated alias of ttl"),
-    field("type", FieldKind::String, "Token type: service (batch is not supported yet)"),
+    field("type", FieldKind::String, "Token type: service or batch"),
     field("explicit_max_ttl", FieldKind::Duration, "Hard cap on the token's lifetime, renewals included"),
     field("display_name", FieldKind::String, "Name shown as token-<name>"),
     field("num_uses", FieldKind::Int, "Number of uses; 0 = unlimited"),

@@ -22,6 +22,15 @@ fn bad_token() -> Error {
     Error::Coded(403, "bad token".into())
 }
 
+/// Batch tokens have no record to renew or revoke: they live until they
+/// expire (or their parent goes). Vault's texts.
+fn refuse_batch(e: &TokenEntry, what: &str) -> Result<()> {
+    if e.token_type == "batch" {
+        return Err(Error::invalid(format!("batch tokens cannot be {what}")));
+    }
+    Ok(())
+}
+
 // ----------------------------------------------------------------------------- lookup
 
 /// `lookup {token}`; an empty token looks up the caller, as Vault does.
@@ -111,6 +120,7 @@ async fn renew_entry(
 }
 
 async fn renew_response(s: &TokenStore, req: &Request, token: &str, e: Arc<TokenEntry>) -> Result<Response> {
+    refuse_batch(&e, "renewed")?;
     let increment = get_duration(&req.data, "increment")?.map_or(0, |d| d.as_secs());
     let _g = s.lock_token(&e.hash).await;
     // Re-read under the lock so concurrent renewals do not race.
@@ -153,6 +163,7 @@ pub(super) async fn revoke(s: &TokenStore, req: &Request) -> Result<Option<Respo
     }
     // Unknown tokens are not an error (Vault answers 204).
     if let Some(e) = s.lookup_any(&token).await? {
+        refuse_batch(&e, "revoked")?;
         s.revoke_tree(&e.hash).await?;
     }
     Ok(None)
@@ -161,6 +172,7 @@ pub(super) async fn revoke(s: &TokenStore, req: &Request) -> Result<Option<Respo
 pub(super) async fn revoke_self(s: &TokenStore, req: &Request) -> Result<Option<Response>> {
     let token = client_token(req)?;
     if let Some(e) = s.lookup_any(token).await? {
+        refuse_batch(&e, "revoked")?;
         s.revoke_tree(&e.hash).await?;
     }
     Ok(None)
@@ -189,6 +201,7 @@ pub(super) async fn revoke_orphan(s: &TokenStore, req: &Request) -> Result<Optio
         return Err(Error::invalid("missing token ID"));
     }
     let e = s.lookup_any(&token).await?.ok_or_else(|| Error::invalid("token to revoke not found"))?;
+    refuse_batch(&e, "revoked")?;
     s.revoke_one(&e.hash, true).await?;
     Ok(None)
 }

@@ -187,8 +187,22 @@ pub(super) async fn write(s: &TokenStore, name: &str, req: &Request) -> Result<O
         }
         role.token_type = v;
     }
-    if role.token_type == "batch" && !role.orphan {
-        return Err(Error::invalid("'token_type' cannot be 'batch' when role is set to generate non-orphan tokens"));
+    // Vault's checks, in its order: what a batch token could not honour.
+    if role.token_type == "batch" {
+        if !role.orphan {
+            return Err(Error::invalid("'token_type' cannot be 'batch' when role is set to generate non-orphan tokens"));
+        }
+        if role.token_period != 0 {
+            return Err(Error::invalid("'token_type' cannot be 'batch' when role is set to generate periodic tokens"));
+        }
+        if role.renewable {
+            return Err(Error::invalid("'token_type' cannot be 'batch' when role is set to generate renewable tokens"));
+        }
+        if role.token_explicit_max_ttl != 0 {
+            return Err(Error::invalid(
+                "'token_type' cannot be 'batch' when role is set to generate tokens with an explicit max TTL",
+            ));
+        }
     }
 
     s.view().put_json(&role_key(name), &role).await?;
@@ -295,6 +309,9 @@ mod tests {
         assert_eq!(r.warnings, vec!["Both 'token_period' and deprecated 'period' value supplied, ignoring the deprecated value"]);
         for (body, msg) in [
             (json!({"token_type": "batch"}), "'token_type' cannot be 'batch' when role is set to generate non-orphan tokens"),
+            (json!({"token_type": "batch", "orphan": true, "renewable": false, "token_period": "1h"}), "'token_type' cannot be 'batch' when role is set to generate periodic tokens"),
+            (json!({"token_type": "batch", "orphan": true}), "'token_type' cannot be 'batch' when role is set to generate renewable tokens"),
+            (json!({"token_type": "batch", "orphan": true, "renewable": false, "token_explicit_max_ttl": "1h"}), "'token_type' cannot be 'batch' when role is set to generate tokens with an explicit max TTL"),
             (json!({"token_type": "weird"}), "invalid 'token_type' value \"weird\""),
             (json!({"path_suffix": "a/b"}), "given role path suffix contains invalid characters"),
         ] {

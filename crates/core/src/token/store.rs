@@ -13,7 +13,12 @@
 //! Every token except root tokens (path `auth/token/root`, as Vault) also has
 //! a lease index entry (`crate::lease`), written and deleted in the same
 //! batch as its `id/` record.
+//!
+//! Batch tokens (`super::batch`) have none of this: they are never stored,
+//! never cached and never indexed. Creating one touches no storage; checking
+//! one decrypts it and, for a non-orphan, looks its parent up (cache first).
 
+use super::batch;
 use super::roles::Role;
 use super::ttl::format_rfc3339_nano;
 use super::{InternalCreate, REVOCATION_PENDING, TokenBackend, TokenEntry, TokenHooks, UseOutcome};
@@ -287,20 +292,52 @@ impl TokenStore {
 
     /// Hot path, once per authenticated request: `None` if unknown, revoked,
     /// used up or expired. One HMAC plus a cache hit, or one storage read.
+    /// A batch token: one decryption plus, for a non-orphan, its parent's lookup.
     pub async fn lookup(&self, token: &str) -> Result<Option<Arc<TokenEntry>>> {
         if token.is_empty() {
             return Ok(None);
+        }
+        if batch::is_batch(token) {
+            return self.lookup_batch(token).await;
         }
         Ok(self.load(&self.hash(token)).await?.and_then(|e| self.usable(e)))
     }
 
     /// Like [`lookup`](Self::lookup) but also returns used-up and expired
     /// entries (for the handlers that serve the request using the last use).
+    /// A batch token has no such state: it is valid or it is nothing.
     pub(super) async fn lookup_any(&self, token: &str) -> Result<Option<Arc<TokenEntry>>> {
         if token.is_empty() {
             return Ok(None);
         }
+        if batch::is_batch(token) {
+            return self.lookup_batch(token).await;
+        }
         self.load(&self.hash(token)).await
+    }
+
+    /// The entry a batch token carries, if it opens under this cluster's
+    /// keyring, has not expired, and (non-orphans) its parent is usable: a
+    /// non-orphan batch token dies with its parent, as in Vault. Anything
+    /// else, however malformed, is `None`, like an unknown token.
+    async fn lookup_batch(&self, token: &str) -> Result<Option<Arc<TokenEntry>>> {
+        let Some(mut e) = self.open_batch(token) else { return Ok(None) };
+        if self.is_expired(&e, self.now_ns()) {
+            return Ok(None);
+        }
+        if let Some(parent) = &e.parent
+            && self.load(parent).await?.and_then(|p| self.usable(p)).is_none()
+        {
+            return Ok(None);
+        }
+        e.hash = self.hash(token);
+        Ok(Some(Arc::new(e)))
+    }
+
+    fn open_batch(&self, token: &str) -> Option<TokenEntry> {
+        let sealed = batch::sealed_bytes(token)?;
+        let plain = self.view.barrier().open_detached(batch::AAD, &sealed)?;
+        batch::decode(&plain)
     }
 
     /// Entry behind an accessor, whatever its state.
@@ -410,6 +447,18 @@ impl TokenStore {
         let e = Arc::new(e);
         self.cache.set(e.clone());
         Ok(e)
+    }
+
+    /// Mint a batch token for `e` (its parent, policies, path, names, creation
+    /// time and TTL; nothing else is kept). Touches no storage. The entry
+    /// returned is the one the token decodes to, so a lookup shows the same.
+    pub(super) fn create_batch(&self, e: &TokenEntry) -> Result<(Zeroizing<String>, Arc<TokenEntry>)> {
+        let plain = batch::encode(e)?;
+        let mut entry = batch::decode(&plain).ok_or_else(|| Error::internal("batch token does not decode"))?;
+        let sealed = self.view.barrier().seal_detached(batch::AAD, &plain)?;
+        let token = batch::token_string(&sealed);
+        entry.hash = self.hash(&token);
+        Ok((token, Arc::new(entry)))
     }
 
     /// A fresh service token and accessor.
@@ -734,9 +783,47 @@ impl TokenStore {
         if p.num_uses < 0 {
             return Err(Error::invalid("number of uses cannot be negative"));
         }
+        if p.batch {
+            if p.num_uses != 0 || !p.period.is_zero() || !p.explicit_max_ttl.is_zero() {
+                return Err(Error::internal("batch tokens have no use limit, period or explicit max TTL"));
+            }
+            if p.ttl.as_secs() == 0 {
+                return Err(Error::internal("batch tokens must expire (a TTL of at least one second)"));
+            }
+            let now = self.now_ns().div_euclid(1_000_000_000);
+            let e = TokenEntry {
+                hash: String::new(),
+                accessor: String::new(),
+                parent: p.parent,
+                policies: super::create::sanitize_policies(&p.policies, false),
+                path: p.path,
+                meta: p.meta,
+                display_name: p.display_name,
+                num_uses: 0,
+                creation_time: now,
+                issue_time_ns: now * 1_000_000_000,
+                creation_ttl: p.ttl.as_secs(),
+                ttl: p.ttl.as_secs(),
+                explicit_max_ttl: 0,
+                max_ttl: 0,
+                period: 0,
+                renewable: false,
+                token_type: "batch".into(),
+                role: String::new(),
+                expire_ns: None,
+                last_renewal_ns: None,
+                entity_id: p.entity_id,
+            };
+            if e.policies.iter().any(|p| p == "root") {
+                return Err(Error::invalid("batch tokens cannot be root tokens"));
+            }
+            let (token, e) = self.create_batch(&e)?;
+            return Ok((token.to_string(), e));
+        }
         let (token, accessor) = self.new_token()?;
         let now = self.now_ns();
-        let ttl = if !p.period.is_zero() { p.period } else { p.ttl };
+        // A periodic token's first TTL is its period unless the caller capped it.
+        let ttl = if p.ttl.is_zero() { p.period } else { p.ttl };
         let e = TokenEntry {
             hash: String::new(),
             accessor,

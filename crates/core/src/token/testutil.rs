@@ -10,8 +10,9 @@ use crate::lease::LeaseIndex;
 use crate::logical::{Data, Operation, Request, Response};
 use crate::view::StorageView;
 use async_trait::async_trait;
-use coffer_storage::{InmemStorage, Storage};
+use coffer_storage::{InmemStorage, Op, Storage, StorageError};
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 pub use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,8 +38,49 @@ impl TokenHooks for TestHooks {
     }
 }
 
+/// In-memory storage that counts every call made to it, so a test can say
+/// "this touched no storage".
+#[derive(Default)]
+pub struct CountingStorage {
+    inner: InmemStorage,
+    calls: AtomicU64,
+}
+
+impl CountingStorage {
+    /// Calls so far (reads, lists and writes alike).
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Storage for CountingStorage {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.count();
+        self.inner.get(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.count();
+        self.inner.list(prefix).await
+    }
+    async fn write(&self, ops: Vec<Op>) -> Result<(), StorageError> {
+        self.count();
+        self.inner.write(ops).await
+    }
+    async fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.count();
+        self.inner.keys_with_prefix(prefix).await
+    }
+    fn kind(&self) -> &'static str {
+        "inmem"
+    }
+}
+
 pub struct Harness {
-    pub phys: Arc<InmemStorage>,
+    pub phys: Arc<CountingStorage>,
     pub barrier: Arc<Barrier>,
     pub store: Arc<TokenStore>,
     /// The lease index the store writes to (`sys/expire/`).
@@ -51,7 +93,7 @@ pub struct Harness {
 
 impl Harness {
     pub async fn new() -> Harness {
-        let phys = Arc::new(InmemStorage::new());
+        let phys = Arc::new(CountingStorage::default());
         let b = Arc::new(Barrier::new(phys.clone()));
         let kek = KeyBytes::random().unwrap();
         b.initialize(&kek, KeyBytes::random().unwrap(), "t".into()).await.unwrap();
