@@ -14,6 +14,14 @@
 //! Detached values (batch tokens) never reach storage: they are sealed with
 //! [`Barrier::seal_detached`] under a subkey derived from each keyring term,
 //! so they verify on this cluster only, and on every term it still holds.
+//!
+//! Random 96-bit nonces limit one AES-GCM key to about 2^32 encryptions, so
+//! the barrier counts encryptions per active term and rotates by itself
+//! (`sys/rotate/config`): when the count reaches `max_operations`, or when
+//! the term is older than `interval`. The count and the rotation settings are
+//! stored in the keyring record, so a restart continues the count; the count
+//! is written by the background task every [`ROTATION_CHECK_INTERVAL`] and on
+//! seal ([`Barrier::persist_and_seal`]).
 
 use crate::error::{Error, Result};
 use arc_swap::ArcSwapOption;
@@ -24,7 +32,9 @@ use coffer_storage::{Op, Storage};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+use time::OffsetDateTime;
 use zeroize::{Zeroize, Zeroizing};
 
 pub const SEAL_CONFIG_PATH: &str = "core/seal-config";
@@ -38,6 +48,42 @@ const DETACHED_VERSION: u8 = 1;
 /// never encrypts storage, and storage keys never encrypt detached values.
 const DETACHED_SALT: &[u8] = b"coffer barrier detached v1";
 const DETACHED_INFO: &[u8] = b"batch tokens";
+
+/// Default and largest `max_operations`: 90% of 2^32, Vault's and OpenBao's
+/// bound for random-nonce AES-GCM under one key.
+pub const MAX_OPERATIONS_DEFAULT: u64 = 3_865_470_566;
+/// Smallest `max_operations` `sys/rotate/config` accepts.
+pub const MAX_OPERATIONS_MIN: u64 = 1_000_000;
+/// Smallest non-zero `interval` `sys/rotate/config` accepts.
+pub const INTERVAL_MIN: Duration = Duration::from_secs(24 * 3600);
+/// How often the background task checks whether a rotation is due and
+/// writes the encryption count (a crossed `max_operations` wakes it at once).
+pub const ROTATION_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Automatic rotation settings (`sys/rotate/config`), stored encrypted in the
+/// keyring record. A record written before they existed reads as the defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RotationConfig {
+    pub enabled: bool,
+    /// Rotate once the active term has encrypted this many values.
+    pub max_operations: u64,
+    /// Rotate once the active term is this old, in seconds; 0 = never.
+    pub interval_secs: u64,
+}
+
+impl Default for RotationConfig {
+    fn default() -> Self {
+        RotationConfig { enabled: true, max_operations: MAX_OPERATIONS_DEFAULT, interval_secs: 0 }
+    }
+}
+
+impl RotationConfig {
+    /// The count at which the encrypt path asks for a rotation.
+    fn threshold(&self) -> u64 {
+        if self.enabled { self.max_operations } else { u64::MAX }
+    }
+}
 
 /// 32 bytes of key material, zeroized on drop, never printed.
 #[derive(Clone, Zeroize)]
@@ -130,6 +176,8 @@ fn decrypt(k: &AeadKey, aad: &[u8], ciphertext: &[u8]) -> Result<Zeroizing<Vec<u
 struct KeyringRecord {
     active_term: u32,
     keys: Vec<TermRecord>,
+    #[serde(default)]
+    rotation: RotationConfig,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -139,6 +187,10 @@ struct TermRecord {
     /// decoded plaintext buffer is zeroized.
     key: String,
     install_time: String,
+    /// Values encrypted under this term (as last written; the active term's
+    /// count goes on in memory). Absent in records written before it existed.
+    #[serde(default)]
+    encryptions: u64,
 }
 
 impl Drop for TermRecord {
@@ -147,14 +199,27 @@ impl Drop for TermRecord {
     }
 }
 
+/// One keyring term: its key, install time and (for a term no longer
+/// active) the number of values it encrypted.
+struct Term {
+    key: AeadKey,
+    install_time: String,
+    encryptions: u64,
+}
+
 /// The unsealed key material: the root key and every keyring term.
 pub struct Keyring {
     root_key: KeyBytes,
     active_term: u32,
-    terms: BTreeMap<u32, (AeadKey, String)>,
+    terms: BTreeMap<u32, Term>,
     /// Per-term subkeys for detached values (AES-256-GCM-SIV), derived from
     /// `terms` with HKDF-SHA256 when the keyring is assembled.
     detached: BTreeMap<u32, LessSafeKey>,
+    /// Values encrypted under the active term: the stored count at unseal
+    /// plus every encryption since. A new term starts a new `Keyring` at 0.
+    encryptions: AtomicU64,
+    /// The active term's count as last written to storage.
+    persisted: AtomicU64,
 }
 
 /// The detached-value subkey of one term. The derived bytes go straight into
@@ -169,16 +234,23 @@ fn derive_detached(term_key: &KeyBytes) -> Result<LessSafeKey> {
 impl Keyring {
     pub fn new(root_key: KeyBytes, first_term: KeyBytes, install_time: String) -> Result<Keyring> {
         let mut terms = BTreeMap::new();
-        terms.insert(1, (AeadKey::new(first_term)?, install_time));
-        Keyring::assemble(root_key, 1, terms)
+        terms.insert(1, Term { key: AeadKey::new(first_term)?, install_time, encryptions: 0 });
+        Keyring::assemble(root_key, 1, terms, 0)
     }
 
-    fn assemble(root_key: KeyBytes, active_term: u32, terms: BTreeMap<u32, (AeadKey, String)>) -> Result<Keyring> {
+    fn assemble(root_key: KeyBytes, active_term: u32, terms: BTreeMap<u32, Term>, encryptions: u64) -> Result<Keyring> {
         let mut detached = BTreeMap::new();
-        for (term, (k, _)) in &terms {
-            detached.insert(*term, derive_detached(&k.raw)?);
+        for (term, t) in &terms {
+            detached.insert(*term, derive_detached(&t.key.raw)?);
         }
-        Ok(Keyring { root_key, active_term, terms, detached })
+        Ok(Keyring {
+            root_key,
+            active_term,
+            terms,
+            detached,
+            encryptions: AtomicU64::new(encryptions),
+            persisted: AtomicU64::new(encryptions),
+        })
     }
 
     pub fn active_term(&self) -> u32 {
@@ -186,27 +258,32 @@ impl Keyring {
     }
 
     pub fn install_time(&self) -> &str {
-        self.terms.get(&self.active_term).map(|(_, t)| t.as_str()).unwrap_or("")
+        self.terms.get(&self.active_term).map(|t| t.install_time.as_str()).unwrap_or("")
     }
 
-    fn encode(&self) -> Result<Zeroizing<Vec<u8>>> {
+    /// The record to store, with the active term's current count (returned
+    /// too, so the caller can note what was written).
+    fn encode(&self, rotation: &RotationConfig) -> Result<(Zeroizing<Vec<u8>>, u64)> {
         use base64::Engine;
+        let active_count = self.encryptions.load(Ordering::Relaxed);
         let rec = KeyringRecord {
             active_term: self.active_term,
             keys: self
                 .terms
                 .iter()
-                .map(|(term, (k, t))| TermRecord {
+                .map(|(term, t)| TermRecord {
                     term: *term,
-                    key: base64::engine::general_purpose::STANDARD.encode(k.raw.0),
-                    install_time: t.clone(),
+                    key: base64::engine::general_purpose::STANDARD.encode(t.key.raw.0),
+                    install_time: t.install_time.clone(),
+                    encryptions: if *term == self.active_term { active_count } else { t.encryptions },
                 })
                 .collect(),
+            rotation: *rotation,
         };
-        Ok(Zeroizing::new(serde_json::to_vec(&rec)?))
+        Ok((Zeroizing::new(serde_json::to_vec(&rec)?), active_count))
     }
 
-    fn decode(root_key: KeyBytes, bytes: &[u8]) -> Result<Keyring> {
+    fn decode(root_key: KeyBytes, bytes: &[u8]) -> Result<(Keyring, RotationConfig)> {
         use base64::Engine;
         let rec: KeyringRecord = serde_json::from_slice(bytes)?;
         let mut terms = BTreeMap::new();
@@ -217,12 +294,31 @@ impl Keyring {
                     .map_err(|_| Error::internal("corrupt keyring"))?,
             );
             let kb = KeyBytes::from_slice(&raw).ok_or_else(|| Error::internal("corrupt keyring"))?;
-            terms.insert(t.term, (AeadKey::new(kb)?, t.install_time.clone()));
+            terms.insert(t.term, Term { key: AeadKey::new(kb)?, install_time: t.install_time.clone(), encryptions: t.encryptions });
         }
-        if !terms.contains_key(&rec.active_term) {
+        let Some(active) = terms.get(&rec.active_term) else {
             return Err(Error::internal("corrupt keyring: no active term"));
+        };
+        let count = active.encryptions;
+        Ok((Keyring::assemble(root_key, rec.active_term, terms, count)?, rec.rotation))
+    }
+
+    /// Why the active term is due for rotation under `cfg` at `now`, if it is.
+    fn rotation_due(&self, cfg: &RotationConfig, now: OffsetDateTime) -> Option<&'static str> {
+        if !cfg.enabled {
+            return None;
         }
-        Keyring::assemble(root_key, rec.active_term, terms)
+        if self.encryptions.load(Ordering::Relaxed) >= cfg.max_operations {
+            return Some("reached max operations");
+        }
+        if cfg.interval_secs > 0 {
+            let installed = OffsetDateTime::parse(self.install_time(), &time::format_description::well_known::Rfc3339).ok()?;
+            let interval = time::Duration::seconds(i64::try_from(cfg.interval_secs).unwrap_or(i64::MAX));
+            if now - installed >= interval {
+                return Some("rotation interval reached");
+            }
+        }
+        None
     }
 }
 
@@ -230,12 +326,32 @@ impl Keyring {
 pub struct Barrier {
     physical: Arc<dyn Storage>,
     keyring: ArcSwapOption<Keyring>,
-    encryptions: AtomicU64,
+    /// `sys/rotate/config` as loaded from (and written to) the keyring record.
+    rotation: parking_lot::Mutex<RotationConfig>,
+    /// `max_operations` when automatic rotation is enabled, else `u64::MAX`:
+    /// the encrypt path's one compare.
+    threshold: AtomicU64,
+    /// Set by the first encryption that reaches the threshold, so only that
+    /// one wakes the rotation task; cleared once a rotation succeeds.
+    rotation_requested: AtomicBool,
+    wake: tokio::sync::Notify,
+    /// Serialises every write of the keyring record (rotations, the rotation
+    /// settings, the encryption count), so none overwrites another's term.
+    keyring_lock: tokio::sync::Mutex<()>,
 }
 
 impl Barrier {
     pub fn new(physical: Arc<dyn Storage>) -> Barrier {
-        Barrier { physical, keyring: ArcSwapOption::empty(), encryptions: AtomicU64::new(0) }
+        let rotation = RotationConfig::default();
+        Barrier {
+            physical,
+            keyring: ArcSwapOption::empty(),
+            threshold: AtomicU64::new(rotation.threshold()),
+            rotation: parking_lot::Mutex::new(rotation),
+            rotation_requested: AtomicBool::new(false),
+            wake: tokio::sync::Notify::new(),
+            keyring_lock: tokio::sync::Mutex::new(()),
+        }
     }
 
     pub fn physical(&self) -> &Arc<dyn Storage> {
@@ -257,7 +373,8 @@ impl Barrier {
     pub async fn initialize(&self, kek: &KeyBytes, root_key: KeyBytes, now: String) -> Result<()> {
         let keyring = Keyring::new(root_key, KeyBytes::random()?, now)?;
         let wrapped_root = seal_with(kek, 0, ROOT_KEY_PATH.as_bytes(), &keyring.root_key.0)?;
-        let enc_ring = seal_with(&keyring.root_key, 0, KEYRING_PATH.as_bytes(), &keyring.encode()?)?;
+        let (ring_bytes, _) = keyring.encode(&RotationConfig::default())?;
+        let enc_ring = seal_with(&keyring.root_key, 0, KEYRING_PATH.as_bytes(), &ring_bytes)?;
         self.physical
             .write(vec![Op::Put(ROOT_KEY_PATH.into(), wrapped_root), Op::Put(KEYRING_PATH.into(), enc_ring)])
             .await?;
@@ -281,32 +398,156 @@ impl Barrier {
             .await?
             .ok_or_else(|| Error::internal("no keyring in storage"))?;
         let ring_bytes = open_with(&root, KEYRING_PATH.as_bytes(), &enc_ring)?;
-        let keyring = Keyring::decode(root, &ring_bytes)?;
+        let (keyring, rotation) = Keyring::decode(root, &ring_bytes)?;
+        let _g = self.keyring_lock.lock().await;
+        self.set_rotation_in_memory(rotation);
+        self.rotation_requested.store(false, Ordering::Relaxed);
         self.keyring.store(Some(Arc::new(keyring)));
         Ok(())
     }
 
-    /// Add a new keyring term; new writes use it, old terms still decrypt.
-    pub async fn rotate(&self, now: String) -> Result<u32> {
-        let cur = self.keyring.load_full().ok_or(Error::Sealed)?;
-        let new_term = cur.active_term + 1;
-        let mut terms = BTreeMap::new();
-        for (t, (k, it)) in &cur.terms {
-            terms.insert(*t, (AeadKey::new(k.raw.clone())?, it.clone()));
-        }
-        terms.insert(new_term, (AeadKey::new(KeyBytes::random()?)?, now));
-        let next = Keyring::assemble(cur.root_key.clone(), new_term, terms)?;
-        let enc_ring = seal_with(&next.root_key, 0, KEYRING_PATH.as_bytes(), &next.encode()?)?;
+    fn set_rotation_in_memory(&self, cfg: RotationConfig) {
+        *self.rotation.lock() = cfg;
+        self.threshold.store(cfg.threshold(), Ordering::Relaxed);
+    }
+
+    /// Write `ring` (with the active term's current count) and `rotation` as
+    /// the keyring record, encrypted under the root key. The caller holds
+    /// `keyring_lock`. Returns the count written.
+    async fn write_keyring(&self, ring: &Keyring, rotation: &RotationConfig) -> Result<u64> {
+        let (bytes, count) = ring.encode(rotation)?;
+        let enc_ring = seal_with(&ring.root_key, 0, KEYRING_PATH.as_bytes(), &bytes)?;
         self.physical.put(KEYRING_PATH, enc_ring).await?;
+        Ok(count)
+    }
+
+    /// Add a new keyring term; new writes use it, old terms still decrypt.
+    /// Its encryption count starts at 0.
+    pub async fn rotate(&self, now: String) -> Result<u32> {
+        let _g = self.keyring_lock.lock().await;
+        self.rotate_locked(now).await
+    }
+
+    async fn rotate_locked(&self, now: String) -> Result<u32> {
+        let cur = self.keyring.load_full().ok_or(Error::Sealed)?;
+        let new_term = cur.active_term.checked_add(1).ok_or_else(|| Error::internal("keyring term overflow"))?;
+        let mut terms = BTreeMap::new();
+        for (t, term) in &cur.terms {
+            let encryptions = if *t == cur.active_term { cur.encryptions.load(Ordering::Relaxed) } else { term.encryptions };
+            terms.insert(*t, Term { key: AeadKey::new(term.key.raw.clone())?, install_time: term.install_time.clone(), encryptions });
+        }
+        terms.insert(new_term, Term { key: AeadKey::new(KeyBytes::random()?)?, install_time: now, encryptions: 0 });
+        let next = Keyring::assemble(cur.root_key.clone(), new_term, terms, 0)?;
+        let rotation = *self.rotation.lock();
+        self.write_keyring(&next, &rotation).await?;
         self.keyring.store(Some(Arc::new(next)));
+        self.rotation_requested.store(false, Ordering::Relaxed);
         Ok(new_term)
     }
 
-    /// `(term, install_time, encryptions)` for `sys/key-status`.
+    /// `sys/rotate/config` as stored.
+    pub fn rotation_config(&self) -> Result<RotationConfig> {
+        if self.is_sealed() {
+            return Err(Error::Sealed);
+        }
+        Ok(*self.rotation.lock())
+    }
+
+    /// Store new rotation settings (validated by the caller: the barrier
+    /// takes any threshold, which tests use). Nothing changes if the write
+    /// fails. A threshold already crossed wakes the rotation task.
+    pub async fn set_rotation_config(&self, cfg: RotationConfig) -> Result<()> {
+        let _g = self.keyring_lock.lock().await;
+        let ring = self.keyring.load_full().ok_or(Error::Sealed)?;
+        let written = self.write_keyring(&ring, &cfg).await?;
+        ring.persisted.store(written, Ordering::Relaxed);
+        self.set_rotation_in_memory(cfg);
+        if ring.rotation_due(&cfg, OffsetDateTime::now_utc()).is_some() {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Write the active term's encryption count if it changed since it was
+    /// last written. Returns whether it wrote. Sealed: nothing to do.
+    pub async fn persist_count(&self) -> Result<bool> {
+        let _g = self.keyring_lock.lock().await;
+        let Some(ring) = self.keyring.load_full() else { return Ok(false) };
+        if ring.encryptions.load(Ordering::Relaxed) == ring.persisted.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let rotation = *self.rotation.lock();
+        let written = self.write_keyring(&ring, &rotation).await?;
+        ring.persisted.store(written, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// Seal, first writing the encryption count (best effort: a failure is
+    /// logged and the barrier seals anyway).
+    pub async fn persist_and_seal(&self) {
+        if let Err(e) = self.persist_count().await {
+            tracing::warn!(error = %e, "could not store the barrier encryption count before sealing");
+        }
+        self.seal();
+    }
+
+    /// Rotate if the active term is due at `now` (count or age); the check
+    /// and the rotation happen under the keyring lock, so however many
+    /// callers ask, a due term rotates once. Returns the new term and why.
+    pub async fn rotate_if_due(&self, now: OffsetDateTime) -> Result<Option<(u32, &'static str)>> {
+        let _g = self.keyring_lock.lock().await;
+        let Some(ring) = self.keyring.load_full() else { return Ok(None) };
+        let cfg = *self.rotation.lock();
+        let Some(reason) = ring.rotation_due(&cfg, now) else {
+            self.rotation_requested.store(false, Ordering::Relaxed);
+            return Ok(None);
+        };
+        drop(ring);
+        let term = self.rotate_locked(crate::util::rfc3339(now)).await?;
+        Ok(Some((term, reason)))
+    }
+
+    /// One pass of the background task: rotate if due, then store the count.
+    /// Errors are logged (never with key material) and retried next pass.
+    pub async fn rotation_pass(&self, now: OffsetDateTime) {
+        match self.rotate_if_due(now).await {
+            Ok(Some((term, reason))) => tracing::info!(term, reason, "barrier key rotated automatically"),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "automatic barrier key rotation failed; will retry"),
+        }
+        if let Err(e) = self.persist_count().await {
+            tracing::warn!(error = %e, "could not store the barrier encryption count; will retry");
+        }
+    }
+
+    /// The background task: a pass every [`ROTATION_CHECK_INTERVAL`] (the
+    /// first at once) and whenever an encryption reaches `max_operations`.
+    /// Its owner (the core's unsealed state) aborts it on seal.
+    pub fn spawn_rotation(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        self.spawn_rotation_every(ROTATION_CHECK_INTERVAL)
+    }
+
+    fn spawn_rotation_every(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let barrier = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = barrier.wake.notified() => {}
+                }
+                barrier.rotation_pass(OffsetDateTime::now_utc()).await;
+            }
+        })
+    }
+
+    /// `(term, install_time, encryptions)` for `sys/key-status`: the active
+    /// term's count, which a rotation resets to 0.
     pub fn key_status(&self) -> Result<(u32, String, u64)> {
         let k = self.keyring.load();
         let k = k.as_ref().ok_or(Error::Sealed)?;
-        Ok((k.active_term, k.install_time().to_string(), self.encryptions.load(Ordering::Relaxed)))
+        Ok((k.active_term, k.install_time().to_string(), k.encryptions.load(Ordering::Relaxed)))
     }
 
     fn reserved(key: &str) -> bool {
@@ -316,17 +557,22 @@ impl Barrier {
     pub fn encrypt_value(&self, key: &str, plaintext: &[u8]) -> Result<Vec<u8>> {
         let ring = self.keyring.load();
         let ring = ring.as_ref().ok_or(Error::Sealed)?;
-        let (k, _) = ring.terms.get(&ring.active_term).ok_or_else(|| Error::internal("no active key"))?;
-        self.encryptions.fetch_add(1, Ordering::Relaxed);
-        encrypt(k, ring.active_term, key.as_bytes(), plaintext)
+        let term = ring.terms.get(&ring.active_term).ok_or_else(|| Error::internal("no active key"))?;
+        let n = ring.encryptions.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= self.threshold.load(Ordering::Relaxed) && !self.rotation_requested.swap(true, Ordering::Relaxed) {
+            // The first encryption to reach the threshold wakes the rotation
+            // task; this request never waits for (or fails with) the rotation.
+            self.wake.notify_one();
+        }
+        encrypt(&term.key, ring.active_term, key.as_bytes(), plaintext)
     }
 
     pub fn decrypt_value(&self, key: &str, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let ring = self.keyring.load();
         let ring = ring.as_ref().ok_or(Error::Sealed)?;
         let (term, _) = parse_header(ciphertext)?;
-        let (k, _) = ring.terms.get(&term).ok_or_else(|| Error::internal("unknown key term in storage"))?;
-        decrypt(k, key.as_bytes(), ciphertext)
+        let t = ring.terms.get(&term).ok_or_else(|| Error::internal("unknown key term in storage"))?;
+        decrypt(&t.key, key.as_bytes(), ciphertext)
     }
 
     /// Encrypt a value that will live outside storage (a batch token) under
@@ -549,5 +795,194 @@ mod tests {
         assert!(b.open_detached(b"", &stored).is_none());
         assert!(b.decrypt_value("k", &sealed).is_err());
         assert!(b.decrypt_value("", &sealed).is_err());
+    }
+
+    // ------------------------------------------------------------ rotation
+
+    fn count(b: &Barrier) -> u64 {
+        b.key_status().unwrap().2
+    }
+
+    async fn put_n(b: &Barrier, n: usize) {
+        for i in 0..n {
+            b.put(&format!("logical/v/{i}"), b"x").await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn encryption_count_persists_across_seal_and_unseal() {
+        let (_phys, b, kek) = unsealed().await;
+        put_n(&b, 5).await;
+        assert_eq!(count(&b), 5);
+        b.persist_and_seal().await;
+        b.unseal(&kek).await.unwrap();
+        assert_eq!(count(&b), 5, "the count goes on after unseal");
+        put_n(&b, 2).await;
+        assert_eq!(count(&b), 7);
+        // Without a write (a crash), the last stored count is what comes back.
+        assert!(b.persist_count().await.unwrap());
+        assert!(!b.persist_count().await.unwrap(), "nothing new: nothing written");
+        put_n(&b, 3).await;
+        b.seal();
+        b.unseal(&kek).await.unwrap();
+        assert_eq!(count(&b), 7);
+        // Storing the count encrypts nothing under the term (root key only).
+        assert!(b.persist_count().await.is_ok());
+        assert_eq!(count(&b), 7);
+    }
+
+    #[tokio::test]
+    async fn rotation_resets_the_count_durably() {
+        let (_phys, b, kek) = unsealed().await;
+        put_n(&b, 4).await;
+        assert_eq!(b.rotate("t1".into()).await.unwrap(), 2);
+        assert_eq!(count(&b), 0);
+        put_n(&b, 3).await;
+        assert_eq!(count(&b), 3);
+        b.persist_and_seal().await;
+        b.unseal(&kek).await.unwrap();
+        assert_eq!(b.key_status().unwrap().0, 2);
+        assert_eq!(count(&b), 3);
+        // The old term's final count is kept in the record.
+        let ring = b.keyring.load_full().unwrap();
+        assert_eq!(ring.terms[&1].encryptions, 4);
+    }
+
+    #[tokio::test]
+    async fn rotation_config_persists_and_old_keyrings_decode_with_defaults() {
+        let (phys, b, kek) = unsealed().await;
+        assert_eq!(b.rotation_config().unwrap(), RotationConfig::default());
+        let cfg = RotationConfig { enabled: false, max_operations: 2_000_000, interval_secs: 86_400 };
+        b.set_rotation_config(cfg).await.unwrap();
+        b.seal();
+        assert!(matches!(b.rotation_config(), Err(Error::Sealed)));
+        b.unseal(&kek).await.unwrap();
+        assert_eq!(b.rotation_config().unwrap(), cfg);
+
+        // A keyring record written before counts and settings existed.
+        use base64::Engine;
+        let ring = b.keyring.load_full().unwrap();
+        let key = base64::engine::general_purpose::STANDARD.encode(ring.terms[&1].key.raw.0);
+        let old = serde_json::json!({"active_term": 1, "keys": [{"term": 1, "key": key, "install_time": "t0"}]});
+        let enc = seal_with(&ring.root_key, 0, KEYRING_PATH.as_bytes(), old.to_string().as_bytes()).unwrap();
+        drop(ring);
+        phys.put(KEYRING_PATH, enc).await.unwrap();
+        b.seal();
+        b.unseal(&kek).await.unwrap();
+        assert_eq!(b.rotation_config().unwrap(), RotationConfig::default());
+        assert_eq!(b.key_status().unwrap(), (1, "t0".to_string(), 0));
+        put_n(&b, 1).await;
+        assert_eq!(count(&b), 1);
+    }
+
+    /// Many threads encrypting past a (test-sized) threshold at once: the
+    /// rotation task rotates exactly once, without waiting for its tick.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn threshold_triggers_exactly_one_rotation_under_concurrent_encrypts() {
+        let (_phys, b, _) = unsealed().await;
+        let b = Arc::new(b);
+        b.set_rotation_config(RotationConfig { max_operations: 1_000, ..Default::default() }).await.unwrap();
+        // An hour between ticks: only the threshold can wake the task.
+        let task = b.spawn_rotation_every(Duration::from_secs(3600));
+        tokio::time::sleep(Duration::from_millis(50)).await; // the first (immediate) tick passes
+        assert_eq!(b.key_status().unwrap().0, 1);
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let b = b.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..200 {
+                        b.encrypt_value("logical/k", b"v").unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // 1600 encryptions: at least 600 past the threshold, never 1000 more under term 2.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while b.key_status().unwrap().0 == 1 {
+            assert!(std::time::Instant::now() < deadline, "no rotation after crossing max_operations");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (term, _, n) = b.key_status().unwrap();
+        assert_eq!(term, 2, "exactly one rotation");
+        assert!(n < 1_000, "{n}");
+        assert!(!b.rotation_requested.load(Ordering::Relaxed));
+        // Crossing again under the new term rotates again.
+        for _ in 0..1_000 {
+            b.encrypt_value("logical/k", b"v").unwrap();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while b.key_status().unwrap().0 == 2 {
+            assert!(std::time::Instant::now() < deadline, "no second rotation");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(b.key_status().unwrap().0, 3);
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn count_threshold_and_disabled() {
+        let (_phys, b, _) = unsealed().await;
+        let now = OffsetDateTime::now_utc();
+        b.set_rotation_config(RotationConfig { max_operations: 10, ..Default::default() }).await.unwrap();
+        put_n(&b, 9).await;
+        assert_eq!(b.rotate_if_due(now).await.unwrap(), None);
+        put_n(&b, 1).await;
+        assert_eq!(b.rotate_if_due(now).await.unwrap(), Some((2, "reached max operations")));
+        assert_eq!(b.rotate_if_due(now).await.unwrap(), None, "a due term rotates once");
+        assert_eq!(count(&b), 0);
+        // The automatic rotation's install time is the clock it was given.
+        assert_eq!(b.key_status().unwrap().1, crate::util::rfc3339(now));
+        b.set_rotation_config(RotationConfig { enabled: false, max_operations: 10, interval_secs: 0 }).await.unwrap();
+        put_n(&b, 20).await;
+        assert_eq!(b.rotate_if_due(now).await.unwrap(), None, "disabled: never");
+        assert!(!b.rotation_requested.load(Ordering::Relaxed), "disabled: the encrypt path never asks");
+    }
+
+    #[tokio::test]
+    async fn interval_rotation_with_an_injected_clock() {
+        let phys = Arc::new(InmemStorage::new());
+        let b = Barrier::new(phys.clone());
+        let kek = KeyBytes::random().unwrap();
+        let installed = time::macros::datetime!(2026-01-01 00:00:00 UTC);
+        b.initialize(&kek, KeyBytes::random().unwrap(), crate::util::rfc3339(installed)).await.unwrap();
+        b.unseal(&kek).await.unwrap();
+        let day = time::Duration::hours(24);
+        // Interval 0 (the default): age never rotates.
+        assert_eq!(b.rotate_if_due(installed + day * 400).await.unwrap(), None);
+        b.set_rotation_config(RotationConfig { interval_secs: 86_400, ..Default::default() }).await.unwrap();
+        assert_eq!(b.rotate_if_due(installed + time::Duration::hours(23)).await.unwrap(), None);
+        let later = installed + day;
+        assert_eq!(b.rotate_if_due(later).await.unwrap(), Some((2, "rotation interval reached")));
+        // The new term's age counts from its own install time.
+        assert_eq!(b.rotate_if_due(later + time::Duration::hours(23)).await.unwrap(), None);
+        assert_eq!(b.rotate_if_due(later + day).await.unwrap(), Some((3, "rotation interval reached")));
+        // Disabled: no rotation by age either.
+        b.set_rotation_config(RotationConfig { enabled: false, interval_secs: 86_400, ..Default::default() }).await.unwrap();
+        assert_eq!(b.rotate_if_due(later + day * 10).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn concurrent_manual_rotations_never_lose_a_term() {
+        let (_phys, b, kek) = unsealed().await;
+        let b = Arc::new(b);
+        let mut handles = Vec::new();
+        for _ in 0..8 {
+            let b = b.clone();
+            handles.push(tokio::spawn(async move { b.rotate("t".into()).await.unwrap() }));
+        }
+        let mut terms = Vec::new();
+        for h in handles {
+            terms.push(h.await.unwrap());
+        }
+        terms.sort();
+        assert_eq!(terms, (2..=9).collect::<Vec<_>>());
+        b.seal();
+        b.unseal(&kek).await.unwrap();
+        assert_eq!(b.key_status().unwrap().0, 9);
+        assert_eq!(b.keyring.load_full().unwrap().terms.len(), 9);
     }
 }

@@ -198,7 +198,7 @@ impl Core {
             self.active.store(Some(active));
         } else {
             drop(active);
-            self.barrier.seal();
+            self.barrier.persist_and_seal().await;
         }
         Ok(InitResult { keys, root_token })
     }
@@ -258,11 +258,12 @@ impl Core {
         self.seal_status().await
     }
 
-    /// `sys/seal`: drop the unsealed state (its tasks stop) and every key.
+    /// `sys/seal` (and shutdown): drop the unsealed state (its tasks stop),
+    /// store the barrier's encryption count (best effort), drop every key.
     pub async fn seal(&self) -> Result<()> {
         let _g = self.lifecycle.lock().await;
         self.active.store(None);
-        self.barrier.seal();
+        self.barrier.persist_and_seal().await;
         *self.progress.lock().await = Progress::default();
         Ok(())
     }
@@ -410,6 +411,7 @@ impl Core {
         }
         active.router.store(Arc::new(Router::new(entries)));
         active.tasks.lock().push(active.tokens.spawn_expiry());
+        active.tasks.lock().push(self.barrier.spawn_rotation());
         Ok(active)
     }
 

@@ -46,6 +46,11 @@ const F_HASH: &[crate::backend::FieldSpec] = &[
     field("algorithm", FieldKind::String, "sha2-224, sha2-256 (default), sha2-384, sha2-512, sha3-256, sha3-384, sha3-512."),
     field("format", FieldKind::String, "hex (default) or base64."),
 ];
+const F_ROTATE_CONFIG: &[crate::backend::FieldSpec] = &[
+    field("enabled", FieldKind::Bool, "Whether the barrier key rotates automatically (default true)."),
+    field("max_operations", FieldKind::Int, "Encryptions under one key term before it rotates (1000000 to 3865470566, the default)."),
+    field("interval", FieldKind::Duration, "Age of the active key term at which it rotates: 0 (never, the default) or at least 24h."),
+];
 const F_POLICY: &[crate::backend::FieldSpec] = &[field("policy", FieldKind::String, "The rules of the policy (HCL or JSON), optionally base64-encoded.")];
 const F_CAPS: &[crate::backend::FieldSpec] = &[field("token", FieldKind::String, "Token to check."), field("paths", FieldKind::StringList, "Paths to check.")];
 const F_CAPS_SELF: &[crate::backend::FieldSpec] = &[field("paths", FieldKind::StringList, "Paths to check.")];
@@ -107,6 +112,8 @@ static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
         p("remount-status", "remount/status/(?P<id>.+)", &[Read], &[], "Status of a mount move."),
         p("key-status", "key-status", &[Read], &[], "Information about the barrier encryption key."),
         p("rotate", "rotate", &[Update], &[], "Rotate the barrier encryption key: a new key term for new writes."),
+        p("rotate-config", "rotate/config", &[Read, Update], F_ROTATE_CONFIG, "Configure automatic rotation of the barrier encryption key."),
+        p("rotate-keyring-config", "rotate/keyring/config", &[Read, Update], F_ROTATE_CONFIG, "Configure automatic rotation of the barrier encryption key (OpenBao's name)."),
         p("tools-random", "tools/random(?P<rest>(/[^/]+){0,2})", &[Update], F_RANDOM, "Random bytes from the server's entropy source."),
         p("tools-hash", "tools/hash(/(?P<alg>.+))?", &[Update], F_HASH, "Hash of base64-encoded input."),
         p("wrap", "wrapping/wrap", &[Update], &[], "Response-wrap an arbitrary JSON object."),
@@ -387,6 +394,7 @@ impl Backend for SysBackend {
                 core.barrier().rotate(crate::util::rfc3339_now()).await?;
                 Ok(None)
             }
+            "rotate-config" | "rotate-keyring-config" => crate::sys_rotate::config(&core, req).await,
             "wrap" => {
                 if req.data.is_empty() {
                     return Err(Error::invalid("empty request body"));
