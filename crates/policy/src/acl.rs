@@ -383,10 +383,10 @@ impl Acl {
     /// Best `*` or `+` rule for `path` by Vault's precedence.
     fn lookup_globs(&self, path: &str) -> Option<&Perm> {
         let mut best: Option<(&Prio, u32)> = None;
-        if let Some((_, id)) = self.prefix.longest_prefix(path.as_bytes()) {
-            if let Some(p) = self.prefix_prio.get(&id) {
-                best = Some((p, id));
-            }
+        if let Some((_, id)) = self.prefix.longest_prefix(path.as_bytes())
+            && let Some(p) = self.prefix_prio.get(&id)
+        {
+            best = Some((p, id));
         }
         if !self.seg.rules.is_empty() {
             self.seg.best(0, path.split('/'), &mut best);
@@ -588,10 +588,10 @@ fn params_ok(perm: &Perm, data: Option<&Map<String, J>>) -> bool {
             return false;
         }
         for (k, v) in data {
-            if let Some(list) = get_lower(denied, k) {
-                if list.is_empty() || value_in_list(v, list, true) {
-                    return false;
-                }
+            if let Some(list) = get_lower(denied, k)
+                && (list.is_empty() || value_in_list(v, list, true))
+            {
+                return false;
             }
         }
     }
@@ -604,11 +604,8 @@ fn params_ok(perm: &Perm, data: Option<&Map<String, J>>) -> bool {
         match get_lower(allowed, k) {
             None if !allow_all => return false,
             None => {}
-            Some(list) => {
-                if !list.is_empty() && !value_in_list(v, list, false) {
-                    return false;
-                }
-            }
+            Some(list) if !list.is_empty() && !value_in_list(v, list, false) => return false,
+            Some(_) => {}
         }
     }
     true

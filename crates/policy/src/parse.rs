@@ -172,10 +172,12 @@ fn parse_rule(pattern: &str, line: usize, body: &Node) -> Result<PathRule, Polic
             None => return perr(*l, format!("invalid capability {c:?} {ctx}")),
         }
     }
-    if let (Some(min), Some(max)) = (rule.min_wrapping_ttl, rule.max_wrapping_ttl) {
-        if !min.is_zero() && !max.is_zero() && max < min {
-            return perr(line, format!("max_wrapping_ttl cannot be less than min_wrapping_ttl {ctx}"));
-        }
+    if let (Some(min), Some(max)) = (rule.min_wrapping_ttl, rule.max_wrapping_ttl)
+        && !min.is_zero()
+        && !max.is_zero()
+        && max < min
+    {
+        return perr(line, format!("max_wrapping_ttl cannot be less than min_wrapping_ttl {ctx}"));
     }
     Ok(rule)
 }
