@@ -113,6 +113,15 @@ def test_cli_secrets_enable_list(server):
     assert o["listed_after"] is False
 
 
+def test_cli_operator_rotate(server):
+    """`bao operator rotate` (which calls OpenBao's sys/rotate/keyring) bumps the term
+    and reports the new key status."""
+    before = server.http("GET", "sys/key-status").json()["data"]["term"]
+    out = cli_json(server, ["operator", "rotate"])
+    assert out["term"] == before + 1 and out["encryptions"] == 0
+    assert server.http("GET", "sys/key-status").json()["data"]["term"] == before + 1
+
+
 def test_cli_operator_init_unseal_seal(sealed_server):
     """`bao operator init/unseal/seal/status` on a config-file server: init prints
     unseal_keys_hex/b64 and root_token; unseal reports progress then sealed=false;

@@ -274,13 +274,22 @@ def test_key_status_and_rotate(server):
     assert server.http("GET", f"secret/data/{p}").json()["data"]["data"] == {"v": "after"}
 
 
-def test_rotate_requires_sudo(server):
-    """sys/rotate is root-protected: update without sudo → 403."""
+@pytest.mark.parametrize("path", ["sys/rotate", "sys/rotate/keyring"])
+def test_rotate_requires_sudo(server, path):
+    """sys/rotate (and OpenBao's name for it, sys/rotate/keyring) is root-protected:
+    update without sudo → 403; with sudo → 204 and a new term."""
     name = unique("rot")
     server.http("PUT", f"sys/policies/acl/{name}",
-                json_body={"policy": 'path "sys/rotate" { capabilities = ["update"] }'})
+                json_body={"policy": f'path "{path}" {{ capabilities = ["update"] }}'})
     tok = create_token(server, policies=[name])["client_token"]
-    assert_status(server.http("POST", "sys/rotate", token=tok), 403)
+    assert_status(server.http("POST", path, token=tok), 403)
+    server.http("PUT", f"sys/policies/acl/{name}",
+                json_body={"policy": f'path "{path}" {{ capabilities = ["update", "sudo"] }}'})
+    term = server.http("GET", "sys/key-status").json()["data"]["term"]
+    assert_status(server.http("POST", path, token=tok), 204)
+    assert server.http("GET", "sys/key-status").json()["data"]["term"] == term + 1
+    r = assert_status(server.http("GET", path), 405)
+    assert errors_of(r) == ["1 error occurred:\n\t* unsupported operation\n\n"]
 
 
 # ---------------------------------------------------------------- init / unseal / seal

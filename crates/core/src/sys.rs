@@ -112,6 +112,7 @@ static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
         p("remount-status", "remount/status/(?P<id>.+)", &[Read], &[], "Status of a mount move."),
         p("key-status", "key-status", &[Read], &[], "Information about the barrier encryption key."),
         p("rotate", "rotate", &[Update], &[], "Rotate the barrier encryption key: a new key term for new writes."),
+        p("rotate-keyring", "rotate/keyring", &[Update], &[], "Rotate the barrier encryption key (OpenBao's name for sys/rotate; its CLI calls it)."),
         p("rotate-config", "rotate/config", &[Read, Update], F_ROTATE_CONFIG, "Configure automatic rotation of the barrier encryption key."),
         p("rotate-keyring-config", "rotate/keyring/config", &[Read, Update], F_ROTATE_CONFIG, "Configure automatic rotation of the barrier encryption key (OpenBao's name)."),
         p("tools-random", "tools/random(?P<rest>(/[^/]+){0,2})", &[Update], F_RANDOM, "Random bytes from the server's entropy source."),
@@ -168,7 +169,7 @@ impl Backend for SysBackend {
     fn special_paths(&self) -> SpecialPaths {
         SpecialPaths {
             unauthenticated: vec!["wrapping/lookup", "internal/ui/mounts", "internal/ui/mounts/*"],
-            root: vec!["auth/*", "remount", "audit", "audit/*", "raw", "raw/*", "rotate", "seal", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases"],
+            root: vec!["auth/*", "remount", "audit", "audit/*", "raw", "raw/*", "rotate", "rotate/keyring", "seal", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases"],
         }
     }
 
@@ -390,7 +391,7 @@ impl Backend for SysBackend {
                 let (term, install_time, encryptions) = core.barrier().key_status()?;
                 Ok(injected(obj(json!({"term": term, "install_time": install_time, "encryptions": encryptions}))))
             }
-            "rotate" => {
+            "rotate" | "rotate-keyring" => {
                 core.barrier().rotate(crate::util::rfc3339_now()).await?;
                 Ok(None)
             }
