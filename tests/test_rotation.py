@@ -280,3 +280,33 @@ def test_encryption_count_across_seal_and_restart(sealed_server):
     else:
         assert after_seal < counted, (counted, after_seal)
         assert after_restart < counted2, (counted2, after_restart)
+
+
+def test_root_key_rotation(sealed_server):
+    """sys/rotate/root (sudo): a new root key for the keyring. The unseal keys, the key
+    term and every stored value stay; a restart unseals with the same keys."""
+    srv = sealed_server()
+    srv.init(shares=3, threshold=2)
+    srv.unseal()
+    enable_kv2(srv, "kv")
+    assert_status(srv.http("POST", "kv/data/before", json_body={"data": {"v": "kept"}}), 200)
+    term = srv.http("GET", "sys/key-status").json()["data"]["term"]
+
+    name = unique("rr")
+    srv.http("PUT", f"sys/policies/acl/{name}",
+             json_body={"policy": 'path "sys/rotate/root" { capabilities = ["update"] }'})
+    tok = create_token(srv, policies=[name])["client_token"]
+    assert_status(srv.http("POST", "sys/rotate/root", token=tok), 403)
+    r = assert_status(srv.http("GET", "sys/rotate/root"), 405)
+    assert errors_of(r) == ["1 error occurred:\n\t* unsupported operation\n\n"]
+
+    assert_status(srv.http("POST", "sys/rotate/root"), 204)
+    assert srv.http("GET", "sys/key-status").json()["data"]["term"] == term
+    assert srv.http("GET", "kv/data/before").json()["data"]["data"] == {"v": "kept"}
+    assert_status(srv.http("POST", "kv/data/after", json_body={"data": {"v": "new"}}), 200)
+
+    srv.restart()
+    srv.unseal()  # the same shares
+    assert srv.http("GET", "kv/data/before").json()["data"]["data"] == {"v": "kept"}
+    assert srv.http("GET", "kv/data/after").json()["data"]["data"] == {"v": "new"}
+    assert srv.http("GET", "sys/key-status").json()["data"]["term"] == term

@@ -338,6 +338,11 @@ pub struct Barrier {
     /// Serialises every write of the keyring record (rotations, the rotation
     /// settings, the encryption count), so none overwrites another's term.
     keyring_lock: tokio::sync::Mutex<()>,
+    /// The unseal key (KEK) while unsealed, kept only to wrap a new root key
+    /// (`sys/rotate/root`), as Vault's Shamir seal keeps its key. Anyone who
+    /// can read it can already read the root key beside it; dropped (zeroized)
+    /// on seal.
+    kek: parking_lot::Mutex<Option<KeyBytes>>,
 }
 
 impl Barrier {
@@ -351,6 +356,7 @@ impl Barrier {
             rotation_requested: AtomicBool::new(false),
             wake: tokio::sync::Notify::new(),
             keyring_lock: tokio::sync::Mutex::new(()),
+            kek: parking_lot::Mutex::new(None),
         }
     }
 
@@ -366,6 +372,7 @@ impl Barrier {
     /// last in-flight reader releases it).
     pub fn seal(&self) {
         self.keyring.store(None);
+        self.kek.lock().take();
     }
 
     /// Create the root key and keyring for a fresh initialisation and persist
@@ -402,7 +409,39 @@ impl Barrier {
         let _g = self.keyring_lock.lock().await;
         self.set_rotation_in_memory(rotation);
         self.rotation_requested.store(false, Ordering::Relaxed);
+        *self.kek.lock() = Some(kek.clone());
         self.keyring.store(Some(Arc::new(keyring)));
+        Ok(())
+    }
+
+    /// `sys/rotate/root`: a new root key. The keyring (every term, their
+    /// counts, the rotation settings) is re-encrypted under it and the new
+    /// root key wrapped by the unseal key, both in one storage batch, so a
+    /// crash leaves either the old pair or the new one. Data keys do not
+    /// change, so nothing else is re-encrypted and the unseal keys stay valid.
+    pub async fn rotate_root(&self) -> Result<()> {
+        let _g = self.keyring_lock.lock().await;
+        let cur = self.keyring.load_full().ok_or(Error::Sealed)?;
+        let kek = self.kek.lock().clone().ok_or_else(|| Error::internal("the unseal key is not held; unseal again"))?;
+        let mut terms = BTreeMap::new();
+        for (t, term) in &cur.terms {
+            let encryptions = if *t == cur.active_term { cur.encryptions.load(Ordering::Relaxed) } else { term.encryptions };
+            terms.insert(*t, Term { key: AeadKey::new(term.key.raw.clone())?, install_time: term.install_time.clone(), encryptions });
+        }
+        let count = cur.encryptions.load(Ordering::Relaxed);
+        let next = Keyring::assemble(KeyBytes::random()?, cur.active_term, terms, count)?;
+        let rotation = *self.rotation.lock();
+        let (ring_bytes, written) = next.encode(&rotation)?;
+        let enc_ring = seal_with(&next.root_key, 0, KEYRING_PATH.as_bytes(), &ring_bytes)?;
+        let wrapped_root = seal_with(&kek, 0, ROOT_KEY_PATH.as_bytes(), &next.root_key.0)?;
+        self.physical
+            .write(vec![Op::Put(ROOT_KEY_PATH.into(), wrapped_root), Op::Put(KEYRING_PATH.into(), enc_ring)])
+            .await?;
+        next.persisted.store(written, Ordering::Relaxed);
+        // Encryptions counted on the old keyring after `count` was read were
+        // under the same term: carry them over.
+        next.encryptions.fetch_add(cur.encryptions.load(Ordering::Relaxed).saturating_sub(count), Ordering::Relaxed);
+        self.keyring.store(Some(Arc::new(next)));
         Ok(())
     }
 
@@ -739,6 +778,40 @@ mod tests {
         assert_eq!(&b.get("old").await.unwrap().unwrap()[..], b"v1");
         assert_eq!(&b.get("new").await.unwrap().unwrap()[..], b"v2");
     }
+    #[tokio::test]
+    async fn root_rotation_rewraps_the_keyring_and_keeps_everything() {
+        let (phys, b, kek) = unsealed().await;
+        b.put("old", b"v1").await.unwrap();
+        b.rotate("t1".into()).await.unwrap();
+        b.put("new", b"v2").await.unwrap();
+        let batch = b.seal_detached(b"ctx", b"batch").unwrap();
+        let wrapped_before = phys.get(ROOT_KEY_PATH).await.unwrap().unwrap();
+        let ring_before = phys.get(KEYRING_PATH).await.unwrap().unwrap();
+        let (term, _, count) = b.key_status().unwrap();
+        b.rotate_root().await.unwrap();
+        // Both records changed; the data keys did not.
+        assert_ne!(phys.get(ROOT_KEY_PATH).await.unwrap().unwrap(), wrapped_before);
+        assert_ne!(phys.get(KEYRING_PATH).await.unwrap().unwrap(), ring_before);
+        assert_eq!(b.key_status().unwrap().0, term);
+        assert!(b.key_status().unwrap().2 >= count);
+        assert_eq!(&b.get("old").await.unwrap().unwrap()[..], b"v1");
+        assert_eq!(&b.open_detached(b"ctx", &batch).unwrap()[..], b"batch");
+        // The old root key no longer opens the keyring record.
+        let old_root = open_with(&kek, ROOT_KEY_PATH.as_bytes(), &wrapped_before).unwrap();
+        let old_root = KeyBytes::from_slice(&old_root).unwrap();
+        let ring_after = phys.get(KEYRING_PATH).await.unwrap().unwrap();
+        assert!(open_with(&old_root, KEYRING_PATH.as_bytes(), &ring_after).is_err());
+        // The same unseal key still unseals, on a fresh barrier over the same storage.
+        b.seal();
+        assert!(matches!(b.rotate_root().await, Err(Error::Sealed)));
+        let b2 = Barrier::new(phys.clone());
+        b2.unseal(&kek).await.unwrap();
+        assert_eq!(b2.key_status().unwrap().0, term);
+        assert_eq!(&b2.get("old").await.unwrap().unwrap()[..], b"v1");
+        assert_eq!(&b2.get("new").await.unwrap().unwrap()[..], b"v2");
+        assert_eq!(&b2.open_detached(b"ctx", &batch).unwrap()[..], b"batch");
+    }
+
     #[tokio::test]
     async fn detached_values_roundtrip_and_survive_rotation_and_unseal() {
         let (phys, b, kek) = unsealed().await;

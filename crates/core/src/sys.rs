@@ -113,6 +113,7 @@ static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
         p("key-status", "key-status", &[Read], &[], "Information about the barrier encryption key."),
         p("rotate", "rotate", &[Update], &[], "Rotate the barrier encryption key: a new key term for new writes."),
         p("rotate-keyring", "rotate/keyring", &[Update], &[], "Rotate the barrier encryption key (OpenBao's name for sys/rotate; its CLI calls it)."),
+        p("rotate-root", "rotate/root", &[Update], &[], "Rotate the root key that encrypts the keyring; unseal keys and data keys stay."),
         p("rotate-config", "rotate/config", &[Read, Update], F_ROTATE_CONFIG, "Configure automatic rotation of the barrier encryption key."),
         p("rotate-keyring-config", "rotate/keyring/config", &[Read, Update], F_ROTATE_CONFIG, "Configure automatic rotation of the barrier encryption key (OpenBao's name)."),
         p("tools-random", "tools/random(?P<rest>(/[^/]+){0,2})", &[Update], F_RANDOM, "Random bytes from the server's entropy source."),
@@ -169,7 +170,7 @@ impl Backend for SysBackend {
     fn special_paths(&self) -> SpecialPaths {
         SpecialPaths {
             unauthenticated: vec!["wrapping/lookup", "internal/ui/mounts", "internal/ui/mounts/*"],
-            root: vec!["auth/*", "remount", "audit", "audit/*", "raw", "raw/*", "rotate", "rotate/keyring", "seal", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases"],
+            root: vec!["auth/*", "remount", "audit", "audit/*", "raw", "raw/*", "rotate", "rotate/keyring", "rotate/root", "seal", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases"],
         }
     }
 
@@ -393,6 +394,11 @@ impl Backend for SysBackend {
             }
             "rotate" | "rotate-keyring" => {
                 core.barrier().rotate(crate::util::rfc3339_now()).await?;
+                Ok(None)
+            }
+            "rotate-root" => {
+                core.barrier().rotate_root().await?;
+                tracing::info!("root key rotated");
                 Ok(None)
             }
             "rotate-config" | "rotate-keyring-config" => crate::sys_rotate::config(&core, req).await,
