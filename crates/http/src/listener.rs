@@ -82,6 +82,34 @@ pub fn validate(opts: &ListenerOptions) -> Result<(), ListenerError> {
 }
 
 /// Serve `app` on an already-bound listener until the task is dropped.
+/// Does the connection start like an HTTP/1 request rather than a TLS record?
+/// Peeks (never consumes) the first bytes: a TLS handshake record starts with
+/// 0x16, an HTTP request with a method. Same test as Go's server.
+async fn plain_http_to_tls(stream: &tokio::net::TcpStream) -> bool {
+    let mut head = [0u8; 5];
+    loop {
+        match stream.peek(&mut head).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) if n < head.len() && head[0] != 0x16 => {
+                // Wait for the rest of a short first segment; a TLS record is decided at once.
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            Ok(_) => return looks_like_http(&head),
+        }
+    }
+}
+
+fn looks_like_http(head: &[u8; 5]) -> bool {
+    matches!(head, b"GET /" | b"HEAD " | b"POST " | b"PUT /" | b"OPTIO" | b"DELET" | b"PATCH" | b"LIST ")
+}
+
+async fn answer_plain_http(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    const ANSWER: &[u8] = b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+    let _ = stream.write_all(ANSWER).await;
+    let _ = stream.shutdown().await;
+}
+
 pub async fn serve(listener: TcpListener, opts: ListenerOptions, app: axum::Router) -> Result<(), ListenerError> {
     let acceptor = opts.tls.as_ref().map(tls_acceptor).transpose()?;
     let mut builder = Builder::new(TokioExecutor::new());
@@ -109,12 +137,20 @@ pub async fn serve(listener: TcpListener, opts: ListenerOptions, app: axum::Rout
             });
             let svc = TowerToHyperService::new(svc);
             let res = match acceptor {
-                Some(acc) => match tokio::time::timeout(handshake_timeout, acc.accept(stream)).await {
+                Some(acc) => match tokio::time::timeout(handshake_timeout, plain_http_to_tls(&stream)).await {
+                    // A plain-HTTP client on a TLS port gets Go's (and so Vault's) 400.
+                    Ok(true) => return answer_plain_http(stream).await,
+                    Ok(false) => match tokio::time::timeout(handshake_timeout, acc.accept(stream)).await {
                     Ok(Ok(tls)) => builder.serve_connection_with_upgrades(TokioIo::new(tls), svc).await,
                     Ok(Err(e)) => {
                         tracing::debug!(error = %e, "TLS handshake failed");
                         return;
                     }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake timed out");
+                        return;
+                    }
+                    },
                     Err(_) => {
                         tracing::debug!("TLS handshake timed out");
                         return;
