@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod barrier;
+pub mod cidr;
 pub mod core;
 pub mod cubbyhole;
 pub mod error;
