@@ -647,10 +647,15 @@ impl Core {
         let mut entry = None;
         if let Some(token) = inc.token.as_deref() {
             match active.tokens.lookup(token).await? {
-                Some(e) => {
+                Some(e) if e.usable_from(inc.remote_addr.map(|a| a.ip())) => {
                     req.caller = Some(Arc::new(active.tokens.caller(&e)));
                     entry = Some(e);
                 }
+                // Bound to other client addresses: before any use is counted;
+                // an unauthenticated path (a login) just goes on without it,
+                // as for an unknown token.
+                Some(_) if unauthenticated => {}
+                Some(_) => return Err(cidr_denied()),
                 None if unauthenticated => {}
                 None => return Err(Error::InvalidToken),
             }
@@ -776,7 +781,17 @@ impl Core {
         let meta = if login.metadata.is_empty() { None } else { Some(login.metadata) };
         let create = if batch {
             // Never stored; as in Vault, a batch token keeps no use limit, period or max.
-            InternalCreate { policies, path: path.to_string(), ttl, display_name, meta, renewable: false, batch: true, ..Default::default() }
+            InternalCreate {
+                policies,
+                path: path.to_string(),
+                ttl,
+                display_name,
+                meta,
+                renewable: false,
+                batch: true,
+                bound_cidrs: login.bound_cidrs,
+                ..Default::default()
+            }
         } else {
             InternalCreate {
                 policies,
@@ -792,6 +807,7 @@ impl Core {
                 parent: None,
                 entity_id: String::new(),
                 batch: false,
+                bound_cidrs: login.bound_cidrs,
             }
         };
         let (token, entry) = active.tokens.create_internal(create).await?;
@@ -801,7 +817,10 @@ impl Core {
     /// For `?help`: any valid token may ask (no ACL check).
     async fn require_valid_token(&self, active: &Arc<Active>, inc: &Incoming) -> Result<()> {
         let token = inc.token.as_deref().ok_or(Error::InvalidToken)?;
-        active.tokens.lookup(token).await?.ok_or(Error::InvalidToken)?;
+        let entry = active.tokens.lookup(token).await?.ok_or(Error::InvalidToken)?;
+        if !entry.usable_from(inc.remote_addr.map(|a| a.ip())) {
+            return Err(cidr_denied());
+        }
         Ok(())
     }
 
@@ -844,6 +863,13 @@ impl Core {
     }
 }
 
+/// A token used from outside its bound CIDRs: Vault's and OpenBao's plain
+/// 403 `permission denied` (their token check's own error, not the ACL
+/// denial's multierror text).
+fn cidr_denied() -> Error {
+    Error::Coded(403, "permission denied".into())
+}
+
 /// The core's side of the token store callbacks.
 struct CoreHooks {
     core: Weak<Core>,
@@ -863,5 +889,130 @@ impl TokenHooks for CoreHooks {
 
     async fn policy_exists(&self, name: &str) -> bool {
         self.policies.upgrade().map(|p| p.exists(name)).unwrap_or(false)
+    }
+}
+
+/// The pipeline's bound-CIDR check, end to end through [`Core::handle`]
+/// (the token handlers' own tests call the backend directly).
+#[cfg(test)]
+mod bound_cidr_tests {
+    use super::*;
+    use coffer_storage::InmemStorage;
+
+    const ROOT: &str = "root-test";
+
+    async fn core() -> Arc<Core> {
+        let core = Core::new(Arc::new(InmemStorage::new()), CoreConfig::default());
+        core.initialize(1, 1, Some(ROOT), true).await.unwrap();
+        core
+    }
+
+    async fn call(core: &Core, token: &str, from: &str, op: Operation, path: &str, body: Value) -> Result<Response> {
+        let data = match body {
+            Value::Object(m) => m,
+            _ => Data::new(),
+        };
+        core.handle(Incoming {
+            operation: op,
+            path: path.into(),
+            data,
+            token: Some(token.into()),
+            wrap_ttl: None,
+            remote_addr: Some(std::net::SocketAddr::new(from.parse().unwrap(), 40000)),
+            headers: vec![],
+        })
+        .await
+    }
+
+    async fn root(core: &Core, path: &str, body: Value) -> Response {
+        call(core, ROOT, "127.0.0.1", Operation::Update, path, body).await.unwrap()
+    }
+
+    async fn token_from(core: &Core, role: &str, body: Value) -> String {
+        root(core, &format!("auth/token/create/{role}"), body).await.auth.unwrap().client_token
+    }
+
+    fn denied(r: Result<Response>) -> bool {
+        matches!(r, Err(Error::Coded(403, m)) if m == "permission denied")
+    }
+
+    #[tokio::test]
+    async fn a_bound_token_works_only_from_its_addresses() {
+        let core = core().await;
+        root(&core, "sys/policies/acl/mk", json!({"policy": "path \"auth/token/create\" { capabilities = [\"update\"] }"})).await;
+        let cidrs = "10.0.0.0/8, fd00::/8, 127.0.0.1";
+        root(&core, "auth/token/roles/ci", json!({"allowed_policies": ["default", "mk"], "token_bound_cidrs": cidrs})).await;
+        root(&core, "auth/token/roles/nu", json!({"allowed_policies": ["default", "mk"], "token_bound_cidrs": cidrs, "token_num_uses": 3})).await;
+        let t = token_from(&core, "ci", json!({"policies": ["mk"]})).await;
+        let lookup = |from: &'static str| call(&core, &t, from, Operation::Read, "auth/token/lookup-self", json!({}));
+        for ok in ["10.1.2.3", "127.0.0.1", "fd00::5", "::ffff:10.9.9.9"] {
+            let d = lookup(ok).await.unwrap_or_else(|e| panic!("{ok}: {e:?}")).data.unwrap();
+            assert_eq!(d["bound_cidrs"], json!(["10.0.0.0/8", "fd00::/8", "127.0.0.1"]));
+        }
+        let limited = token_from(&core, "nu", json!({"policies": ["mk"]})).await;
+        for t in [&t, &limited] {
+            for bad in ["127.0.0.2", "11.0.0.1", "::1", "fe80::1", "192.168.0.1"] {
+            for (op, path) in [
+                (Operation::Read, "auth/token/lookup-self"),
+                (Operation::Update, "auth/token/renew-self"),
+                (Operation::Update, "auth/token/revoke-self"),
+                (Operation::Update, "auth/token/create"),
+                (Operation::Read, "cubbyhole/x"),
+                (Operation::Help, "sys/mounts"),
+            ] {
+                    assert!(denied(call(&core, t, bad, op, path, json!({})).await), "{bad} {path}");
+                }
+            }
+        }
+        // None of that used a use up or revoked anything.
+        let d = root(&core, "auth/token/lookup", json!({"token": limited})).await.data.unwrap();
+        assert_eq!(d["num_uses"], 3);
+        assert!(call(&core, &t, "10.0.0.1", Operation::Read, "auth/token/lookup-self", json!({})).await.is_ok());
+        // A child created from an allowed address inherits the binding.
+        let child = call(&core, &t, "10.0.0.1", Operation::Update, "auth/token/create", json!({"policies": ["default"]})).await.unwrap();
+        let child = child.auth.unwrap().client_token;
+        assert!(denied(call(&core, &child, "127.0.0.2", Operation::Read, "auth/token/lookup-self", json!({})).await));
+        assert!(call(&core, &child, "127.0.0.1", Operation::Read, "auth/token/lookup-self", json!({})).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn unbound_non_expiring_and_unauthenticated_cases() {
+        let core = core().await;
+        // No binding: usable from anywhere.
+        root(&core, "auth/token/roles/free", json!({"allowed_policies": ["default"]})).await;
+        let t = token_from(&core, "free", json!({})).await;
+        assert!(call(&core, &t, "203.0.113.9", Operation::Read, "auth/token/lookup-self", json!({})).await.is_ok());
+        // A role with a binding but a root (non-expiring) token: not bound, as in Vault.
+        root(&core, "auth/token/roles/r10", json!({"token_bound_cidrs": ["10.0.0.0/8"]})).await;
+        let forever = token_from(&core, "r10", json!({})).await;
+        let d = call(&core, &forever, "127.0.0.1", Operation::Read, "auth/token/lookup-self", json!({})).await.unwrap().data.unwrap();
+        assert!(!d.contains_key("bound_cidrs"), "{d:?}");
+        // The same role with a TTL: bound, even for a root token.
+        let expiring = token_from(&core, "r10", json!({"ttl": "1h"})).await;
+        assert!(denied(call(&core, &expiring, "127.0.0.1", Operation::Read, "auth/token/lookup-self", json!({})).await));
+        assert!(call(&core, &expiring, "10.0.0.1", Operation::Read, "auth/token/lookup-self", json!({})).await.is_ok());
+        // Another token may still look it up (and sees the binding).
+        let d = root(&core, "auth/token/lookup", json!({"token": expiring})).await.data.unwrap();
+        assert_eq!(d["bound_cidrs"], json!(["10.0.0.0/8"]));
+        // An unknown client address is refused.
+        let r = core
+            .handle(Incoming {
+                operation: Operation::Read,
+                path: "auth/token/lookup-self".into(),
+                data: Data::new(),
+                token: Some(expiring.clone()),
+                wrap_ttl: None,
+                remote_addr: None,
+                headers: vec![],
+            })
+            .await;
+        assert!(denied(r));
+        // Batch tokens are bound the same way.
+        root(&core, "auth/token/roles/b", json!({"token_type": "batch", "orphan": true, "renewable": false, "allowed_policies": ["default"], "token_bound_cidrs": ["127.0.0.1/32"]})).await;
+        let b = token_from(&core, "b", json!({})).await;
+        assert!(b.starts_with("hvb."));
+        let d = call(&core, &b, "127.0.0.1", Operation::Read, "auth/token/lookup-self", json!({})).await.unwrap().data.unwrap();
+        assert_eq!(d["bound_cidrs"], json!(["127.0.0.1"]));
+        assert!(denied(call(&core, &b, "127.0.0.2", Operation::Read, "auth/token/lookup-self", json!({})).await));
     }
 }

@@ -172,6 +172,9 @@ pub struct Login {
     /// `batch`. The auth mount's tuned `token_type` has the last word, by
     /// Vault's rules (`Core::handle`).
     pub token_type: String,
+    /// Client addresses the issued token is bound to (`token_bound_cidrs`);
+    /// empty = anywhere. The method has already checked the login's own address.
+    pub bound_cidrs: Vec<crate::cidr::BoundCidr>,
 }
 
 #[derive(Clone, Debug, Default)]

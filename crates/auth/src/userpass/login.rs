@@ -8,7 +8,6 @@
 //! the password.
 
 use super::Userpass;
-use super::cidr;
 use super::password::{self, Password};
 use super::users;
 use coffer_core::logical::Login;
@@ -27,7 +26,7 @@ pub(crate) async fn login(b: &Userpass, req: &mut Request, name: &str) -> Result
         _ => return Err(Error::invalid(INVALID_CREDENTIALS)),
     };
     let t = &user.token;
-    if !cidr::allows(&t.bound_cidrs, req.remote_addr.map(|a| a.ip())) {
+    if !coffer_core::cidr::allows(&t.bound_cidrs, req.remote_addr.map(|a| a.ip())) {
         // Vault's plain `permission denied` (logical.ErrPermissionDenied from a
         // login), not the ACL's multierror text.
         return Err(Error::Coded(403, "permission denied".into()));
@@ -46,6 +45,8 @@ pub(crate) async fn login(b: &Userpass, req: &mut Request, name: &str) -> Result
             num_uses: t.num_uses,
             renewable: true,
             token_type: t.token_type.clone(),
+            // The issued token is bound to the same addresses (every use is checked).
+            bound_cidrs: t.bound_cidrs.clone(),
         }),
         ..Default::default()
     }))
@@ -151,7 +152,9 @@ mod tests {
     async fn bound_cidrs_are_enforced_after_the_password() {
         let mut h = Harness::new().await;
         h.ok(Update, "users/dana", json!({"password": "pw", "token_bound_cidrs": "10.0.0.0/8, 127.0.0.1"})).await;
-        login(&h, "dana", "pw").await.unwrap();
+        // The issued token carries the same binding (the core enforces it on every use).
+        let l = login(&h, "dana", "pw").await.unwrap();
+        assert_eq!(coffer_core::cidr::to_strings(&l.bound_cidrs), ["10.0.0.0/8", "127.0.0.1"]);
         h.remote_addr = Some("10.2.3.4:5555".parse().unwrap());
         login(&h, "dana", "pw").await.unwrap();
         h.remote_addr = Some("192.168.1.1:5555".parse().unwrap());

@@ -3,10 +3,9 @@
 //!
 //! This file is the whole API at a glance: the path table and the dispatch
 //! from a matched row to its handler. `users.rs` holds the user records (and
-//! their storage keys), `login.rs` the login, `password.rs` the argon2id
-//! hashing and `cidr.rs` the `token_bound_cidrs` parsing and matching.
+//! their storage keys), `login.rs` the login and `password.rs` the argon2id
+//! hashing. `token_bound_cidrs` parsing and matching is `coffer_core::cidr`'s.
 
-mod cidr;
 mod login;
 mod password;
 mod users;
@@ -59,7 +58,7 @@ const F_USER: &[FieldSpec] = &[
     field(
         "token_bound_cidrs",
         FieldKind::StringList,
-        "Addresses or CIDR blocks a login must come from (checked at login only; issued tokens are not bound yet).",
+        "Addresses or CIDR blocks a login, and every use of the token it issues, must come from.",
     ),
     field("bound_cidrs", FieldKind::StringList, "Deprecated: use token_bound_cidrs."),
     field("token_type", FieldKind::String, "`default`, `service` or `batch`; the mount's tuned token_type has the last word."),

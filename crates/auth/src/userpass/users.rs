@@ -6,8 +6,8 @@
 //!   by [`user_key`]; the password is kept only as an argon2id PHC string.
 
 use super::Userpass;
-use super::cidr;
 use super::password::{self, Password};
+use coffer_core::cidr::{self, BoundCidr};
 use coffer_core::fields::{get_bool, get_duration, get_int, get_str, get_str_list};
 use coffer_core::{Data, Error, Request, Response, Result};
 use serde::{Deserialize, Serialize};
@@ -57,8 +57,9 @@ pub(crate) struct TokenSettings {
     pub(crate) explicit_max_ttl: u64,
     pub(crate) no_default_policy: bool,
     pub(crate) num_uses: i64,
-    /// Display form (see `cidr.rs`).
-    pub(crate) bound_cidrs: Vec<String>,
+    /// Stored in display form (`coffer_core::cidr`); checked at login and
+    /// carried by the issued token, which the core binds to them.
+    pub(crate) bound_cidrs: Vec<BoundCidr>,
     /// `default`, `service` or `batch`; empty means `default`.
     pub(crate) token_type: String,
 }
@@ -142,9 +143,11 @@ fn apply_token_fields(data: &Data, entry: &mut UserEntry) -> Result<()> {
     let (t, l) = (&mut entry.token, &mut entry.legacy);
     upgrade(secs(data, "ttl")?, secs(data, "token_ttl")?, &mut t.ttl, &mut l.ttl);
     upgrade(secs(data, "max_ttl")?, secs(data, "token_max_ttl")?, &mut t.max_ttl, &mut l.max_ttl);
-    let old_cidrs = get_str_list(data, "bound_cidrs")?.map(|v| cidr::normalize("bound_cidrs", &v)).transpose()?;
-    let new_cidrs =
-        get_str_list(data, "token_bound_cidrs")?.map(|v| cidr::normalize("token_bound_cidrs", &v)).transpose()?;
+    let cidrs = |key: &str| -> Result<Option<Vec<BoundCidr>>> {
+        cidr::get_list(data, key)?.map(|l| l.map_err(|e| Error::invalid(format!("{key}: {e}")))).transpose()
+    };
+    let old_cidrs = cidrs("bound_cidrs")?;
+    let new_cidrs = cidrs("token_bound_cidrs")?;
     upgrade(old_cidrs, new_cidrs, &mut t.bound_cidrs, &mut l.bound_cidrs);
     if let Some(v) = secs(data, "token_period")? {
         t.period = v;
@@ -191,19 +194,6 @@ fn apply_token_fields(data: &Data, entry: &mut UserEntry) -> Result<()> {
 
 const MISSING_PASSWORD: &str = "must provide either password or password_hash";
 
-/// Issued tokens carry no CIDR binding yet (the core's login has no field
-/// for it), so say so whenever a user has one.
-const CIDR_WARNING: &str = "token_bound_cidrs is checked at login only: tokens issued to this user are not \
-                            bound to these addresses";
-
-fn write_response(entry: &UserEntry) -> Option<Response> {
-    if entry.token.bound_cidrs.is_empty() {
-        None
-    } else {
-        Some(Response::default().with_warning(CIDR_WARNING))
-    }
-}
-
 // -------------------------------------------------------------------- handlers
 
 pub(crate) async fn list(b: &Userpass) -> Result<Option<Response>> {
@@ -222,7 +212,7 @@ pub(crate) async fn read(b: &Userpass, name: &str) -> Result<Option<Response>> {
 fn read_data(e: &UserEntry) -> Data {
     let t = &e.token;
     let mut d = std::collections::BTreeMap::<&str, Value>::new();
-    d.insert("token_bound_cidrs", Value::from(t.bound_cidrs.clone()));
+    d.insert("token_bound_cidrs", Value::from(cidr::to_strings(&t.bound_cidrs)));
     d.insert("token_explicit_max_ttl", Value::from(t.explicit_max_ttl));
     d.insert("token_max_ttl", Value::from(t.max_ttl));
     d.insert("token_no_default_policy", Value::from(t.no_default_policy));
@@ -242,7 +232,7 @@ fn read_data(e: &UserEntry) -> Data {
         d.insert("max_ttl", Value::from(t.max_ttl));
     }
     if e.legacy.bound_cidrs && !t.bound_cidrs.is_empty() {
-        d.insert("bound_cidrs", Value::from(t.bound_cidrs.clone()));
+        d.insert("bound_cidrs", Value::from(cidr::to_strings(&t.bound_cidrs)));
     }
     d.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Map<_, _>>()
 }
@@ -269,7 +259,7 @@ pub(crate) async fn write(b: &Userpass, req: &mut Request, name: &str) -> Result
         entry.password_hash = h;
     }
     store(b, name, &entry).await?;
-    Ok(write_response(&entry))
+    Ok(None)
 }
 
 pub(crate) async fn delete(b: &Userpass, name: &str) -> Result<Option<Response>> {
@@ -476,16 +466,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bound_cidrs_are_normalized_and_warned_about() {
+    async fn bound_cidrs_are_normalized_without_a_warning() {
         let h = Harness::new().await;
+        // Enforced on every use of the issued token now: a plain 204, no "login only" warning.
         let r = h
-            .ok(Update, "users/gina", json!({"password": "pw", "token_bound_cidrs": ["10.1.2.3/8", "::1/128", "fd00::/8"]}))
-            .await
-            .expect("a response carrying the warning");
-        assert!(r.warnings[0].contains("checked at login only"), "{:?}", r.warnings);
-        assert_eq!(h.read("users/gina").await.unwrap()["token_bound_cidrs"], json!(["10.1.2.3/8", "::1", "fd00::/8"]));
+            .ok(Update, "users/gina", json!({"password": "pw", "token_bound_cidrs": ["10.1.2.3/8", "::1/128", "fd00::/8", "::ffff:127.0.0.1"]}))
+            .await;
+        assert!(r.is_none(), "{r:?}");
+        assert_eq!(h.read("users/gina").await.unwrap()["token_bound_cidrs"], json!(["10.1.2.3/8", "::1", "fd00::/8", "127.0.0.1"]));
         assert!(h.read("users/gina").await.unwrap().get("bound_cidrs").is_none());
-        // Clearing them: back to a 204.
+        // An empty item is an error (Vault), not dropped.
+        let e = h.call(Update, "users/gina", json!({"token_bound_cidrs": "10.0.0.0/8, ,::1"})).await.unwrap_err().to_string();
+        assert_eq!(e, "token_bound_cidrs: error parsing address \"\": not an IP address or CIDR block");
+        assert_eq!(h.read("users/gina").await.unwrap()["token_bound_cidrs"], json!(["10.1.2.3/8", "::1", "fd00::/8", "127.0.0.1"]));
+        // Clearing them.
         assert!(h.ok(Update, "users/gina", json!({"token_bound_cidrs": []})).await.is_none());
         assert_eq!(h.read("users/gina").await.unwrap()["token_bound_cidrs"], json!([]));
     }

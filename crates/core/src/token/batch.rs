@@ -11,20 +11,26 @@
 //! (format 1, all integers LEB128 varints, strings length-prefixed UTF-8):
 //!
 //! ```text
-//! flags u8            bit 0: has parent, bit 1: has meta
+//! flags u8            bit 0: has parent, bit 1: has meta, bit 2: has bound CIDRs
 //! [parent 32 bytes]   the parent token's storage hash (raw), if bit 0
 //! creation_time       unix seconds
 //! ttl                 seconds
 //! path, display_name, role, entity_id
 //! policies            count, then each string
 //! [meta]              count, then key, value pairs, if bit 1
+//! [bound CIDRs]       count, then each in display form (`10.0.0.0/8`, `::1`), if bit 2
 //! ```
+//!
+//! Bit 2 came later: a token without it (every token minted before) decodes
+//! as before, with no binding; a server that predates it refuses a token
+//! that has it (an unknown flag), so a binding is never silently dropped.
 //!
 //! Decoding reads only authenticated bytes, and still treats them as
 //! untrusted: every length is bounded by what is left, trailing bytes are
 //! refused, arithmetic is checked. Anything wrong is "not a token".
 
 use super::TokenEntry;
+use crate::cidr::BoundCidr;
 use crate::error::{Error, Result};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -41,6 +47,7 @@ pub(super) const AAD: &[u8] = b"coffer batch token";
 const MAX_TOKEN_LEN: usize = 16 * 1024;
 const HAS_PARENT: u8 = 1;
 const HAS_META: u8 = 2;
+const HAS_CIDRS: u8 = 4;
 const NS: i64 = 1_000_000_000;
 
 /// Does this token name a batch token (by its prefix)?
@@ -93,7 +100,9 @@ pub(super) fn encode(e: &TokenEntry) -> Result<Zeroizing<Vec<u8>>> {
         None => None,
     };
     let creation = u64::try_from(e.creation_time).map_err(|_| Error::internal("creation time before 1970"))?;
-    let flags = (if parent.is_some() { HAS_PARENT } else { 0 }) | (if e.meta.is_some() { HAS_META } else { 0 });
+    let flags = (if parent.is_some() { HAS_PARENT } else { 0 })
+        | (if e.meta.is_some() { HAS_META } else { 0 })
+        | (if e.bound_cidrs.is_empty() { 0 } else { HAS_CIDRS });
     out.push(flags);
     if let Some(p) = parent {
         out.extend_from_slice(&p);
@@ -113,6 +122,12 @@ pub(super) fn encode(e: &TokenEntry) -> Result<Zeroizing<Vec<u8>>> {
         for (k, v) in m {
             put_str(&mut out, k);
             put_str(&mut out, v);
+        }
+    }
+    if !e.bound_cidrs.is_empty() {
+        put_varint(&mut out, e.bound_cidrs.len() as u64);
+        for c in &e.bound_cidrs {
+            put_str(&mut out, &c.to_string());
         }
     }
     Ok(out)
@@ -166,7 +181,7 @@ impl<'a> Reader<'a> {
 pub(super) fn decode(plain: &[u8]) -> Option<TokenEntry> {
     let mut r = Reader { buf: plain };
     let flags = r.byte()?;
-    if flags & !(HAS_PARENT | HAS_META) != 0 {
+    if flags & !(HAS_PARENT | HAS_META | HAS_CIDRS) != 0 {
         return None;
     }
     let parent = if flags & HAS_PARENT != 0 { Some(hex::encode(r.take(32)?)) } else { None };
@@ -192,6 +207,16 @@ pub(super) fn decode(plain: &[u8]) -> Option<TokenEntry> {
     } else {
         None
     };
+    let mut bound_cidrs = Vec::new();
+    if flags & HAS_CIDRS != 0 {
+        let n = r.count()?;
+        for _ in 0..n {
+            bound_cidrs.push(BoundCidr::parse(&r.string()?).ok()?);
+        }
+        if bound_cidrs.is_empty() {
+            return None; // the flag says there are some
+        }
+    }
     if !r.buf.is_empty() {
         return None;
     }
@@ -220,6 +245,7 @@ pub(super) fn decode(plain: &[u8]) -> Option<TokenEntry> {
         last_renewal_ns: None,
         entity_id,
         max_ttl: 0,
+        bound_cidrs,
     })
 }
 
@@ -257,7 +283,61 @@ mod tests {
             last_renewal_ns: None,
             entity_id: String::new(),
             max_ttl: 0,
+            bound_cidrs: vec![],
         }
+    }
+
+    fn cidrs(xs: &[&str]) -> Vec<BoundCidr> {
+        xs.iter().map(|s| BoundCidr::parse(s).unwrap()).collect()
+    }
+
+    /// Format 1 as minted before bound CIDRs existed: flags 0, creation
+    /// 1_795_900_000, ttl 3600, path, display name, role, entity id, policies.
+    fn pre_cidr_plaintext() -> Vec<u8> {
+        [
+            &[0x00, 0xe0, 0x84, 0xad, 0xd8, 0x06, 0x90, 0x1c][..],
+            b"\x14auth/token/create/r1",
+            b"\x08token-ci",
+            b"\x02r1",
+            b"\x00",
+            b"\x01\x07default",
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn bound_cidrs_roundtrip_and_old_tokens_still_decode() {
+        // An old token: no binding, and re-encoding an unbound entry gives the same bytes.
+        let old = decode(&pre_cidr_plaintext()).expect("a pre-CIDR batch token decodes");
+        assert!(old.bound_cidrs.is_empty());
+        assert_eq!((old.path.as_str(), old.role.as_str(), old.ttl), ("auth/token/create/r1", "r1", 3600));
+        assert_eq!(old.policies, ["default"]);
+        assert_eq!(encode(&old).unwrap().to_vec(), pre_cidr_plaintext(), "unbound tokens keep the old layout");
+        // A bound one, with parent and meta too, IPv4 and IPv6, single hosts shown bare.
+        for (p, m) in [(false, false), (true, true)] {
+            let mut e = sample(p, m);
+            e.bound_cidrs = cidrs(&["10.0.0.0/8", "127.0.0.1/32", "fd00::/8", "::1"]);
+            let plain = encode(&e).unwrap();
+            assert_eq!(plain[0] & HAS_CIDRS, HAS_CIDRS);
+            let d = decode(&plain).unwrap();
+            assert_eq!(d, e);
+            assert_eq!(crate::cidr::to_strings(&d.bound_cidrs), ["10.0.0.0/8", "127.0.0.1", "fd00::/8", "::1"]);
+            for n in 0..plain.len() {
+                assert!(decode(&plain[..n]).is_none(), "truncated to {n}");
+            }
+        }
+        // The flag with an empty list, or a list entry that is not a CIDR: not a token.
+        let mut empty = pre_cidr_plaintext();
+        empty[0] = HAS_CIDRS;
+        empty.push(0);
+        assert!(decode(&empty).is_none());
+        let mut junk = pre_cidr_plaintext();
+        junk[0] = HAS_CIDRS;
+        junk.extend_from_slice(b"\x01\x03bad");
+        assert!(decode(&junk).is_none());
+        junk.truncate(junk.len() - 5);
+        junk.extend_from_slice(b"\x01\x0a10.0.0.0/8");
+        assert_eq!(crate::cidr::to_strings(&decode(&junk).unwrap().bound_cidrs), ["10.0.0.0/8"]);
     }
 
     #[test]
@@ -304,9 +384,11 @@ mod tests {
         longer.push(0);
         assert!(decode(&longer).is_none());
         // Unknown flags.
-        let mut bad = good.to_vec();
-        bad[0] |= 0x80;
-        assert!(decode(&bad).is_none());
+        for flag in [0x08, 0x80] {
+            let mut bad = good.to_vec();
+            bad[0] |= flag;
+            assert!(decode(&bad).is_none());
+        }
         // Every single-byte value at every position: never a panic.
         for i in 0..good.len() {
             for b in [0u8, 1, 0x7f, 0x80, 0xfe, 0xff] {

@@ -256,6 +256,16 @@ pub(super) async fn handle_create(store: &TokenStore, req: &Request, kind: Kind<
         renewable = false;
     }
 
+    // ---- bound CIDRs, as Vault: a role's own list; without a role a child
+    // keeps its parent's (a role without a list binds nothing: roles may
+    // widen on purpose); a token that never expires is not bound.
+    let bound_cidrs = match &role {
+        _ if ttl == 0 => Vec::new(),
+        Some(r) => r.token_bound_cidrs.clone(),
+        None if !orphan => parent.bound_cidrs.clone(),
+        None => Vec::new(),
+    };
+
     // ---- path
     let mut path = match &kind {
         Kind::Create => format!("{}create", req.mount.path),
@@ -290,6 +300,7 @@ pub(super) async fn handle_create(store: &TokenStore, req: &Request, kind: Kind<
         expire_ns: (ttl > 0).then(|| now_ns + (ttl as i64) * 1_000_000_000),
         last_renewal_ns: None,
         entity_id: String::new(),
+        bound_cidrs,
     };
     let (token, entry) = if batch {
         // Never stored: the token carries its entry (no storage touched).

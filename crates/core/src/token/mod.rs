@@ -31,6 +31,7 @@ pub use store::TokenStore;
 pub use ttl::{TtlInput, calculate_ttl, format_rfc3339_nano, human_duration};
 
 use crate::backend::{Backend, FieldKind, PathSpec, PathTable, Route, SpecialPaths, field};
+use crate::cidr::BoundCidr;
 use crate::error::{Error, Result};
 use crate::logical::{Operation, Request, Response};
 use async_trait::async_trait;
@@ -93,6 +94,12 @@ pub struct TokenEntry {
     /// `explicit_max_ttl` it is not something the token asked for, so lookups don't show it.
     #[serde(default)]
     pub max_ttl: u64,
+    /// Client addresses this token may be used from (a role's
+    /// `token_bound_cidrs`, a login's, or the parent's); empty = anywhere.
+    /// Enforced by the core on every request, except for a token that never
+    /// expires (`ttl` 0, a root token), as in Vault.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bound_cidrs: Vec<BoundCidr>,
 }
 
 impl TokenEntry {
@@ -101,6 +108,12 @@ impl TokenEntry {
     }
     pub fn is_root(&self) -> bool {
         self.policies.iter().any(|p| p == "root")
+    }
+    /// May a request from `remote` use this token? Vault's rule: bound CIDRs
+    /// bind every token except a non-expiring one, and a request without a
+    /// known client address is refused.
+    pub fn usable_from(&self, remote: Option<std::net::IpAddr>) -> bool {
+        self.ttl == 0 || crate::cidr::allows(&self.bound_cidrs, remote)
     }
 }
 
@@ -117,6 +130,7 @@ impl std::fmt::Debug for TokenEntry {
             .field("num_uses", &self.num_uses)
             .field("ttl", &self.ttl)
             .field("orphan", &self.orphan())
+            .field("bound_cidrs", &self.bound_cidrs)
             .finish_non_exhaustive()
     }
 }
@@ -165,6 +179,8 @@ pub struct InternalCreate {
     /// Mint a batch token (never stored) instead of a service token. Uses,
     /// period and explicit max must be zero; `renewable` is ignored.
     pub batch: bool,
+    /// See [`TokenEntry::bound_cidrs`].
+    pub bound_cidrs: Vec<BoundCidr>,
 }
 
 impl Default for InternalCreate {
@@ -183,6 +199,7 @@ impl Default for InternalCreate {
             parent: None,
             entity_id: String::new(),
             batch: false,
+            bound_cidrs: Vec::new(),
         }
     }
 }
@@ -256,6 +273,8 @@ const ROLE_FIELDS: &[crate::backend::FieldSpec] = &[
     field("token_no_default_policy", FieldKind::Bool, "Do not add the default policy"),
     field("token_num_uses", FieldKind::Int, "Number of uses of the tokens"),
     field("token_type", FieldKind::String, "service, default-service, batch or default-batch"),
+    field("token_bound_cidrs", FieldKind::StringList, "Client addresses (CIDR blocks or single IPs) the tokens may be used from"),
+    field("bound_cidrs", FieldKind::StringList, "Deprecated: use token_bound_cidrs"),
     field("period", FieldKind::Duration, "Deprecated: use token_period"),
     field("explicit_max_ttl", FieldKind::Duration, "Deprecated: use token_explicit_max_ttl"),
 ];

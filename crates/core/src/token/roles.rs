@@ -2,6 +2,7 @@
 
 use super::create::sanitize_policies;
 use super::store::{ROLE_PREFIX, TokenStore, role_key};
+use crate::cidr::{self, BoundCidr};
 use crate::error::{Error, Result};
 use crate::fields::{get_bool, get_duration, get_int, get_str, get_str_list};
 use crate::logical::{Request, Response};
@@ -27,6 +28,13 @@ pub(crate) struct Role {
     pub token_num_uses: i64,
     /// `service`, `default-service`, `batch`, `default-batch`.
     pub token_type: String,
+    /// Client addresses the role's tokens are bound to; empty = not bound.
+    #[serde(default)]
+    pub token_bound_cidrs: Vec<BoundCidr>,
+    /// Set while the list was last written under the deprecated name
+    /// `bound_cidrs` alone: reads then show both names, as Vault's do.
+    #[serde(default)]
+    pub legacy_bound_cidrs: bool,
 }
 
 impl Role {
@@ -46,6 +54,8 @@ impl Role {
             token_no_default_policy: false,
             token_num_uses: 0,
             token_type: "default-service".into(),
+            token_bound_cidrs: vec![],
+            legacy_bound_cidrs: false,
         }
     }
 
@@ -105,13 +115,6 @@ fn path_suffix_ok(s: &str) -> bool {
 
 pub(super) async fn write(s: &TokenStore, name: &str, req: &Request) -> Result<Option<Response>> {
     let d = &req.data;
-    // Binding tokens to client addresses is not enforced yet: refuse the
-    // setting rather than store a restriction that would silently not apply.
-    for key in ["token_bound_cidrs", "bound_cidrs"] {
-        if get_str_list(d, key)?.is_some_and(|v| !v.is_empty()) {
-            return Err(Error::invalid(format!("{key} is not supported by this server yet")));
-        }
-    }
     let mut role = s.role(name).await?.unwrap_or_else(|| Role::new(name));
     let mut warnings = Vec::new();
 
@@ -139,6 +142,27 @@ pub(super) async fn write(s: &TokenStore, name: &str, req: &Request) -> Result<O
             return Err(Error::invalid(r"given role path suffix contains invalid characters; must match \w[\w-.]+\w"));
         }
         role.path_suffix = v;
+    }
+    // token_bound_cidrs wins over the deprecated bound_cidrs (which is then
+    // not even parsed), with Vault's warning and error texts.
+    match cidr::get_list(d, "token_bound_cidrs")? {
+        Some(list) => {
+            role.token_bound_cidrs =
+                list.map_err(|e| Error::invalid(format!("error parsing role fields: token_bound_cidrs: {e}")))?;
+            role.legacy_bound_cidrs = false;
+            if d.get("bound_cidrs").is_some_and(|v| !v.is_null()) {
+                warnings.push(
+                    "Both 'token_bound_cidrs' and deprecated 'bound_cidrs' value supplied, ignoring the deprecated value"
+                        .to_string(),
+                );
+            }
+        }
+        None => {
+            if let Some(list) = cidr::get_list(d, "bound_cidrs")? {
+                role.token_bound_cidrs = list.map_err(|e| Error::invalid(format!("error parsing bound_cidrs: {e}")))?;
+                role.legacy_bound_cidrs = true;
+            }
+        }
     }
     if let Some(v) = get_str_list(d, "allowed_entity_aliases")? {
         role.allowed_entity_aliases = Some(v);
@@ -219,6 +243,11 @@ pub(super) async fn read(s: &TokenStore, name: &str) -> Result<Response> {
     d.insert("allowed_entity_aliases".into(), r.allowed_entity_aliases.as_ref().map_or(Value::Null, |v| json!(v)));
     d.insert("allowed_policies".into(), json!(r.allowed_policies));
     d.insert("allowed_policies_glob".into(), json!(r.allowed_policies_glob));
+    // Only when set, as Vault; the deprecated name only while it was the one used.
+    let cidrs = cidr::to_strings(&r.token_bound_cidrs);
+    if r.legacy_bound_cidrs && !cidrs.is_empty() {
+        d.insert("bound_cidrs".into(), json!(cidrs));
+    }
     d.insert("disallowed_policies".into(), json!(r.disallowed_policies));
     d.insert("disallowed_policies_glob".into(), json!(r.disallowed_policies_glob));
     // Deprecated names, kept at zero like Vault once the token_* ones exist.
@@ -228,6 +257,9 @@ pub(super) async fn read(s: &TokenStore, name: &str) -> Result<Response> {
     d.insert("path_suffix".into(), json!(r.path_suffix));
     d.insert("period".into(), json!(0));
     d.insert("renewable".into(), json!(r.renewable));
+    if !cidrs.is_empty() {
+        d.insert("token_bound_cidrs".into(), json!(cidrs));
+    }
     d.insert("token_explicit_max_ttl".into(), json!(r.token_explicit_max_ttl));
     d.insert("token_no_default_policy".into(), json!(r.token_no_default_policy));
     if r.token_num_uses > 0 {
@@ -254,19 +286,94 @@ mod tests {
     use crate::logical::Operation;
 
     #[tokio::test]
-    async fn bound_cidrs_refused_not_ignored() {
+    async fn bound_cidrs_stored_read_back_and_given_to_tokens() {
         let h = Harness::new().await;
-        for key in ["token_bound_cidrs", "bound_cidrs"] {
-            let e = h
-                .call_op(None, Operation::Create, "roles/cidr", json!({ key: ["10.0.0.0/8"] }))
-                .await
-                .unwrap_err()
-                .to_string();
-            assert!(e.contains(key), "{e}");
+        let read = |name: &'static str| {
+            let h = &h;
+            async move { h.call_op(None, Operation::Read, &format!("roles/{name}"), json!({})).await.unwrap().unwrap().data.unwrap() }
+        };
+        // Display form: single hosts bare, host bits kept, IPv6, IPv4-mapped as IPv4.
+        let w = h
+            .call_op(None, Operation::Create, "roles/c", json!({"token_bound_cidrs": "127.0.0.1, ::1/128, 10.1.2.3/8, 1.2.3.4/32, ::ffff:10.0.0.0/104"}))
+            .await
+            .unwrap();
+        assert!(w.is_none());
+        let d = read("c").await;
+        assert_eq!(d["token_bound_cidrs"], json!(["127.0.0.1", "::1", "10.1.2.3/8", "1.2.3.4", "10.0.0.0/8"]));
+        assert!(!d.contains_key("bound_cidrs"));
+        // Keys stay in Vault's (sorted) order.
+        let keys: Vec<&String> = d.keys().collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        // Tokens of the role carry them (a lookup shows them); a root token that never expires does not.
+        let a = h.root_call("create/c", json!({"ttl": "1h"})).await.unwrap().auth.unwrap();
+        assert_eq!(h.lookup(&a.client_token).await["bound_cidrs"], d["token_bound_cidrs"]);
+        let a = h.root_call("create/c", json!({})).await.unwrap().auth.unwrap();
+        assert!(!h.lookup(&a.client_token).await.contains_key("bound_cidrs"));
+        // The deprecated name alone: both names on read.
+        h.call_op(None, Operation::Create, "roles/old", json!({"bound_cidrs": ["127.0.0.1/32"]})).await.unwrap();
+        let d = read("old").await;
+        assert_eq!((d["bound_cidrs"].clone(), d["token_bound_cidrs"].clone()), (json!(["127.0.0.1"]), json!(["127.0.0.1"])));
+        // The new name then retires it; an empty list clears (and the field disappears).
+        h.call_op(None, Operation::Update, "roles/old", json!({"token_bound_cidrs": "10.0.0.0/8"})).await.unwrap();
+        let d = read("old").await;
+        assert!(!d.contains_key("bound_cidrs"));
+        assert_eq!(d["token_bound_cidrs"], json!(["10.0.0.0/8"]));
+        h.call_op(None, Operation::Update, "roles/old", json!({"token_bound_cidrs": []})).await.unwrap();
+        assert!(!read("old").await.contains_key("token_bound_cidrs"));
+        // Both names: the new one wins with Vault's warning, the deprecated one is not even parsed.
+        let r = h
+            .call_op(None, Operation::Create, "roles/both", json!({"bound_cidrs": ["bad"], "token_bound_cidrs": ["10.0.0.0/8"]}))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.warnings, ["Both 'token_bound_cidrs' and deprecated 'bound_cidrs' value supplied, ignoring the deprecated value"]);
+        let d = read("both").await;
+        assert!(!d.contains_key("bound_cidrs"));
+        assert_eq!(d["token_bound_cidrs"], json!(["10.0.0.0/8"]));
+    }
+
+    #[tokio::test]
+    async fn invalid_bound_cidrs_change_nothing() {
+        let h = Harness::new().await;
+        h.call_op(None, Operation::Create, "roles/keep", json!({"token_bound_cidrs": ["10.0.0.0/8"], "allowed_policies": ["a"]})).await.unwrap();
+        let before = h.store.role("keep").await.unwrap();
+        for (body, msg) in [
+            (json!({"token_bound_cidrs": ["bad"]}), r#"error parsing role fields: token_bound_cidrs: error parsing address "bad": not an IP address or CIDR block"#),
+            (json!({"token_bound_cidrs": "10.0.0.0/33"}), r#"error parsing role fields: token_bound_cidrs: error parsing address "10.0.0.0/33""#),
+            (json!({"token_bound_cidrs": "1.2.3.4, , 5.6.7.8"}), r#"error parsing role fields: token_bound_cidrs: error parsing address """#),
+            (json!({"token_bound_cidrs": ["::1/129"], "allowed_policies": ["b"]}), "error parsing role fields: token_bound_cidrs: error parsing address"),
+            (json!({"bound_cidrs": ["x"]}), r#"error parsing bound_cidrs: error parsing address "x": not an IP address or CIDR block"#),
+        ] {
+            for name in ["keep", "fresh"] {
+                let e = h.call_op(None, Operation::Update, &format!("roles/{name}"), body.clone()).await.unwrap_err();
+                assert!(matches!(&e, Error::InvalidRequest(m) if m.starts_with(msg)), "{body}: {e:?}");
+            }
         }
-        assert!(h.store.role("cidr").await.unwrap().is_none());
-        // An empty list binds nothing and is accepted.
-        h.call_op(None, Operation::Create, "roles/cidr", json!({"token_bound_cidrs": []})).await.unwrap();
+        assert_eq!(h.store.role("keep").await.unwrap(), before);
+        assert!(h.store.role("fresh").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn children_inherit_the_parents_binding_unless_a_role_decides() {
+        let h = Harness::new().await;
+        h.call_op(None, Operation::Create, "roles/bound", json!({"token_bound_cidrs": ["127.0.0.1"], "allowed_policies": ["tc", "default"]})).await.unwrap();
+        h.call_op(None, Operation::Create, "roles/open", json!({"allowed_policies": ["tc", "default"]})).await.unwrap();
+        let parent = h.root_call("create/bound", json!({"policies": ["tc"]})).await.unwrap().auth.unwrap().client_token;
+        let cidrs = |t: String| {
+            let h = &h;
+            async move { h.lookup(&t).await.get("bound_cidrs").cloned() }
+        };
+        let child = h.call_as(&parent, "create", json!({"policies": ["tc"]})).await.unwrap().auth.unwrap().client_token;
+        assert_eq!(cidrs(child).await, Some(json!(["127.0.0.1"])));
+        let batch = h.call_as(&parent, "create", json!({"policies": ["tc"], "type": "batch"})).await.unwrap().auth.unwrap().client_token;
+        assert_eq!(cidrs(batch).await, Some(json!(["127.0.0.1"])));
+        // Orphans do not inherit; a role's own (empty) list wins over the parent's.
+        let orphan = h.call_sudo(&parent, "create-orphan", json!({"policies": ["tc"]})).await.unwrap().auth.unwrap().client_token;
+        assert_eq!(cidrs(orphan).await, None);
+        let via_role = h.call_as(&parent, "create/open", json!({"policies": ["tc"]})).await.unwrap().auth.unwrap().client_token;
+        assert_eq!(cidrs(via_role).await, None);
     }
 
     #[test]
