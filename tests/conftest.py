@@ -12,6 +12,7 @@ Fixtures
   bao_sealed           factories: config-file servers (persistent storage in a tmp dir),
                        started uninitialised and sealed
   sealed_server        the factory parametrised over both
+  userpass             a fresh userpass mount on `server` (function-scoped, disabled after)
 
 Environment
   COFFER_BIN           path to the coffer binary (default: <repo>/target/debug/coffer)
@@ -379,6 +380,16 @@ def bao_sealed():
     f = _Factory("bao")
     yield f
     f.cleanup()
+
+
+@pytest.fixture
+def userpass(server):
+    """A fresh userpass mount on `server`, disabled again afterwards (which revokes
+    every token its logins issued). Yields its path."""
+    mount = unique("up")
+    assert_status(server.http("POST", f"sys/auth/{mount}", json_body={"type": "userpass"}), 204)
+    yield mount
+    assert_status(server.http("DELETE", f"sys/auth/{mount}"), 204)
 
 
 @pytest.fixture(params=TARGETS)

@@ -563,14 +563,6 @@ def test_roles_choose_the_token_type(server):
 
 # ----------------------------------------------------------------------------- logins
 
-@pytest.fixture
-def userpass(server):
-    mount = unique("upb")
-    assert_status(server.http("POST", f"sys/auth/{mount}", json_body={"type": "userpass"}), 204)
-    yield mount
-    assert_status(server.http("DELETE", f"sys/auth/{mount}"), 204)
-
-
 def login(server, mount, user, pw="pw"):
     r = server.http("POST", f"auth/{mount}/login/{user}", token=None, json_body={"password": pw})
     return assert_status(r, 200).json()

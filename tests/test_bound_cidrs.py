@@ -84,14 +84,6 @@ def self_lookup_works(srv, tok) -> bool:
     return False
 
 
-@pytest.fixture
-def userpass(server):
-    mount = unique("upc")
-    assert_status(server.http("POST", f"sys/auth/{mount}", json_body={"type": "userpass"}), 204)
-    yield mount
-    assert_status(server.http("DELETE", f"sys/auth/{mount}"), 204)
-
-
 def user(srv, mount, name, **body):
     body.setdefault("password", "pw")
     return srv.http("POST", f"auth/{mount}/users/{name}", json_body=body)
