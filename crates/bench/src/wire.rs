@@ -301,7 +301,7 @@ mod tests {
     /// A server that answers each request with the next canned response, written in
     /// `piece`-byte writes (to split heads, chunk lines and bodies across reads), then
     /// closes after the last one. Returns the connection and what the server read.
-    async fn canned(responses: Vec<&'static [u8]>, piece: usize) -> (WireConn, tokio::task::JoinHandle<Vec<u8>>) {
+    async fn canned<R: AsRef<[u8]> + Send + 'static>(responses: Vec<R>, piece: usize) -> (WireConn, tokio::task::JoinHandle<Vec<u8>>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
@@ -329,7 +329,7 @@ mod tests {
                     }
                 }
                 seen.extend_from_slice(&buf);
-                for part in resp.chunks(piece) {
+                for part in resp.as_ref().chunks(piece) {
                     s.write_all(part).await.unwrap();
                     s.flush().await.unwrap();
                     tokio::task::yield_now().await;
@@ -346,7 +346,7 @@ mod tests {
     #[tokio::test]
     async fn content_length_chunked_and_no_body_responses_on_one_connection() {
         for piece in [1, 3, 7, 4096] {
-            let (mut c, server) = canned(
+            let (mut c, server) = canned::<&[u8]>(
                 vec![
                     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
                     b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nX-Trailer: t\r\n\r\n",
@@ -386,6 +386,57 @@ mod tests {
         assert!(matches!(c.exchange(GET).await, Err(WireError::Malformed("invalid chunk size"))));
         let (mut c, _s) = canned(vec![b"SSH-2.0-OpenSSH\r\n\r\n"], 64).await;
         assert!(matches!(c.exchange(GET).await, Err(WireError::Malformed(_))));
+    }
+
+    /// One response: status, body length, chunked (with this chunk size) or not.
+    fn render(status: u16, len: usize, chunk: Option<usize>) -> Vec<u8> {
+        let body = vec![b'x'; len];
+        let mut out = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n").into_bytes();
+        match chunk {
+            Some(size) => {
+                out.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
+                for c in body.chunks(size) {
+                    out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+                    out.extend_from_slice(c);
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b"0\r\n\r\n");
+            }
+            None => {
+                out.extend_from_slice(format!("content-length: {len}\r\n\r\n").as_bytes());
+                out.extend_from_slice(&body);
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Any sequence of well-formed responses, cut into any piece size, is framed
+        /// exactly: each exchange returns its own status and the connection stays usable.
+        #[test]
+        fn any_responses_split_anywhere_are_framed_exactly(
+            resps in proptest::collection::vec(
+                (proptest::sample::select(vec![200u16, 204, 400, 403, 404, 500]), 0usize..20_000, proptest::option::of(1usize..5000)),
+                1..6),
+            piece in 1usize..9000,
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let statuses: Vec<u16> = resps.iter().map(|r| r.0).collect();
+            let rendered: Vec<Vec<u8>> = resps.iter().map(|&(st, len, chunk)| render(st, if st == 204 { 0 } else { len }, chunk)).collect();
+            let got = rt.block_on(async move {
+                let (mut c, _s) = canned(rendered, piece).await;
+                let mut got = Vec::new();
+                for _ in 0..statuses.len() {
+                    got.push(c.exchange(GET).await.map_err(|e| e.to_string())?);
+                    if c.is_closed() {
+                        return Err("closed".to_string());
+                    }
+                }
+                Ok::<_, String>(got)
+            });
+            proptest::prop_assert_eq!(got, Ok(resps.iter().map(|r| r.0).collect::<Vec<u16>>()));
+        }
     }
 
     #[test]

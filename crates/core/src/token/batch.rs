@@ -253,6 +253,29 @@ pub(super) fn decode(plain: &[u8]) -> Option<TokenEntry> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Decoding only ever sees authenticated bytes, but it still treats them as
+        /// untrusted: any input gives an entry or `None`, never a panic, and a
+        /// valid encoding with one byte changed or cut short never decodes to the
+        /// same entry.
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = decode(&bytes);
+        }
+
+        #[test]
+        fn a_changed_or_cut_encoding_is_not_the_same_entry(at in 0usize..4096, flip in 1u8..=255, cut in proptest::prelude::any::<bool>()) {
+            let e = sample(true, true);
+            let good = encode(&e).unwrap();
+            let at = at % good.len();
+            let mut bad = good.to_vec();
+            if cut { bad.truncate(at) } else { bad[at] ^= flip }
+            if let Some(d) = decode(&bad) {
+                proptest::prop_assert_ne!(serde_json::to_value(&d).unwrap(), serde_json::to_value(&e).unwrap());
+            }
+        }
+    }
+
     fn sample(parent: bool, meta: bool) -> TokenEntry {
         let mut e = decode(&encode(&base()).unwrap()).unwrap();
         e.parent = parent.then(|| "ab".repeat(32));
