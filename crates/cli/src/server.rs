@@ -158,7 +158,7 @@ async fn run_dev(f: &flags::Flags, cfg: Option<ServerConfig>) -> Result<i32> {
         coffer_core::core::VERSION
     );
     println!(
-        "WARNING! dev mode is enabled! In this mode, Coffer runs entirely in-memory\nand starts unsealed with a single unseal key. The root token is already\nauthenticated to the CLI, so you can immediately begin using Coffer.\n\nYou may need to set the following environment variables:\n\n    $ export VAULT_ADDR='http://{addr}'\n\nThe unseal key and root token are displayed below in case you want to\nseal/unseal the Vault or re-authenticate.\n\nUnseal Key: {unseal}\nRoot Token: {}\n\nDevelopment mode should NOT be used in production installations!\n",
+        "WARNING! dev mode is enabled! In this mode, Coffer runs entirely in-memory\nand starts unsealed with a single unseal key. The root token is already\nauthenticated to the CLI, so you can immediately begin using Coffer.\n\nYou may need to set the following environment variables:\n\n    $ export VAULT_ADDR='http://{addr}'\n\nThe unseal key and root token are displayed below in case you want to\nseal/unseal Coffer or re-authenticate.\n\nUnseal Key: {unseal}\nRoot Token: {}\n\nDevelopment mode should NOT be used in production installations!\n",
         init.root_token
     );
     wait_for_shutdown(vec![task]).await;
