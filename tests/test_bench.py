@@ -26,6 +26,7 @@ WORKLOADS = {
     "kv1-read": 200,
     "kv1-write": 204,
     "token-create": 200,
+    "batch-token-create": 200,
     "token-lookup": 200,
     "userpass-login": 200,
 }

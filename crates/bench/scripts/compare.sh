@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Coffer against OpenBao, every workload, in alternating rounds (coffer-bench -compare):
-#   1. both dev servers (in memory): kv2-read, kv2-write, kv1-read, kv1-write, token-create, token-lookup,
+#   1. both dev servers (in memory): kv2-read, kv2-write, kv1-read, kv1-write, token-create,
+#      batch-token-create, token-lookup,
 #      userpass-login;
 #   2. durable writes: Coffer on `storage "file"` against OpenBao dev (in memory) and against
 #      OpenBao on single-node raft (its durable storage).
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/../../.."
 DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-64}
-WORKLOADS=${WORKLOADS:-kv2-read kv2-write kv1-read kv1-write token-create token-lookup userpass-login}
+WORKLOADS=${WORKLOADS:-kv2-read kv2-write kv1-read kv1-write token-create batch-token-create token-lookup userpass-login}
 DURABLE=${DURABLE:-1}
 OUT=${OUT:-target/bench-results/compare}
 BASE_PORT=${BASE_PORT:-28600}

@@ -63,7 +63,8 @@ pub struct RunArgs {
     /// Root or admin token, used for setup (and for the load only with -root-token-for-load).
     #[arg(long, env = "VAULT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// kv2-read, kv2-write, kv1-read, kv1-write, token-create, token-lookup, userpass-login, trivial-get,
+    /// kv2-read, kv2-write, kv1-read, kv1-write, token-create, batch-token-create, token-lookup,
+    /// userpass-login, trivial-get,
     /// or a weighted mix such as kv2-read=80,kv2-write=20.
     #[arg(long, default_value = "kv2-read", value_parser = parse_mix)]
     pub workload: Mix,

@@ -13,18 +13,20 @@ pub enum Workload {
     Kv1Read,
     Kv1Write,
     TokenCreate,
+    BatchTokenCreate,
     TokenLookup,
     UserpassLogin,
     TrivialGet,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 9] = [
         Workload::Kv2Read,
         Workload::Kv2Write,
         Workload::Kv1Read,
         Workload::Kv1Write,
         Workload::TokenCreate,
+        Workload::BatchTokenCreate,
         Workload::TokenLookup,
         Workload::UserpassLogin,
         Workload::TrivialGet,
@@ -37,6 +39,7 @@ impl Workload {
             Workload::Kv1Read => "kv1-read",
             Workload::Kv1Write => "kv1-write",
             Workload::TokenCreate => "token-create",
+            Workload::BatchTokenCreate => "batch-token-create",
             Workload::TokenLookup => "token-lookup",
             Workload::UserpassLogin => "userpass-login",
             Workload::TrivialGet => "trivial-get",
@@ -73,7 +76,9 @@ impl Workload {
             Workload::Kv2Write => Some((format!("{mount}/data/{KEY_PREFIX}*"), &["create", "update"])),
             Workload::Kv1Read => Some((format!("{mount}/{KEY_PREFIX}*"), &["read"])),
             Workload::Kv1Write => Some((format!("{mount}/{KEY_PREFIX}*"), &["create", "update"])),
-            Workload::TokenCreate => Some(("auth/token/create".to_string(), &["create", "update"])),
+            Workload::TokenCreate | Workload::BatchTokenCreate => {
+                Some(("auth/token/create".to_string(), &["create", "update"]))
+            }
             Workload::TokenLookup => Some(("auth/token/lookup".to_string(), &["update"])),
             // Logins are unauthenticated: no rule needed.
             Workload::UserpassLogin | Workload::TrivialGet => None,
@@ -265,6 +270,13 @@ pub fn prepare(mix: &Mix, t: &Targets) -> Result<Vec<OpPlan>, String> {
                 // Short-lived children of the load token; revoking the load token at the end
                 // revokes them all.
                 body: Bytes::from_static(br#"{"ttl":"10m","display_name":"coffer-bench"}"#),
+            }],
+            Workload::BatchTokenCreate => vec![Prepared {
+                method: Method::POST,
+                uri: uri("/v1/auth/token/create")?,
+                // Batch children of the load token: never stored by the server, and dead
+                // once the load token is revoked at the end.
+                body: Bytes::from_static(br#"{"type":"batch","ttl":"10m","display_name":"coffer-bench"}"#),
             }],
             Workload::TokenLookup => {
                 if t.lookup_tokens.is_empty() {
