@@ -253,6 +253,17 @@ impl Keyring {
         })
     }
 
+    /// Every term, keys copied, with the active term's count as of now: the
+    /// start of a successor keyring (a new term, or a new root key).
+    fn copy_terms(&self) -> Result<BTreeMap<u32, Term>> {
+        let mut terms = BTreeMap::new();
+        for (t, term) in &self.terms {
+            let encryptions = if *t == self.active_term { self.encryptions.load(Ordering::Relaxed) } else { term.encryptions };
+            terms.insert(*t, Term { key: AeadKey::new(term.key.raw.clone())?, install_time: term.install_time.clone(), encryptions });
+        }
+        Ok(terms)
+    }
+
     pub fn active_term(&self) -> u32 {
         self.active_term
     }
@@ -423,11 +434,7 @@ impl Barrier {
         let _g = self.keyring_lock.lock().await;
         let cur = self.keyring.load_full().ok_or(Error::Sealed)?;
         let kek = self.kek.lock().clone().ok_or_else(|| Error::internal("the unseal key is not held; unseal again"))?;
-        let mut terms = BTreeMap::new();
-        for (t, term) in &cur.terms {
-            let encryptions = if *t == cur.active_term { cur.encryptions.load(Ordering::Relaxed) } else { term.encryptions };
-            terms.insert(*t, Term { key: AeadKey::new(term.key.raw.clone())?, install_time: term.install_time.clone(), encryptions });
-        }
+        let terms = cur.copy_terms()?;
         let count = cur.encryptions.load(Ordering::Relaxed);
         let next = Keyring::assemble(KeyBytes::random()?, cur.active_term, terms, count)?;
         let rotation = *self.rotation.lock();
@@ -470,11 +477,7 @@ impl Barrier {
     async fn rotate_locked(&self, now: String) -> Result<u32> {
         let cur = self.keyring.load_full().ok_or(Error::Sealed)?;
         let new_term = cur.active_term.checked_add(1).ok_or_else(|| Error::internal("keyring term overflow"))?;
-        let mut terms = BTreeMap::new();
-        for (t, term) in &cur.terms {
-            let encryptions = if *t == cur.active_term { cur.encryptions.load(Ordering::Relaxed) } else { term.encryptions };
-            terms.insert(*t, Term { key: AeadKey::new(term.key.raw.clone())?, install_time: term.install_time.clone(), encryptions });
-        }
+        let mut terms = cur.copy_terms()?;
         terms.insert(new_term, Term { key: AeadKey::new(KeyBytes::random()?)?, install_time: now, encryptions: 0 });
         let next = Keyring::assemble(cur.root_key.clone(), new_term, terms, 0)?;
         let rotation = *self.rotation.lock();
