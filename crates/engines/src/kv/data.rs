@@ -9,6 +9,22 @@ use serde_json::{Map, Value, json};
 
 pub(super) async fn read(b: &KvV2, req: &Request, path: &str) -> Result<Option<Response>> {
     let version = get_int(&req.data, "version")?.unwrap_or(0);
+    Ok(match read_version(b, path, version).await? {
+        None => None,
+        Some(Version::Gone { metadata }) => Some(deleted_read(json!({"data": null, "metadata": metadata}))),
+        Some(Version::Live { metadata, data }) => Some(Response::json(json!({"data": data, "metadata": metadata}))),
+    })
+}
+
+/// A version asked for by `?version=` (0 = current), as the data and subkeys
+/// reads see it; `None` when the key or that version does not exist.
+pub(super) enum Version {
+    /// Soft-deleted or destroyed: only its metadata is shown.
+    Gone { metadata: Value },
+    Live { metadata: Value, data: Value },
+}
+
+pub(super) async fn read_version(b: &KvV2, path: &str, version: i64) -> Result<Option<Version>> {
     let Some(rec) = b.store.record(path).await? else {
         return Ok(None);
     };
@@ -17,10 +33,10 @@ pub(super) async fn read(b: &KvV2, req: &Request, path: &str) -> Result<Option<R
     };
     let metadata = rec.version_json(n, vm);
     if vm.is_gone(b.now()) {
-        return Ok(Some(deleted_read(json!({"data": null, "metadata": metadata}))));
+        return Ok(Some(Version::Gone { metadata }));
     }
     let data = b.store.data_of(path, &rec, n).await?;
-    Ok(Some(Response::json(json!({"data": data, "metadata": metadata}))))
+    Ok(Some(Version::Live { metadata, data }))
 }
 
 /// Vault's answer for a soft-deleted or destroyed version: 404 with the full

@@ -3,7 +3,7 @@
 //! which keys exist without read access to the values.
 
 use super::KvV2;
-use super::data::deleted_read;
+use super::data::{Version, deleted_read, read_version};
 use coffer_core::fields::get_int;
 use coffer_core::{Request, Response, Result};
 use serde_json::{Map, Value, json};
@@ -11,17 +11,13 @@ use serde_json::{Map, Value, json};
 pub(super) async fn read(b: &KvV2, req: &Request, path: &str) -> Result<Option<Response>> {
     let version = get_int(&req.data, "version")?.unwrap_or(0);
     let depth = get_int(&req.data, "depth")?.unwrap_or(0);
-    let Some(rec) = b.store.record(path).await? else {
-        return Ok(None);
+    let (metadata, data) = match read_version(b, path, version).await? {
+        None => return Ok(None),
+        Some(Version::Gone { metadata }) => {
+            return Ok(Some(deleted_read(json!({"metadata": metadata, "subkeys": null}))));
+        }
+        Some(Version::Live { metadata, data }) => (metadata, data),
     };
-    let Some((n, vm)) = rec.resolve(version) else {
-        return Ok(None);
-    };
-    let metadata = rec.version_json(n, vm);
-    if vm.is_gone(b.now()) {
-        return Ok(Some(deleted_read(json!({"metadata": metadata, "subkeys": null}))));
-    }
-    let data = b.store.data_of(path, &rec, n).await?;
     let subkeys = match &data {
         Value::Object(m) => Value::Object(shape(m, depth, 1)),
         _ => Value::Null,
