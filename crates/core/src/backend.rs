@@ -213,6 +213,36 @@ pub trait Backend: Send + Sync + 'static {
     }
 }
 
+/// A request as the core would hand it to the backend mounted with `mount` /
+/// `storage`, for [`serve_direct`]: no token, no caller, and a LIST path ending
+/// in `/` (the core adds it). `body` must be a JSON object or null.
+pub fn direct_request(op: Operation, mount: &Arc<MountInfo>, storage: &StorageView, rel_path: &str, body: Value) -> Request {
+    let data = match body {
+        Value::Object(m) => m,
+        Value::Null => Map::new(),
+        other => panic!("request body must be an object, got {other}"),
+    };
+    let mut rel = rel_path.to_string();
+    if op == Operation::List && !rel.is_empty() && !rel.ends_with('/') {
+        rel.push('/');
+    }
+    Request {
+        id: "req-direct".into(),
+        operation: op,
+        path: format!("{}{rel}", mount.path),
+        rel_path: rel,
+        data,
+        client_token: None,
+        caller: None,
+        has_sudo: false,
+        wrap_ttl: None,
+        mount: mount.clone(),
+        storage: storage.clone(),
+        remote_addr: None,
+        headers: Vec::new(),
+    }
+}
+
 /// Route `req` inside one backend and serve it, without tokens or ACLs: the
 /// table lookup (404 unsupported path), the operation check (405), the
 /// existence check (update → create). Engine unit tests drive backends

@@ -43,26 +43,9 @@ impl Harness {
     }
 
     pub(crate) fn request(&self, op: Operation, rel_path: &str, body: Value) -> Request {
-        let data = match body {
-            Value::Object(m) => m,
-            Value::Null => Default::default(),
-            other => panic!("test body must be an object, got {other}"),
-        };
-        Request {
-            id: "req-test".into(),
-            operation: op,
-            path: format!("{}{rel_path}", self.mount.path),
-            rel_path: rel_path.to_string(),
-            data,
-            client_token: None,
-            caller: None,
-            has_sudo: false,
-            wrap_ttl: None,
-            mount: self.mount.clone(),
-            storage: self.storage.clone(),
-            remote_addr: self.remote_addr,
-            headers: Vec::new(),
-        }
+        let mut req = coffer_core::backend::direct_request(op, &self.mount, &self.storage, rel_path, body);
+        req.remote_addr = self.remote_addr;
+        req
     }
 
     /// The operation the core would hand to `handle` for an `update`.
@@ -77,11 +60,7 @@ impl Harness {
     }
 
     pub(crate) async fn call(&self, op: Operation, rel_path: &str, body: Value) -> Result<Option<Response>> {
-        let mut rel = rel_path.to_string();
-        if op == Operation::List && !rel.is_empty() && !rel.ends_with('/') {
-            rel.push('/');
-        }
-        let mut req = self.request(op, &rel, body);
+        let mut req = self.request(op, rel_path, body);
         coffer_core::backend::serve_direct(self.backend.as_ref(), &mut req).await
     }
 
