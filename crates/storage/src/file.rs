@@ -18,6 +18,15 @@
 //! acknowledged write survives `kill -9` (and power loss, as far as the disk
 //! honours fsync). A batch is atomic because it lives inside one transaction.
 //!
+//! # Preconditions
+//!
+//! A batch may carry [`Op::Expect`]s (compare-and-swap). They are checked
+//! inside the group's write transaction, against the state left by the
+//! batches before it in the group, before any op of the batch is applied; a
+//! batch whose expectation fails is skipped (the rest of the group commits)
+//! and its waiter gets [`StorageError::Conflict`]. The single writer thread is
+//! what makes check-then-apply atomic.
+//!
 //! # When one batch in a group fails
 //!
 //! A group shares a transaction, so a failing batch must not silently take
@@ -152,9 +161,15 @@ impl FileStorage {
     }
 
     pub fn open_with(dir: &Path, options: FileOptions) -> Result<FileStorage, StorageError> {
-        std::fs::create_dir_all(dir).map_err(|e| backend("create directory", e))?;
+        create_private_dir(dir).map_err(|e| backend("create directory", e))?;
         let path = dir.join(DB_FILE_NAME);
         let existed = path.exists();
+        if !existed {
+            // Created 0600 before redb opens it (redb would create it through
+            // the umask, typically 0644): the file holds the encrypted keyring
+            // and every secret's ciphertext, nobody else's business.
+            create_private_file(&path).map_err(|e| backend("create database file", e))?;
+        }
         let db = Database::builder()
             .create(&path)
             .map_err(|e| backend("open database", e))?;
@@ -225,6 +240,55 @@ impl Drop for FileStorage {
     }
 }
 
+/// Create `dir` (and missing parents) as 0700. An existing directory keeps
+/// its mode: [`permission_warnings`] reports one that is too open.
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map(drop)
+}
+
+#[cfg(not(unix))]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new().write(true).create_new(true).open(path).map(drop)
+}
+
+/// What is too open about an existing storage directory and its database
+/// file: group or other permission bits on either. For the server to warn
+/// about at start (OpenBao creates them 0700/0600; Coffer does too, but an
+/// operator's own `mkdir` or a restored backup may not have).
+pub fn permission_warnings(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for (what, p, want) in [("directory", dir.to_path_buf(), 0o700), ("database file", dir.join(DB_FILE_NAME), 0o600)] {
+            if let Ok(m) = std::fs::metadata(&p) {
+                let mode = m.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    out.push(format!(
+                        "storage {what} {} has mode {mode:04o}: group and others can read it; use {want:04o} (chmod {want:o} {})",
+                        p.display(),
+                        p.display()
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(unix)]
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
@@ -274,9 +338,20 @@ fn apply_ops(table: &mut KvTable<'_>, ops: &[Op]) -> Result<(), redb::StorageErr
             Op::Delete(k) => {
                 table.remove(k.as_str())?;
             }
+            // Checked by `commit_batches` before the batch is applied.
+            Op::Expect(..) => {}
         }
     }
     Ok(())
+}
+
+/// Do `ops`' preconditions hold against the transaction's current state
+/// (which includes the batches of the group applied before this one)?
+fn expectations_hold(table: &KvTable<'_>, ops: &[Op]) -> Result<bool, redb::StorageError> {
+    if !crate::has_expectations(ops) {
+        return Ok(true);
+    }
+    crate::expectations_hold(ops, |k| Ok(table.get(k)?.map(|v| v.value().to_vec())))
 }
 
 enum GroupError {
@@ -299,19 +374,22 @@ where
     F: Fn(&mut KvTable<'_>, &[Op]) -> Result<(), redb::StorageError>,
 {
     let batches: Vec<&[Op]> = group.iter().map(|p| p.ops.as_slice()).collect();
+    // A batch whose precondition fails is skipped inside the shared
+    // transaction (it is an answer, not an error) and its waiter told so.
+    let outcome = |applied: bool| if applied { Ok(()) } else { Err(StorageError::Conflict) };
     match commit_batches(db, &batches, options, &apply) {
-        Ok(()) => {
+        Ok(applied) => {
             counters.commits.fetch_add(1, Ordering::Relaxed);
-            group.iter().map(|_| Ok(())).collect()
+            applied.into_iter().map(outcome).collect()
         }
         Err(GroupError::Batch(..)) if group.len() > 1 => {
             // Isolate the bad batch: every batch gets its own transaction.
             batches
                 .iter()
                 .map(|ops| match commit_batches(db, &[ops], options, &apply) {
-                    Ok(()) => {
+                    Ok(applied) => {
                         counters.commits.fetch_add(1, Ordering::Relaxed);
-                        Ok(())
+                        outcome(applied[0])
                     }
                     Err(GroupError::Batch(msg)) => Err(backend("apply batch", msg)),
                     Err(GroupError::Txn(msg)) => Err(StorageError::Backend(msg)),
@@ -331,7 +409,7 @@ fn commit_batches<F>(
     batches: &[&[Op]],
     options: &FileOptions,
     apply: &F,
-) -> Result<(), GroupError>
+) -> Result<Vec<bool>, GroupError>
 where
     F: Fn(&mut KvTable<'_>, &[Op]) -> Result<(), redb::StorageError>,
 {
@@ -345,19 +423,26 @@ where
         .map_err(|e| txn_err("set durability", &e))?;
     txn.set_two_phase_commit(options.two_phase_commit);
     txn.set_quick_repair(options.quick_repair);
+    let mut applied = Vec::with_capacity(batches.len());
     {
         let mut table = txn.open_table(KV).map_err(|e| txn_err("open table", &e))?;
         for ops in batches {
-            if let Err(e) = apply(&mut table, ops) {
+            let holds = expectations_hold(&table, ops);
+            if let Ok(false) = holds {
+                applied.push(false);
+                continue;
+            }
+            if let Err(e) = holds.and_then(|_| apply(&mut table, ops)) {
                 drop(table);
                 // Dropping an uncommitted transaction aborts it too; abort
                 // explicitly so its error (if any) is not hidden in a drop.
                 let _ = txn.abort();
                 return Err(GroupError::Batch(e.to_string()));
             }
+            applied.push(true);
         }
     }
-    txn.commit().map_err(|e| {
+    txn.commit().map(|()| applied).map_err(|e| {
         GroupError::Txn(format!(
             "file storage: commit: {e}; the outcome is unknown (the write may or may not be durable)"
         ))

@@ -33,6 +33,13 @@ impl Storage for InmemStorage {
 
     async fn write(&self, ops: Vec<Op>) -> Result<(), StorageError> {
         let mut map = self.map.write();
+        // Preconditions first, under the same lock as the writes: a batch
+        // whose expectation fails changes nothing.
+        if crate::has_expectations(&ops)
+            && !crate::expectations_hold(&ops, |k| Ok::<_, StorageError>(map.get(k).cloned()))?
+        {
+            return Err(StorageError::Conflict);
+        }
         for op in ops {
             match op {
                 Op::Put(k, v) => {
@@ -41,6 +48,7 @@ impl Storage for InmemStorage {
                 Op::Delete(k) => {
                     map.remove(&k);
                 }
+                Op::Expect(..) => {}
             }
         }
         Ok(())
@@ -79,5 +87,15 @@ mod tests {
         assert_eq!(s.get("y").await.unwrap(), None);
         assert_eq!(s.list("x/").await.unwrap(), vec!["a", "b/"]);
         assert_eq!(s.keys_with_prefix("x/").await.unwrap(), vec!["x/a", "x/b/c"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_expectation_applies_nothing() {
+        crate::tests::expect_semantics(&InmemStorage::new()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_claims_have_one_winner() {
+        crate::tests::racing_claims_have_one_winner(std::sync::Arc::new(InmemStorage::new())).await;
     }
 }

@@ -303,3 +303,45 @@ fn drop_stops_writer_thread() {
 // Crash test: see crash.rs. It needs SIGKILL, so Unix only.
 #[cfg(unix)]
 mod crash;
+
+#[tokio::test]
+async fn expectations_are_checked_in_the_write_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = FileStorage::open(dir.path()).unwrap();
+    crate::tests::expect_semantics(&s).await;
+}
+
+/// Racing claims land in the same commit group: the second batch's
+/// expectation is judged against the first's delete inside the shared
+/// transaction, so exactly one wins, and a refused batch is not a failure of
+/// its neighbours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_claims_have_one_winner() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = std::sync::Arc::new(FileStorage::open(dir.path()).unwrap());
+    crate::tests::racing_claims_have_one_winner(s.clone()).await;
+    // Claims really raced: some were refused by their precondition (the rest
+    // saw the value already gone).
+    assert!(s.stats().failed_batches > 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn created_private_and_wider_modes_are_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("a/b/data");
+    let s = FileStorage::open(&dir).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join(DB_FILE_NAME)), 0o600);
+    assert!(crate::permission_warnings(&dir).is_empty());
+    drop(s);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir.join(DB_FILE_NAME), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let w = crate::permission_warnings(&dir);
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].contains("0755") && w[1].contains("0644"), "{w:?}");
+    // Reopening an existing store keeps working (and does not change its modes).
+    FileStorage::open(&dir).unwrap();
+}
