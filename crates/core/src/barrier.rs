@@ -702,6 +702,62 @@ impl Barrier {
         Ok(())
     }
 
+    /// Read-modify-write `key` atomically: `f` sees the current plaintext
+    /// (`None`: absent) and says what the key becomes; the change applies only
+    /// if the stored ciphertext is still the one `f` was shown (an
+    /// [`Op::Expect`] on it), otherwise `f` runs again on the newer value. So
+    /// of any number of concurrent updaters, each sees the result of the ones
+    /// before it, on every backend (with raft, across nodes). Returns what `f`
+    /// returned for the change that was applied.
+    ///
+    /// This is how a single-use object is claimed: [`Barrier::take`] is an
+    /// update to "absent"; a use counter is an update to "one less".
+    pub async fn update<R>(
+        &self,
+        key: &str,
+        mut f: impl FnMut(Option<&[u8]>) -> Result<(Change, R)>,
+    ) -> Result<R> {
+        if Self::reserved(key) {
+            return Err(Error::internal("reserved key"));
+        }
+        // Contention on one key is a handful of racing requests; a key that
+        // keeps changing under us this long is a bug, not a workload.
+        for _ in 0..64 {
+            let ct = self.physical.get(key).await?;
+            let plain = match &ct {
+                Some(ct) => Some(self.decrypt_value(key, ct)?),
+                None => None,
+            };
+            let (change, out) = f(plain.as_deref().map(|p| p.as_slice()))?;
+            let op = match change {
+                Change::Keep => return Ok(out),
+                Change::Delete if ct.is_none() => return Ok(out),
+                Change::Delete => Op::Delete(key.to_string()),
+                Change::Put(mut v) => {
+                    let new = self.encrypt_value(key, &v)?;
+                    v.zeroize();
+                    Op::Put(key.to_string(), new)
+                }
+            };
+            if self.is_sealed() {
+                return Err(Error::Sealed);
+            }
+            match self.physical.write(vec![Op::Expect(key.to_string(), ct), op]).await {
+                Ok(()) => return Ok(out),
+                Err(coffer_storage::StorageError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::internal("storage value changed concurrently too many times"))
+    }
+
+    /// Atomically read and delete `key`: of concurrent takers exactly one gets
+    /// the value, the others `None`. Single-use objects are claimed with this
+    /// before their content is returned.
+    pub async fn take(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        self.update(key, |cur| Ok((Change::Delete, cur.map(|v| Zeroizing::new(v.to_vec()))))).await
+    }
+
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         if self.is_sealed() {
             return Err(Error::Sealed);
@@ -732,6 +788,16 @@ pub enum BarrierOp {
     Delete(String),
 }
 
+/// What [`Barrier::update`]'s function makes of the key.
+pub enum Change {
+    /// Leave it as it is (nothing is written).
+    Keep,
+    /// Delete it.
+    Delete,
+    /// Replace it with this plaintext.
+    Put(Vec<u8>),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -744,6 +810,46 @@ mod tests {
         b.initialize(&kek, KeyBytes::random().unwrap(), "t0".into()).await.unwrap();
         b.unseal(&kek).await.unwrap();
         (phys, b, kek)
+    }
+
+    /// Concurrent `take`s of one value: exactly one gets it. Concurrent
+    /// counter updates lose no decrement (each sees the one before it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn take_and_update_are_atomic() {
+        let (_, b, _) = unsealed().await;
+        let b = Arc::new(b);
+        for round in 0..10 {
+            let key = format!("logical/x/once{round}");
+            b.put(&key, b"single-use").await.unwrap();
+            let takers: Vec<_> = (0..12).map(|_| {
+                let (b, key) = (b.clone(), key.clone());
+                tokio::spawn(async move { b.take(&key).await.unwrap().is_some() })
+            }).collect();
+            let mut got = 0;
+            for t in takers {
+                got += t.await.unwrap() as usize;
+            }
+            assert_eq!(got, 1, "round {round}");
+            assert!(b.get(&key).await.unwrap().is_none());
+        }
+        b.put("logical/x/uses", b"40").await.unwrap();
+        let users: Vec<_> = (0..50).map(|_| {
+            let b = b.clone();
+            tokio::spawn(async move {
+                b.update("logical/x/uses", |cur| {
+                    let n: u32 = std::str::from_utf8(cur.unwrap()).unwrap().parse().unwrap();
+                    Ok(if n == 0 { (Change::Keep, false) } else { (Change::Put((n - 1).to_string().into_bytes()), true) })
+                })
+                .await
+                .unwrap()
+            })
+        }).collect();
+        let mut granted = 0;
+        for u in users {
+            granted += u.await.unwrap() as usize;
+        }
+        assert_eq!(granted, 40);
+        assert_eq!(&b.get("logical/x/uses").await.unwrap().unwrap()[..], b"0");
     }
 
     #[tokio::test]

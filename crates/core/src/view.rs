@@ -65,6 +65,30 @@ impl StorageView {
         self.barrier.delete(&self.full(key)?).await
     }
 
+    /// Atomically read and delete `key` (see [`Barrier::take`]): the claim of
+    /// a single-use object. Of concurrent callers exactly one gets `Some`.
+    pub async fn take(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        self.barrier.take(&self.full(key)?).await
+    }
+
+    /// [`StorageView::take`] of a JSON record.
+    pub async fn take_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        match self.take(key).await? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+        }
+    }
+
+    /// Atomic read-modify-write of `key` (see [`Barrier::update`]), e.g. a
+    /// use counter that concurrent requests decrement.
+    pub async fn update<R>(
+        &self,
+        key: &str,
+        f: impl FnMut(Option<&[u8]>) -> Result<(crate::barrier::Change, R)>,
+    ) -> Result<R> {
+        self.barrier.update(&self.full(key)?, f).await
+    }
+
     /// Immediate children of `prefix` (relative), folders with trailing `/`.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         if !prefix.is_empty() {

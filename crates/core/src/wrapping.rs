@@ -3,7 +3,7 @@
 use crate::logical::{Auth, Data, LeaseInfo, Response};
 use serde::{Deserialize, Serialize};
 
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone)]
 pub struct WrappedRecord {
     pub data: Option<Data>,
     pub auth: Option<Auth>,
@@ -12,6 +12,17 @@ pub struct WrappedRecord {
     pub creation_path: String,
     pub creation_time: String,
     pub creation_ttl: u64,
+}
+
+/// The wrapped response is a secret: only its metadata is printed.
+impl std::fmt::Debug for WrappedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WrappedRecord")
+            .field("creation_path", &self.creation_path)
+            .field("creation_time", &self.creation_time)
+            .field("creation_ttl", &self.creation_ttl)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WrappedRecord {
