@@ -603,7 +603,10 @@ impl Core {
             return Err(Error::invalid("cannot write to a path ending in '/'"));
         }
         let router = active.router.load();
-        let route_entry = router.lookup(&inc.path).ok_or_else(|| Error::NoRoute(inc.path.clone()))?.clone();
+        let Some(route_entry) = router.lookup(&inc.path).cloned() else {
+            drop(router);
+            return Err(self.refuse(&active, &inc, false, Error::NoRoute(inc.path.clone())).await);
+        };
         drop(router);
         let rel_path = inc.path.get(route_entry.prefix.len()..).unwrap_or("").to_string();
         let backend = route_entry.backend.clone();
@@ -615,16 +618,17 @@ impl Core {
             return Ok(Response { raw: Some(RawResponse::json(200, &help)), ..Default::default() });
         }
 
-        let route = table.route(&rel_path).ok_or_else(|| Error::UnsupportedPath(rel_path.clone()))?;
+        let unauthenticated = SpecialPaths::matches(&route_entry.special.unauthenticated, &rel_path);
+        let Some(route) = table.route(&rel_path) else {
+            return Err(self.refuse(&active, &inc, unauthenticated, Error::UnsupportedPath(rel_path)).await);
+        };
         let wanted = match inc.operation {
             Operation::Create => Operation::Update,
             op => op,
         };
         if !route.spec.operations.contains(&wanted) && !route.spec.operations.contains(&inc.operation) {
-            return Err(Error::UnsupportedOperation(rel_path.clone()));
+            return Err(self.refuse(&active, &inc, unauthenticated, Error::UnsupportedOperation(rel_path)).await);
         }
-
-        let unauthenticated = SpecialPaths::matches(&route_entry.special.unauthenticated, &rel_path);
         let mut req = Request {
             id: crate::util::random_uuid(),
             operation: inc.operation,
@@ -706,18 +710,17 @@ impl Core {
     ) -> Result<Option<Arc<TokenEntry>>> {
         let Some(caller) = req.caller.clone() else { return Ok(None) };
         let acl = active.policies.acl_for(&caller.policies);
-        let op = match req.operation {
-            Operation::Create => Caps::CREATE,
-            Operation::Read => Caps::READ,
-            Operation::Update => Caps::UPDATE,
-            Operation::Patch => Caps::PATCH,
-            Operation::Delete => Caps::DELETE,
-            Operation::List => Caps::LIST,
-            Operation::Help | Operation::Header => Caps::READ,
-        };
+        let op = capability_of(req.operation);
         let res = acl.check_ref(&AclRequest { op, path: &req.path, data: Some(&req.data), wrap_ttl: req.wrap_ttl });
         let root_protected = SpecialPaths::matches(&route_entry.special.root, &req.rel_path);
         if !unauthenticated && (!res.allowed || (root_protected && !res.sudo)) {
+            // A denied request still presented the token, and Vault counts
+            // every such request against `num_uses`: otherwise a limited
+            // token could probe paths forever. On its last use it is revoked
+            // at once (there is no request to finish first).
+            if let UseOutcome::RevokeAfter = active.tokens.use_token(entry).await? {
+                active.tokens.revoke_entry(entry).await?;
+            }
             // Wrapping-TTL violations are denials too (OpenBao answers 403).
             return Err(Error::PermissionDenied);
         }
@@ -729,6 +732,46 @@ impl Core {
             UseOutcome::RevokeAfter => Some(entry.clone()),
             _ => None,
         })
+    }
+
+    /// The answer to a request that names no route, no row of its mount, or
+    /// an operation its row lacks. As in Vault, the token and the ACL come
+    /// first: a caller without a valid token, or whose policies do not reach
+    /// the path, gets 403, so nobody learns which mounts and endpoints exist
+    /// beyond what they may use; the request spends one of the token's uses
+    /// either way. Only a caller the ACL lets through (or a request on an
+    /// unauthenticated path, such as a login) sees `not_served`.
+    async fn refuse(&self, active: &Arc<Active>, inc: &Incoming, unauthenticated: bool, not_served: Error) -> Error {
+        if unauthenticated {
+            return not_served;
+        }
+        let Some(token) = inc.token.as_deref() else {
+            return Error::Coded(403, "permission denied".into());
+        };
+        let entry = match active.tokens.lookup(token).await {
+            Ok(Some(e)) if e.usable_from(inc.remote_addr.map(|a| a.ip())) => e,
+            Ok(Some(_)) => return cidr_denied(),
+            Ok(None) => return Error::InvalidToken,
+            Err(e) => return e,
+        };
+        let caller = active.tokens.caller(&entry);
+        let acl = active.policies.acl_for(&caller.policies);
+        let res = acl.check_ref(&AclRequest {
+            op: capability_of(inc.operation),
+            path: &inc.path,
+            data: Some(&inc.data),
+            wrap_ttl: inc.wrap_ttl,
+        });
+        match active.tokens.use_token(&entry).await {
+            Ok(UseOutcome::RevokeAfter) => {
+                if let Err(e) = active.tokens.revoke_entry(&entry).await {
+                    return e;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => return e,
+        }
+        if res.allowed { not_served } else { Error::PermissionDenied }
     }
 
     /// Turn an auth method's [`Login`] into a token: an orphan whose path is
@@ -860,6 +903,19 @@ impl Core {
             }),
             ..Default::default()
         })
+    }
+}
+
+/// The ACL capability an operation needs.
+fn capability_of(op: Operation) -> Caps {
+    match op {
+        Operation::Create => Caps::CREATE,
+        Operation::Read => Caps::READ,
+        Operation::Update => Caps::UPDATE,
+        Operation::Patch => Caps::PATCH,
+        Operation::Delete => Caps::DELETE,
+        Operation::List => Caps::LIST,
+        Operation::Help | Operation::Header => Caps::READ,
     }
 }
 
