@@ -110,8 +110,12 @@ fn open_storage(cfg: &ServerConfig) -> Result<Arc<dyn Storage>> {
     match cfg.storage.kind.as_str() {
         "inmem" => Ok(Arc::new(InmemStorage::new())),
         "file" => {
-            let path = cfg.storage.options.get("path").context("storage \"file\": path is required")?;
-            Ok(Arc::new(FileStorage::open(std::path::Path::new(path)).map_err(|e| anyhow::anyhow!("storage \"file\": {e}"))?))
+            let path = std::path::Path::new(cfg.storage.options.get("path").context("storage \"file\": path is required")?);
+            for w in coffer_storage::permission_warnings(path) {
+                tracing::warn!("{w}");
+                eprintln!("WARNING: {w}");
+            }
+            Ok(Arc::new(FileStorage::open(path).map_err(|e| anyhow::anyhow!("storage \"file\": {e}"))?))
         }
         other => bail!("storage type {other:?} is not supported yet"),
     }
@@ -127,12 +131,17 @@ fn new_core(storage: Arc<dyn Storage>, cfg: CoreConfig) -> Arc<Core> {
 async fn bind(addr: &str, opts: ListenerOptions, core: Arc<Core>, max: Option<usize>) -> Result<tokio::task::JoinHandle<()>> {
     coffer_http::listener_validate(&opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let l = TcpListener::bind(addr).await.with_context(|| format!("error initializing listener at {addr}"))?;
+    Ok(serve(l, opts, core, max))
+}
+
+/// Serve the core on a bound socket until the task is aborted.
+fn serve(l: TcpListener, opts: ListenerOptions, core: Arc<Core>, max: Option<usize>) -> tokio::task::JoinHandle<()> {
     let app = coffer_http::app(core, max);
-    Ok(tokio::spawn(async move {
+    tokio::spawn(async move {
         if let Err(e) = coffer_http::serve(l, opts, app).await {
             tracing::error!(error = %e, "listener stopped");
         }
-    }))
+    })
 }
 
 async fn run_dev(f: &flags::Flags, cfg: Option<ServerConfig>) -> Result<i32> {
@@ -189,7 +198,35 @@ fn lock_memory() -> Result<()> {
     bail!("mlock is only supported on Linux here: set `disable_mlock = true` in the configuration file")
 }
 
+/// The options of one configured listener, with every file it names checked.
+fn listener_options(l: &coffer_config::ListenerConfig) -> Result<ListenerOptions> {
+    let tls = if l.tls_disable {
+        None
+    } else {
+        match (&l.tls_cert_file, &l.tls_key_file) {
+            (Some(c), Some(k)) => Some(TlsFiles {
+                cert_file: c.clone(),
+                key_file: k.clone(),
+                tls13_only: l.tls_min_version == coffer_config::TlsVersion::Tls13,
+            }),
+            _ => bail!("listener at {}: TLS is enabled but tls_cert_file/tls_key_file are not set (set tls_disable = true for plain HTTP)", l.address),
+        }
+    };
+    let opts = ListenerOptions { tls, header_read_timeout: l.http_read_header_timeout };
+    coffer_http::listener_validate(&opts).map_err(|e| anyhow::anyhow!("listener at {}: {e}", l.address))?;
+    Ok(opts)
+}
+
 async fn run_config(cfg: ServerConfig) -> Result<i32> {
+    // Everything the config names is checked, and every listener bound,
+    // before storage is opened: a config that cannot start must leave no
+    // database (or data directory) behind.
+    let mut listeners = Vec::new();
+    for l in &cfg.listeners {
+        let opts = listener_options(l)?;
+        let sock = TcpListener::bind(&l.address).await.with_context(|| format!("error initializing listener at {}", l.address))?;
+        listeners.push((sock, opts, l));
+    }
     if !cfg.disable_mlock {
         lock_memory()?;
     }
@@ -200,22 +237,9 @@ async fn run_config(cfg: ServerConfig) -> Result<i32> {
     let storage = open_storage(&cfg)?;
     let core = new_core(storage, core_config(Some(&cfg)));
     let mut tasks = Vec::new();
-    for l in &cfg.listeners {
-        let tls = if l.tls_disable {
-            None
-        } else {
-            match (&l.tls_cert_file, &l.tls_key_file) {
-                (Some(c), Some(k)) => Some(TlsFiles {
-                    cert_file: c.clone(),
-                    key_file: k.clone(),
-                    tls13_only: l.tls_min_version == coffer_config::TlsVersion::Tls13,
-                }),
-                _ => bail!("listener at {}: TLS is enabled but tls_cert_file/tls_key_file are not set (set tls_disable = true for plain HTTP)", l.address),
-            }
-        };
+    for (sock, opts, l) in listeners {
         let max = l.max_request_size.map(|m| m as usize);
-        let opts = ListenerOptions { tls, header_read_timeout: l.http_read_header_timeout };
-        tasks.push(bind(&l.address, opts, core.clone(), max).await?);
+        tasks.push(serve(sock, opts, core.clone(), max));
         eprintln!("==> Coffer listening on {} ({})", l.address, if l.tls_disable { "tls disabled" } else { "tls" });
     }
     eprintln!(
