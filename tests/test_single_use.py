@@ -58,9 +58,12 @@ def _check_unwrap_race(srv, in_body: bool):
         ok = [r for r in results if r.status_code == 200]
         assert len(ok) == 1, (rnd, sorted(r.status_code for r in results))
         assert ok[0].json()["data"] == {"v": value}
-        # every loser is refused, none answered with a server error
-        assert all(r.status_code in (400, 403) for r in results if r.status_code != 200), \
-            [(r.status_code, r.text[:120]) for r in results]
+        assert sum(value in r.text for r in results) == 1
+        if srv.kind == "coffer":
+            # every loser is told the token is invalid; OpenBao 2.7 answers some of
+            # them 204 with an empty body (they lost the race after its lookup)
+            assert all(r.status_code in (400, 403) for r in results if r.status_code != 200), \
+                [(r.status_code, r.text[:120]) for r in results]
 
 
 @pytest.mark.parametrize("in_body", [True, False], ids=["token-in-body", "token-as-header"])
