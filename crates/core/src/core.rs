@@ -598,6 +598,7 @@ impl Core {
             return crate::sys::handle_unauthenticated(self, inc).await;
         }
         let active = self.active()?;
+        check_namespace(&inc.headers)?;
         if matches!(inc.operation, Operation::Update | Operation::Create) && inc.path.ends_with('/') {
             // Vault's router refuses these for every mount.
             return Err(Error::invalid("cannot write to a path ending in '/'"));
@@ -904,6 +905,23 @@ impl Core {
             ..Default::default()
         })
     }
+}
+
+/// Only the root namespace exists: a request that names any other (in
+/// `X-Vault-Namespace`) gets OpenBao's 404 `namespace not found` before
+/// anything else, token or not, rather than an answer from the root that a
+/// client confined to, say, `hotpass/dev` would take for its own namespace's.
+/// `root`, `/` and the empty string name the root, as in OpenBao.
+fn check_namespace(headers: &[(String, String)]) -> Result<()> {
+    for (k, v) in headers {
+        if k.eq_ignore_ascii_case("x-vault-namespace") {
+            let ns = v.trim().trim_matches('/');
+            if !ns.is_empty() && ns != "root" {
+                return Err(Error::Coded(404, "namespace not found".into()));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The ACL capability an operation needs.

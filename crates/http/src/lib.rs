@@ -159,6 +159,16 @@ fn wrap_ttl(h: &HeaderMap) -> Result<Option<Duration>, HttpResponse> {
     })
 }
 
+/// `X-Vault-Namespace`, handed to the core (which refuses any namespace but
+/// the root: none other exists yet, and a client that believes it is
+/// confined to one must not be answered from the root).
+fn namespace_header(h: &HeaderMap) -> Vec<(String, String)> {
+    match h.get("x-vault-namespace") {
+        Some(v) => vec![("x-vault-namespace".into(), String::from_utf8_lossy(v.as_bytes()).into_owned())],
+        None => Vec::new(),
+    }
+}
+
 async fn read_body(body: Body, limit: Option<usize>) -> Result<Bytes, HttpResponse> {
     let collected = match limit {
         Some(n) => http_body_util::Limited::new(body, n).collect().await.map_err(|_| {
@@ -403,7 +413,7 @@ async fn handle_inner(
         token: client_token(&headers),
         wrap_ttl: wrap,
         remote_addr: Some(remote),
-        headers: Vec::new(),
+        headers: namespace_header(&headers),
     };
     let result = st.core.handle(inc).await;
     let resp = match result {
