@@ -615,6 +615,12 @@ impl Core {
             return Ok(Response { raw: Some(RawResponse::json(200, &help)), ..Default::default() });
         }
 
+        // A name the handler would normalise (policy names, usernames) is normalised here, before
+        // the existence check and the ACL, so they judge the object the handler acts on.
+        let (rel_path, path) = match table.canonical_path(&rel_path) {
+            Some(canonical) => (canonical.clone(), format!("{}{canonical}", route_entry.prefix)),
+            None => (rel_path, inc.path.clone()),
+        };
         let route = table.route(&rel_path).ok_or_else(|| Error::UnsupportedPath(rel_path.clone()))?;
         let wanted = match inc.operation {
             Operation::Create => Operation::Update,
@@ -628,7 +634,7 @@ impl Core {
         let mut req = Request {
             id: crate::util::random_uuid(),
             operation: inc.operation,
-            path: inc.path.clone(),
+            path,
             rel_path: rel_path.clone(),
             data: inc.data,
             client_token: inc.token.clone(),
