@@ -66,8 +66,34 @@ pub struct PathSpec {
     /// `update` on a missing object is turned into `create` (ACL `create` vs
     /// `update`), as Vault's ExistenceCheck does.
     pub existence_check: bool,
+    /// Route parameters whose value names an object the handler looks up in a
+    /// normalised form (Vault's case-insensitive policy names and usernames).
+    /// The core rewrites the request path to that form right after routing, so
+    /// the existence check, the ACL and the handler all see the one canonical
+    /// path: a policy that denies `users/admin` also denies `users/ADMIN`.
+    pub canonical: &'static [(&'static str, Canon)],
     pub fields: &'static [FieldSpec],
     pub synopsis: &'static str,
+}
+
+/// How [`PathSpec::canonical`] normalises one route parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Canon {
+    /// Lower-cased, char by char (Go's `strings.ToLower`): userpass usernames.
+    Lower,
+    /// Surrounding whitespace trimmed, then lower-cased (Vault's policy-name
+    /// sanitising: `" Root "` names the `root` policy).
+    TrimLower,
+}
+
+impl Canon {
+    pub fn apply(self, value: &str) -> String {
+        let value = match self {
+            Canon::Lower => value,
+            Canon::TrimLower => value.trim(),
+        };
+        value.chars().flat_map(char::to_lowercase).collect()
+    }
 }
 
 /// A compiled API table.
@@ -121,6 +147,37 @@ impl PathTable {
             }
         }
         None
+    }
+
+    /// The canonical form of `rel_path` when the row it matches declares
+    /// [`PathSpec::canonical`] parameters and one of them is not canonical yet;
+    /// `None` when the path is already canonical (or matches no row). The
+    /// caller routes the returned path again: it may match another row (a
+    /// policy name of only spaces becomes the list path, as in OpenBao).
+    pub fn canonical_path(&self, rel_path: &str) -> Option<String> {
+        let (spec, re) = self.specs.iter().zip(&self.regexes).find(|(_, re)| re.is_match(rel_path))?;
+        if spec.canonical.is_empty() {
+            return None;
+        }
+        let caps = re.captures(rel_path)?;
+        let mut spans: Vec<(std::ops::Range<usize>, String)> = spec
+            .canonical
+            .iter()
+            .filter_map(|(name, canon)| caps.name(name).map(|m| (m.range(), canon.apply(m.as_str()))))
+            .collect();
+        spans.sort_by_key(|(r, _)| r.start);
+        let mut out = String::with_capacity(rel_path.len());
+        let mut at = 0;
+        for (range, value) in spans {
+            if range.start < at {
+                continue; // nested groups: the outer one was rewritten already
+            }
+            out.push_str(&rel_path[at..range.start]);
+            out.push_str(&value);
+            at = range.end;
+        }
+        out.push_str(&rel_path[at..]);
+        (out != rel_path).then_some(out)
     }
 
     /// The `?help` body for a path: `{"help": "...", "openapi": {...}}`.
@@ -249,6 +306,10 @@ pub fn direct_request(op: Operation, mount: &Arc<MountInfo>, storage: &StorageVi
 /// through this so they see the same routing the core applies.
 pub async fn serve_direct(backend: &dyn Backend, req: &mut Request) -> Result<Option<Response>> {
     let table = backend.table();
+    if let Some(canonical) = table.canonical_path(&req.rel_path) {
+        req.path = format!("{}{canonical}", req.mount.path);
+        req.rel_path = canonical;
+    }
     let route = table.route(&req.rel_path).ok_or_else(|| Error::UnsupportedPath(req.rel_path.clone()))?;
     if !route.spec.operations.contains(&req.operation) {
         return Err(Error::UnsupportedOperation(req.rel_path.clone()));
@@ -282,6 +343,7 @@ mod tests {
                 pattern: "config",
                 operations: &[Operation::Read],
                 existence_check: false,
+                canonical: &[],
                 fields: &[],
                 synopsis: "cfg",
             },
@@ -290,6 +352,7 @@ mod tests {
                 pattern: "data/(?P<path>.+)",
                 operations: &[Operation::Read],
                 existence_check: false,
+                canonical: &[],
                 fields: DATA_FIELDS,
                 synopsis: "data",
             },
@@ -301,6 +364,40 @@ mod tests {
         assert!(t.route("configx").is_none());
         let help = t.help("data/x", "").unwrap();
         assert!(help["help"].as_str().unwrap().contains("data (map)"));
+    }
+
+    #[test]
+    fn canonical_path_rewrites_only_declared_params() {
+        const NAME: &[(&str, Canon)] = &[("name", Canon::TrimLower)];
+        const USER: &[(&str, Canon)] = &[("user", Canon::Lower)];
+        let row = |name, pattern, canonical| PathSpec {
+            name,
+            pattern,
+            operations: &[Operation::Read],
+            existence_check: false,
+            canonical,
+            fields: &[],
+            synopsis: "",
+        };
+        let t = PathTable::new(vec![
+            row("list", "policies/?", &[]),
+            row("policy", "policies/(?P<name>.+)", NAME),
+            row("pw", "users/(?P<user>[A-Za-z]+)/(?P<field>[A-Za-z]+)", USER),
+            row("kv", "data/(?P<path>.+)", &[]),
+        ]);
+        let c = |p: &str| t.canonical_path(p);
+        assert_eq!(c("policies/admin"), None, "already canonical");
+        assert_eq!(c("policies/ADMIN").as_deref(), Some("policies/admin"));
+        assert_eq!(c("policies/ Team/Admin \t").as_deref(), Some("policies/team/admin"));
+        assert_eq!(c("policies/a B").as_deref(), Some("policies/a b"), "inner space kept");
+        assert_eq!(c("policies/ÉTÉ").as_deref(), Some("policies/été"));
+        // Only spaces: the canonical path is the list row's (OpenBao answers 405 there for a write).
+        assert_eq!(c("policies/  ").as_deref(), Some("policies/"));
+        assert_eq!(t.route("policies/").unwrap().name(), "list");
+        // Undeclared parameters and rows are left alone.
+        assert_eq!(c("users/Alice/Password").as_deref(), Some("users/alice/Password"));
+        assert_eq!(c("data/Mixed/Case"), None);
+        assert_eq!(c("nothing/here"), None);
     }
 
     #[test]

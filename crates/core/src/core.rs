@@ -606,7 +606,7 @@ impl Core {
         let router = active.router.load();
         let Some(route_entry) = router.lookup(&inc.path).cloned() else {
             drop(router);
-            return Err(self.refuse(&active, &inc, false, Error::NoRoute(inc.path.clone())).await);
+            return Err(self.refuse(&active, &inc, &inc.path, false, Error::NoRoute(inc.path.clone())).await);
         };
         drop(router);
         let rel_path = inc.path.get(route_entry.prefix.len()..).unwrap_or("").to_string();
@@ -619,21 +619,27 @@ impl Core {
             return Ok(Response { raw: Some(RawResponse::json(200, &help)), ..Default::default() });
         }
 
+        // A name the handler would normalise (policy names, usernames) is normalised here, before
+        // the existence check and the ACL, so they judge the object the handler acts on.
+        let (rel_path, path) = match table.canonical_path(&rel_path) {
+            Some(canonical) => (canonical.clone(), format!("{}{canonical}", route_entry.prefix)),
+            None => (rel_path, inc.path.clone()),
+        };
         let unauthenticated = SpecialPaths::matches(&route_entry.special.unauthenticated, &rel_path);
         let Some(route) = table.route(&rel_path) else {
-            return Err(self.refuse(&active, &inc, unauthenticated, Error::UnsupportedPath(rel_path)).await);
+            return Err(self.refuse(&active, &inc, &path, unauthenticated, Error::UnsupportedPath(rel_path)).await);
         };
         let wanted = match inc.operation {
             Operation::Create => Operation::Update,
             op => op,
         };
         if !route.spec.operations.contains(&wanted) && !route.spec.operations.contains(&inc.operation) {
-            return Err(self.refuse(&active, &inc, unauthenticated, Error::UnsupportedOperation(rel_path)).await);
+            return Err(self.refuse(&active, &inc, &path, unauthenticated, Error::UnsupportedOperation(rel_path)).await);
         }
         let mut req = Request {
             id: crate::util::random_uuid(),
             operation: inc.operation,
-            path: inc.path.clone(),
+            path,
             rel_path: rel_path.clone(),
             data: inc.data,
             client_token: inc.token.clone(),
@@ -742,7 +748,7 @@ impl Core {
     /// beyond what they may use; the request spends one of the token's uses
     /// either way. Only a caller the ACL lets through (or a request on an
     /// unauthenticated path, such as a login) sees `not_served`.
-    async fn refuse(&self, active: &Arc<Active>, inc: &Incoming, unauthenticated: bool, not_served: Error) -> Error {
+    async fn refuse(&self, active: &Arc<Active>, inc: &Incoming, path: &str, unauthenticated: bool, not_served: Error) -> Error {
         if unauthenticated {
             return not_served;
         }
@@ -759,7 +765,7 @@ impl Core {
         let acl = active.policies.acl_for(&caller.policies);
         let res = acl.check_ref(&AclRequest {
             op: capability_of(inc.operation),
-            path: &inc.path,
+            path,
             data: Some(&inc.data),
             wrap_ttl: inc.wrap_ttl,
         });

@@ -18,6 +18,7 @@ static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
         pattern: "(?P<path>.*)",
         operations: &[Operation::Read, Operation::Update, Operation::Create, Operation::Delete, Operation::List],
         existence_check: true,
+        canonical: &[],
         fields: FIELDS,
         synopsis: "Pass-through secret storage to a token-specific cubbyhole in the storage backend, allowing you to read/write arbitrary data into secret storage.",
     }])

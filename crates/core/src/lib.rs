@@ -23,7 +23,7 @@ pub mod util;
 pub mod view;
 pub mod wrapping;
 
-pub use backend::{Backend, EngineFactory, FieldKind, FieldSpec, MountContext, MountInfo, PathSpec, PathTable, Route, SpecialPaths, field};
+pub use backend::{Backend, Canon, EngineFactory, FieldKind, FieldSpec, MountContext, MountInfo, PathSpec, PathTable, Route, SpecialPaths, field};
 pub use core::{Core, CoreConfig, Incoming, InitResult};
 pub use error::{Error, Result};
 pub use logical::{Auth, Caller, Data, LeaseInfo, Operation, RawResponse, Request, Response, WrapInfo};

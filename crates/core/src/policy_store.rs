@@ -16,6 +16,12 @@ use std::sync::Arc;
 /// Names that cannot be created, changed or deleted through the API.
 pub const IMMUTABLE: &[&str] = &["root", "response-wrapping"];
 
+/// Vault's policy-name sanitising (its policy store's `sanitizeName`):
+/// surrounding whitespace trimmed, lower-cased. `" Root"` is `root`.
+pub fn sanitize_name(name: &str) -> String {
+    crate::backend::Canon::TrimLower.apply(name)
+}
+
 #[derive(Serialize, Deserialize)]
 struct StoredPolicy {
     name: String,
@@ -41,11 +47,11 @@ impl PolicyStore {
     /// Load every stored policy; create `default` on a fresh store.
     pub async fn load(view: StorageView) -> Result<Arc<PolicyStore>> {
         let store = PolicyStore { view, parsed: RwLock::new(HashMap::new()), acls: RwLock::new(AclCache::default()) };
-        let names = store.view.list("").await?;
-        if !names.iter().any(|n| n == "default") {
+        if store.view.get("default").await?.is_none() {
             store.write_raw("default", coffer_policy::DEFAULT_POLICY).await?;
         }
-        for name in store.view.list("").await? {
+        // Recursively: a name may contain `/` (`team/admin`), stored as a nested key.
+        for name in store.view.keys_recursive("").await? {
             if let Some(sp) = store.view.get_json::<StoredPolicy>(&name).await? {
                 match coffer_policy::parse(&sp.name, &sp.policy) {
                     Ok(p) => {
@@ -80,7 +86,7 @@ impl PolicyStore {
     /// Create or replace a policy. Parse errors are 400 and leave the stored
     /// policy unchanged.
     pub async fn put(&self, name: &str, text: &str) -> Result<()> {
-        let name = name.to_lowercase();
+        let name = sanitize_name(name);
         if IMMUTABLE.contains(&name.as_str()) {
             return Err(Error::invalid(format!("cannot update \"{name}\" policy")));
         }
@@ -91,7 +97,7 @@ impl PolicyStore {
     }
 
     pub async fn delete(&self, name: &str) -> Result<()> {
-        let name = name.to_lowercase();
+        let name = sanitize_name(name);
         match name.as_str() {
             "root" => return Err(Error::invalid("cannot delete \"root\" policy")),
             "default" => return Err(Error::invalid("cannot delete default policy")),
@@ -106,7 +112,7 @@ impl PolicyStore {
 
     /// The raw text of a stored policy (`root` has none).
     pub async fn get_raw(&self, name: &str) -> Result<Option<String>> {
-        let name = name.to_lowercase();
+        let name = sanitize_name(name);
         if name == "response-wrapping" {
             return Ok(None);
         }
@@ -118,10 +124,9 @@ impl PolicyStore {
     }
 
     /// Names of stored ACL policies, sorted (without `root` and the internal
-    /// `response-wrapping`).
+    /// `response-wrapping`), names with `/` included (`team/admin`).
     pub async fn list(&self) -> Result<Vec<String>> {
-        let mut names = self.view.list("").await?;
-        names.retain(|n| !n.ends_with('/'));
+        let mut names = self.view.keys_recursive("").await?;
         names.sort();
         Ok(names)
     }
@@ -162,5 +167,49 @@ impl PolicyStore {
         }
         cache.map.insert(policies.to_vec(), acl.clone());
         acl
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::barrier::{Barrier, KeyBytes};
+    use coffer_storage::InmemStorage;
+
+    async fn view() -> StorageView {
+        let b = Arc::new(Barrier::new(Arc::new(InmemStorage::new())));
+        let kek = KeyBytes::random().unwrap();
+        b.initialize(&kek, KeyBytes::random().unwrap(), "t".into()).await.unwrap();
+        b.unseal(&kek).await.unwrap();
+        StorageView::new(b, "sys/policy/")
+    }
+
+    const RULES: &str = r#"path "secret/*" { capabilities = ["read"] }"#;
+
+    #[tokio::test]
+    async fn names_with_slashes_are_listed_and_survive_a_reload() {
+        let v = view().await;
+        let store = PolicyStore::load(v.clone()).await.unwrap();
+        store.put("team/admin", RULES).await.unwrap();
+        store.put("team/ops/oncall", RULES).await.unwrap();
+        assert_eq!(store.list().await.unwrap(), vec!["default", "team/admin", "team/ops/oncall"]);
+        // What unseal does: a fresh store over the same storage.
+        let again = PolicyStore::load(v).await.unwrap();
+        assert!(again.exists("team/admin") && again.exists("team/ops/oncall"));
+        assert!(again.acl_for(&["team/admin".into()]).capabilities("secret/x").contains(&"read".to_string()));
+    }
+
+    #[tokio::test]
+    async fn names_are_trimmed_and_lower_cased_so_root_cannot_be_shadowed() {
+        let store = PolicyStore::load(view().await).await.unwrap();
+        for name in [" root", "root ", "ROOT", "\troot\n", " Response-Wrapping"] {
+            let e = store.put(name, RULES).await.unwrap_err().to_string();
+            assert!(e.starts_with("cannot update"), "{name:?}: {e}");
+        }
+        assert!(store.delete(" ROOT").await.unwrap_err().to_string().contains("root"));
+        assert!(store.delete("Default ").await.unwrap_err().to_string().contains("default"));
+        store.put(" Ops ", RULES).await.unwrap();
+        assert_eq!(store.list().await.unwrap(), vec!["default", "ops"]);
+        assert_eq!(store.get_raw("OPS").await.unwrap().as_deref(), Some(RULES));
     }
 }

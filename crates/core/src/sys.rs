@@ -4,7 +4,7 @@
 //! `unseal`, `health`, `leader`) are served by [`handle_unauthenticated`]
 //! before routing, since no router exists while sealed.
 
-use crate::backend::{Backend, FieldKind, PathSpec, PathTable, Route, SpecialPaths, field};
+use crate::backend::{Backend, Canon, FieldKind, PathSpec, PathTable, Route, SpecialPaths, field};
 use crate::core::{Active, Core, Incoming};
 use crate::error::{Error, Result};
 use crate::fields;
@@ -82,12 +82,17 @@ const F_LEASE_LIST: &[crate::backend::FieldSpec] = &[
     field("limit", FieldKind::String, "Maximum number of leases returned (default 10000), or \"none\"."),
 ];
 
+/// Policy names are case-insensitive and trimmed (Vault's policy store
+/// sanitises them); the ACL sees the sanitised name, as in OpenBao.
+const POLICY_NAME: &[(&str, Canon)] = &[("name", Canon::TrimLower)];
+
 static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
     let p = |name, pattern, operations, fields, synopsis| PathSpec {
         name,
         pattern,
         operations,
         existence_check: false,
+        canonical: &[],
         fields,
         synopsis,
     };
@@ -100,9 +105,9 @@ static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
         p("auth-tune", "auth/(?P<path>.+?)/tune/?", &[Read, Update], TUNE_FIELDS, "Tune the configuration of an auth method."),
         p("auth", "auth/(?P<path>.+?)/?", &[Read, Update, Delete], MOUNT_FIELDS, "Enable, read or disable an auth method."),
         p("policy-list", "policy/?", &[Read, List], &[], "List the configured ACL policies (legacy endpoint)."),
-        p("policy", "policy/(?P<name>.+)", &[Read, Update, Delete], F_POLICY, "Read, write or delete an ACL policy (legacy endpoint)."),
+        PathSpec { canonical: POLICY_NAME, ..p("policy", "policy/(?P<name>.+)", &[Read, Update, Delete], F_POLICY, "Read, write or delete an ACL policy (legacy endpoint).") },
         p("acl-list", "policies/acl/?", &[List], &[], "List the configured ACL policies."),
-        p("acl", "policies/acl/(?P<name>.+)", &[Read, Update, Delete], F_POLICY, "Read, write or delete an ACL policy."),
+        PathSpec { canonical: POLICY_NAME, ..p("acl", "policies/acl/(?P<name>.+)", &[Read, Update, Delete], F_POLICY, "Read, write or delete an ACL policy.") },
         p("capabilities", "capabilities", &[Update], F_CAPS, "Capabilities of a token on paths."),
         p("capabilities-self", "capabilities-self", &[Update], F_CAPS_SELF, "Capabilities of the calling token on paths."),
         p("capabilities-accessor", "capabilities-accessor", &[Update], F_CAPS_ACC, "Capabilities of a token, by accessor, on paths."),
@@ -266,7 +271,8 @@ impl Backend for SysBackend {
             }
             "policy" | "acl" => {
                 let legacy = route.name() == "policy";
-                let name = route.param("name").to_lowercase();
+                // Already trimmed and lower-cased by the core (POLICY_NAME).
+                let name = route.param("name").to_string();
                 match req.operation {
                     Read => {
                         let text = if name == "root" {

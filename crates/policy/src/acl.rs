@@ -589,7 +589,7 @@ fn params_ok(perm: &Perm, data: Option<&Map<String, J>>) -> bool {
         }
         for (k, v) in data {
             if let Some(list) = get_lower(denied, k)
-                && (list.is_empty() || value_in_list(v, list, true))
+                && denied_value(v, list)
             {
                 return false;
             }
@@ -604,7 +604,7 @@ fn params_ok(perm: &Perm, data: Option<&Map<String, J>>) -> bool {
         match get_lower(allowed, k) {
             None if !allow_all => return false,
             None => {}
-            Some(list) if !list.is_empty() && !value_in_list(v, list, false) => return false,
+            Some(list) if !allowed_value(v, list) => return false,
             Some(_) => {}
         }
     }
@@ -616,33 +616,104 @@ fn get_lower<'m>(m: &'m HashMap<String, Vec<J>>, k: &str) -> Option<&'m Vec<J>> 
     if k.chars().any(char::is_uppercase) { m.get(&k.to_lowercase()) } else { m.get(k) }
 }
 
-/// Is `v` in `list` (glob-aware for strings)? A request value that is an
-/// array is compared element-wise: for allowed lists every element must be
-/// in the list, for denied lists any element in the list denies. An array
-/// equal to a listed array also matches.
-fn value_in_list(v: &J, list: &[J], any: bool) -> bool {
-    if list.iter().any(|el| el == v) {
-        return true;
+/// Vault's `strutil.GlobbedStringsMatch`, the matching of one string entry of
+/// an `allowed_parameters` / `denied_parameters` list against a string value:
+/// an entry shorter than two bytes is literal (`"*"` matches only `*`);
+/// otherwise `*x*` means "contains x", `*x` "ends with x", `x*` "starts with
+/// x", and anything else is literal (`a*c` matches only `a*c`). So `"**"`
+/// matches every string, the empty one included.
+pub(crate) fn globbed_strings_match(pattern: &str, value: &str) -> bool {
+    let n = pattern.len();
+    if n < 2 {
+        return pattern == value;
     }
-    match v {
-        J::Array(items) if !items.is_empty() => {
-            if any {
-                items.iter().any(|i| scalar_in_list(i, list))
-            } else {
-                items.iter().all(|i| scalar_in_list(i, list))
-            }
-        }
-        _ => scalar_in_list(v, list),
+    // `*` is ASCII, so 1 and n - 1 are char boundaries when the ends are `*`.
+    match (pattern.starts_with('*'), pattern.ends_with('*')) {
+        (true, true) => value.contains(&pattern[1..n - 1]),
+        (true, false) => value.ends_with(&pattern[1..]),
+        (false, true) => value.starts_with(&pattern[..n - 1]),
+        (false, false) => pattern == value,
     }
 }
 
-fn scalar_in_list(v: &J, list: &[J]) -> bool {
-    list.iter().any(|el| match (el, v) {
-        (J::String(pat), J::String(s)) => {
-            pat == s
-                || pat.strip_suffix('*').is_some_and(|p| s.starts_with(p))
-                || pat.strip_prefix('*').is_some_and(|p| s.ends_with(p))
-        }
-        _ => el == v,
-    })
+/// Vault's `valueInParameterList` element test: a string entry globs a string
+/// value (and matches nothing else); `null` matches `null`; other entries are
+/// compared with [`vault_deep_eq`].
+fn entry_matches(entry: &J, v: &J) -> bool {
+    match (entry, v) {
+        (J::String(p), J::String(s)) => globbed_strings_match(p, s),
+        (J::String(_), _) => false,
+        _ => vault_deep_eq(entry, v),
+    }
+}
+
+/// Go's `reflect.DeepEqual` between a value from a policy (HCL/JSON decoded
+/// to Go ints/floats) and one from a JSON request (decoded with `UseNumber`,
+/// so numbers are `json.Number`): numbers never compare equal, which is why
+/// `allowed_parameters = { "n" = [1] }` admits no JSON `n` in Vault and
+/// OpenBao. Everything else compares structurally.
+fn vault_deep_eq(entry: &J, v: &J) -> bool {
+    match (entry, v) {
+        (J::Null, J::Null) => true,
+        (J::Bool(a), J::Bool(b)) => a == b,
+        (J::String(a), J::String(b)) => a == b,
+        (J::Array(a), J::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| vault_deep_eq(x, y)),
+        (J::Object(a), J::Object(b)) => a.len() == b.len() && a.iter().all(|(k, x)| b.get(k).is_some_and(|y| vault_deep_eq(x, y))),
+        _ => false,
+    }
+}
+
+fn in_list(v: &J, list: &[J]) -> bool {
+    list.iter().any(|e| entry_matches(e, v))
+}
+
+/// [`in_list`] for a string that is not a JSON value (an item of a comma list).
+fn str_in_list(s: &str, list: &[J]) -> bool {
+    list.iter().any(|e| matches!(e, J::String(p) if globbed_strings_match(p, s)))
+}
+
+/// Coffer's one addition for denied lists: a number entry denies a request
+/// number of the same value (Vault's type-strict comparison never matches
+/// them, so there such an entry denies nothing; refusing is the fail-closed
+/// reading of what the policy says).
+fn in_denied_list(v: &J, list: &[J]) -> bool {
+    in_list(v, list)
+        || v.as_f64().is_some_and(|x| list.iter().any(|e| matches!(e, J::Number(_)) && e.as_f64() == Some(x)))
+}
+
+/// Vault's `parseutil.ParseCommaStringSlice` on a string: `""` is the empty
+/// list, anything else is split on `,` and each item trimmed (empty items kept).
+fn comma_items(s: &str) -> Vec<&str> {
+    if s.is_empty() { Vec::new() } else { s.split(',').map(str::trim).collect() }
+}
+
+/// Vault 1.21's `valueInAllowedParameterList`: an empty list allows any value;
+/// the whole value may match an entry; otherwise a list value is allowed when
+/// every element matches an entry, and a string value when every item of it
+/// read as a comma-separated list does (an empty list or `""` has no item
+/// that fails). OpenBao 2.7 has only the whole-value match.
+fn allowed_value(v: &J, list: &[J]) -> bool {
+    if list.is_empty() || in_list(v, list) {
+        return true;
+    }
+    match v {
+        J::Array(items) => items.iter().all(|i| in_list(i, list)),
+        J::String(s) => comma_items(s).into_iter().all(|i| str_in_list(i, list)),
+        _ => false,
+    }
+}
+
+/// Vault 1.21's `valueInDeniedParameterList`: an empty list denies any value;
+/// otherwise the whole value, any element of a list value, or any item of a
+/// string read as a comma-separated list matching an entry denies. OpenBao 2.7
+/// has only the whole-value match.
+fn denied_value(v: &J, list: &[J]) -> bool {
+    if list.is_empty() || in_denied_list(v, list) {
+        return true;
+    }
+    match v {
+        J::Array(items) => items.iter().any(|i| in_denied_list(i, list)),
+        J::String(s) => comma_items(s).into_iter().any(|i| str_in_list(i, list)),
+        _ => false,
+    }
 }

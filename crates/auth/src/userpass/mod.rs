@@ -15,7 +15,7 @@ mod testutil;
 
 use async_trait::async_trait;
 use coffer_core::{
-    Backend, EngineFactory, Error, FieldKind, FieldSpec, MountContext, Operation, PathSpec, PathTable, Request,
+    Backend, Canon, EngineFactory, Error, FieldKind, FieldSpec, MountContext, Operation, PathSpec, PathTable, Request,
     Response, Result, Route, SpecialPaths, StorageView, field,
 };
 use std::sync::{Arc, LazyLock};
@@ -34,6 +34,13 @@ macro_rules! username_re {
         "(?P<username>[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)"
     };
 }
+
+/// Usernames are case-insensitive: the core lower-cases the name in the path
+/// before the ACL check, so a policy on `users/admin` covers `users/ADMIN` too
+/// (OpenBao does the same for `users/:name`). `login/:name` is left as sent:
+/// it is unauthenticated, and the login token's path keeps the name as typed,
+/// as in OpenBao.
+const USERNAME: &[(&str, Canon)] = &[("username", Canon::Lower)];
 
 const F_USERNAME: FieldSpec = field("username", FieldKind::String, "Username of the user (case-insensitive).");
 const F_PASSWORD: FieldSpec = field("password", FieldKind::String, "Password for the user.");
@@ -76,6 +83,7 @@ static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
             pattern: "users/?",
             operations: &[List],
             existence_check: false,
+            canonical: &[],
             fields: &[],
             synopsis: "List the users.",
         },
@@ -84,6 +92,7 @@ static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
             pattern: concat!("users/", username_re!()),
             operations: &[Read, Create, Update, Delete],
             existence_check: true,
+            canonical: USERNAME,
             fields: F_USER,
             synopsis: "Create, update, read or delete a user. Creating requires `password`; reading never \
                        returns it.",
@@ -93,6 +102,7 @@ static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
             pattern: concat!("users/", username_re!(), "/password"),
             operations: &[Update],
             existence_check: false,
+            canonical: USERNAME,
             fields: F_PASSWORD_UPDATE,
             synopsis: "Change a user's password.",
         },
@@ -101,6 +111,7 @@ static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
             pattern: concat!("users/", username_re!(), "/policies"),
             operations: &[Update],
             existence_check: false,
+            canonical: USERNAME,
             fields: F_POLICIES_UPDATE,
             synopsis: "Change the policies of a user's tokens.",
         },
@@ -109,6 +120,7 @@ static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
             pattern: concat!("login/", username_re!()),
             operations: &[Update],
             existence_check: false,
+            canonical: &[],
             fields: F_LOGIN,
             synopsis: "Log in with a username and password (unauthenticated).",
         },
@@ -137,7 +149,8 @@ fn special_paths() -> SpecialPaths {
     SpecialPaths { unauthenticated: vec!["login/*"], root: vec![] }
 }
 
-/// Vault lowercases usernames on every path.
+/// Vault lowercases usernames on every path (on `users/...` the core already
+/// did, before the ACL check; see [`USERNAME`]).
 fn username(route: &Route<'_>) -> String {
     route.param("username").to_ascii_lowercase()
 }
@@ -195,6 +208,19 @@ mod table_tests {
         for bad in ["users/-ab", "users/ab.", "users/a@b", "users/é", "login/", "login/a/b", "users/a/other"] {
             assert_eq!(r(bad), None, "{bad}");
         }
+    }
+
+    /// What the ACL sees: `users/...` paths with the username lower-cased (so a
+    /// policy on `users/admin` covers `users/ADMIN`), `login/...` as sent.
+    #[test]
+    fn the_acl_sees_lower_cased_usernames() {
+        let c = |p: &str| TABLE.canonical_path(p);
+        assert_eq!(c("users/ADMIN").as_deref(), Some("users/admin"));
+        assert_eq!(c("users/Admin/password").as_deref(), Some("users/admin/password"));
+        assert_eq!(c("users/aDmIn/policies").as_deref(), Some("users/admin/policies"));
+        assert_eq!(c("users/admin"), None);
+        assert_eq!(c("users/"), None);
+        assert_eq!(c("login/ALICE"), None);
     }
 
     #[test]

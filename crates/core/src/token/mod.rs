@@ -288,6 +288,7 @@ fn path_table() -> PathTable {
         pattern,
         operations,
         existence_check: false,
+        canonical: &[],
         fields,
         synopsis,
     };
@@ -316,6 +317,7 @@ fn path_table() -> PathTable {
             pattern: role,
             operations: &[Operation::Create, Operation::Read, Operation::Update, Operation::Delete],
             existence_check: true,
+            canonical: &[],
             fields: ROLE_FIELDS,
             synopsis: "Create, read, update or delete a token role.",
         },
