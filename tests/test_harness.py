@@ -155,3 +155,14 @@ def test_helper_requests_reuse_one_connection(coffer):
     pools = coffer.session.get_adapter(coffer.addr).poolmanager.pools
     opened = sum(pools[k].num_connections for k in pools.keys())
     assert opened == 1, opened
+
+
+def test_dev_servers_run_with_private_home(server):
+    """Dev servers write ~/.vault-token (Vault, OpenBao, Coffer): the harness runs
+    them with HOME in their own workdir, so the machine's real token file is never
+    overwritten."""
+    token_file = server.workdir / ".vault-token"
+    assert token_file.read_text().strip() == server.root_token
+    env = dict(os.environ)
+    real_home = Path(env.get("HOME", "/nonexistent"))
+    assert server.workdir.resolve() != real_home.resolve()
