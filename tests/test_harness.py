@@ -166,3 +166,16 @@ def test_dev_servers_run_with_private_home(server):
     env = dict(os.environ)
     real_home = Path(env.get("HOME", "/nonexistent"))
     assert server.workdir.resolve() != real_home.resolve()
+
+
+def test_pytest_runs_in_the_test_venv():
+    """scripts/test.sh runs pytest with the interpreter of the virtual environment it
+    creates (never a global python3 that pip would change); PYTHON=... overrides it
+    and is then what runs.  scripts/test.sh exports COFFER_TEST_PYTHON for this check."""
+    want = os.environ.get("COFFER_TEST_PYTHON")
+    if want is None:
+        pytest.skip("not run through scripts/test.sh")
+    assert Path(sys.executable).resolve() == Path(want).resolve() or sys.executable == want
+    if os.environ.get("COFFER_TEST_VENV"):
+        assert sys.prefix != sys.base_prefix, "pytest is not running inside a virtual environment"
+        assert Path(sys.prefix).resolve() == Path(os.environ["COFFER_TEST_VENV"]).resolve()
