@@ -69,8 +69,39 @@ def _kill_leftovers():
 # helpers
 
 
+# Ports: servers listen on ports picked at random BELOW the kernel's ephemeral range
+# (ip_local_port_range), so the local ports of the suite's own client connections (and of
+# their TIME_WAIT remains) never collide with them.  Picking is only a guess: another
+# process may take the port between the probe and the server's bind, so every start waits
+# until the listening socket on the port is the server's own (read from /proc) and starts
+# again on another port when the server exits with "address already in use".
+
+_PORT_ATTEMPTS = 10
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _candidate_ports() -> tuple[int, int]:
+    """Range to pick listen ports from: [10000, start of the ephemeral range)."""
+    lo, hi = _ephemeral_range()
+    if lo - 10000 >= 2000:
+        return 10000, lo - 2
+    if 65534 - hi >= 2000:
+        return hi + 1, 65534
+    return 1024, 65534
+
+
 def _port_free(port: int) -> bool:
+    """Bindable on 127.0.0.1 the way the servers bind (SO_REUSEADDR, as Go's and
+    tokio's listeners set it, so a TIME_WAIT remain does not count as taken)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -79,18 +110,154 @@ def _port_free(port: int) -> bool:
 
 
 def free_port() -> int:
-    """A free loopback port p such that p+1 is free too.
-
-    bao/vault dev mode binds its cluster listener on listen-port + 1, so both must
-    be free.
-    """
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port < 65000 and _port_free(port + 1):
+    """A loopback port p, free now, such that p+1 is free too (bao/vault bind their
+    cluster listener on listen-port + 1).  Free NOW only: start servers through
+    `Server` or `spawn_listening`, which start again on another port on a conflict."""
+    lo, hi = _candidate_ports()
+    rng = secrets.SystemRandom()
+    for _ in range(500):
+        port = rng.randrange(lo, hi)
+        if _port_free(port) and _port_free(port + 1):
             return port
-    raise RuntimeError("no free loopback port pair found")
+    raise RuntimeError(f"no free loopback port pair found in {lo}-{hi} (500 tries)")
+
+
+def _loopback_listen_inode(port: int) -> str | None:
+    """The socket inode listening on 127.0.0.1:port (or 0.0.0.0:port), if any."""
+    want = {f"0100007F:{port:04X}", f"00000000:{port:04X}"}
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        f = line.split()
+        if len(f) > 9 and f[3] == "0A" and f[1] in want:
+            return f[9]
+    return None
+
+
+def _session_pids(sid: int) -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        rest = stat[stat.rfind(")") + 2:].split()
+        if len(rest) > 3 and rest[3] == str(sid):
+            pids.append(int(d.name))
+    return pids
+
+
+def listener_owned(proc: subprocess.Popen, port: int) -> bool | None:
+    """True when the socket listening on 127.0.0.1:port belongs to `proc` or one of its
+    session (start_new_session=True); False when nobody's or someone else's; None when
+    /proc cannot tell (then callers fall back to trusting the health check)."""
+    if not Path("/proc/net/tcp").exists():
+        return None
+    inode = _loopback_listen_inode(port)
+    if inode is None:
+        return False
+    target = f"socket:[{inode}]"
+    for pid in _session_pids(proc.pid):
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(fd) == target:
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def bind_conflict(log_text: str) -> bool:
+    """The server's own words for a port someone else holds (Go and Rust)."""
+    return "address already in use" in log_text.lower()
+
+
+class PortConflict(RuntimeError):
+    pass
+
+
+def _log_since(log_path: Path | None, offset: int) -> str:
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+    except (OSError, TypeError):
+        return ""
+
+
+def _log_size(log_path: Path) -> int:
+    try:
+        return log_path.stat().st_size
+    except OSError:
+        return 0
+
+
+def wait_own_listener(proc: subprocess.Popen, port: int, log_path: Path | None = None,
+                      timeout: float = 30.0, log_offset: int = 0) -> bool:
+    """Wait until `proc` listens on 127.0.0.1:port.  False if it exits first or never
+    does; PortConflict if it exits saying (in log_path past log_offset) that the address
+    is in use."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            if bind_conflict(_log_since(log_path, log_offset)):
+                raise PortConflict(f"port {port} taken")
+            return False
+        owned = listener_owned(proc, port)
+        if owned or owned is None and _connectable(port):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _connectable(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)
+
+
+def spawn_listening(make, log_path: Path, timeout: float = 30.0, attempts: int = _PORT_ATTEMPTS,
+                    env: dict | None = None, cwd=None) -> tuple[subprocess.Popen, int | None]:
+    """Start a server on a free port, again on another one while the port turns out
+    taken.  `make(port)` writes whatever config it needs and returns the argv.  The
+    process runs in its own session with stdout and stderr appended to log_path (and
+    `env`, `cwd` if given).
+    Returns (proc, port) once proc listens there, or (proc, None) if it exited (or did not
+    listen within timeout) for another reason; the caller stops proc."""
+    for _ in range(attempts):
+        port = free_port()
+        argv = make(port)
+        offset = _log_size(log_path)
+        with open(log_path, "ab") as logf:
+            proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        _LIVE.add(proc)
+        try:
+            if wait_own_listener(proc, port, log_path, timeout, offset):
+                return proc, port
+            return proc, None
+        except PortConflict:
+            _kill_group(proc)
+            _LIVE.discard(proc)
+    raise RuntimeError(f"no port found for {argv[0]} in {attempts} attempts (all taken)")
 
 
 def unique(prefix: str = "t") -> str:
@@ -118,8 +285,10 @@ class Server:
         self.mode = mode
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"{kind}-{mode}-"))
         self._own_workdir = workdir is None
-        self.port = free_port()
-        self.addr = f"http://127.0.0.1:{self.port}"
+        self._set_port(free_port())
+        # one keep-alive connection pool per server for every helper request and every
+        # hvac client: a connection per request left thousands of TIME_WAIT sockets
+        self.session = requests.Session()
         self.root_token: str | None = None
         self.unseal_keys: list[str] = []
         self.proc: subprocess.Popen | None = None
@@ -135,6 +304,10 @@ class Server:
             self._write_config()
 
     # ---- process management ---------------------------------------------------------
+
+    def _set_port(self, port: int) -> None:
+        self.port = port
+        self.addr = f"http://127.0.0.1:{port}"
 
     def _write_config(self) -> None:
         data = self.workdir / "data"
@@ -173,32 +346,66 @@ class Server:
         return [self.bin, "server", f"-config={self.config_path}"]
 
     def start(self) -> "Server":
+        """Start the process and wait until it answers.  HOME is the server's workdir,
+        so a dev server's ~/.vault-token (Vault, OpenBao and Coffer write one) never
+        touches the real one.  When the port turns out taken (the server exits with
+        "address already in use"), start again: on the same port for a restart (the
+        data and clients know it), on another port otherwise."""
         if not Path(self.bin).exists() and shutil.which(self.bin) is None:
             raise ServerStartError(f"{self.kind} binary not found: {self.bin}")
+        restart = getattr(self, "_started", False)
+        for attempt in range(_PORT_ATTEMPTS):
+            try:
+                self._spawn()
+                self._wait_listening()
+                self._started = True
+                return self
+            except PortConflict:
+                _kill_group(self.proc)
+                _LIVE.discard(self.proc)
+                self.proc = None
+                if restart and attempt < 3:
+                    time.sleep(0.5)
+                    continue
+                self._set_port(free_port())
+                if self.mode == "config":
+                    self._write_config()
+        raise ServerStartError(f"{self.kind}: every port tried was taken ({_PORT_ATTEMPTS} attempts)")
+
+    def _spawn(self) -> None:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("VAULT_", "BAO_"))}
         env["HOME"] = str(self.workdir)
-        logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            self.argv(), stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=self.workdir, env=env, start_new_session=True,
-        )
-        logf.close()
+        self._log_offset = _log_size(self.log_path)
+        with open(self.log_path, "ab") as logf:
+            self.proc = subprocess.Popen(
+                self.argv(), stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=self.workdir, env=env, start_new_session=True,
+            )
         _LIVE.add(self.proc)
-        self._wait_listening()
-        return self
 
     def _wait_listening(self) -> None:
         want_active = self.mode == "dev"
         deadline = time.monotonic() + START_TIMEOUT
+        # first: the socket on our port is this process's (not someone else's server that
+        # would answer /v1/sys/health just as well)
+        if not wait_own_listener(self.proc, self.port, self.log_path, START_TIMEOUT, self._log_offset):
+            if self.proc.poll() is None:
+                self.stop()
+                raise ServerStartError(f"{self.kind} did not listen on {self.port} within "
+                                       f"{START_TIMEOUT}s:\n{self.log_tail()}")
+            raise ServerStartError(
+                f"{self.kind} exited with {self.proc.returncode} before listening:\n{self.log_tail()}")
         last = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if bind_conflict(_log_since(self.log_path, self._log_offset)):
+                    raise PortConflict(f"port {self.port} or {self.port + 1} taken")
                 raise ServerStartError(
                     f"{self.kind} exited with {self.proc.returncode} before answering "
                     f"/v1/sys/health:\n{self.log_tail()}")
             try:
-                r = requests.get(self.addr + "/v1/sys/health", timeout=2)
+                r = self.session.get(self.addr + "/v1/sys/health", timeout=2)
                 last = r.status_code
                 if not want_active or r.status_code == 200:
                     return
@@ -215,7 +422,7 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if requests.get(self.addr + "/v1/sys/health", timeout=2).status_code == 200:
+                if self.session.get(self.addr + "/v1/sys/health", timeout=2).status_code == 200:
                     return
             except requests.RequestException:
                 pass
@@ -246,6 +453,7 @@ class Server:
             self.proc.wait(timeout=10)
         _LIVE.discard(self.proc)
         self.proc = None
+        self.session.close()  # pooled connections died with the process
 
     def kill(self) -> None:
         """SIGKILL the process group (crash simulation)."""
@@ -264,7 +472,7 @@ class Server:
 
     def client(self, token: str | None = None) -> hvac.Client:
         return hvac.Client(url=self.addr, token=token if token is not None else self.root_token,
-                           timeout=30)
+                           timeout=30, session=self.session)
 
     def env(self, token: str | None = None) -> dict:
         """Environment for running a Vault-compatible CLI (bao) against this server."""
@@ -286,8 +494,8 @@ class Server:
         if token:
             h.setdefault("X-Vault-Token", token)
         url = self.addr + "/v1/" + path.lstrip("/")
-        return requests.request(method, url, json=json_body, data=data, headers=h,
-                                params=params, timeout=30)
+        return self.session.request(method, url, json=json_body, data=data, headers=h,
+                                    params=params, timeout=30)
 
     # ---- init / unseal --------------------------------------------------------------
 

@@ -35,6 +35,7 @@ WORKLOADS = {
 def bench(srv, *args, token=True, timeout=120):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
     env["VAULT_ADDR"] = srv.addr
+    env["HOME"] = str(srv.workdir)  # never the machine's ~/.vault-token
     if token:
         env["VAULT_TOKEN"] = srv.root_token
     return subprocess.run([BENCH_BIN, "-no-progress", *args], env=env, capture_output=True,

@@ -156,7 +156,12 @@ def test_login_and_wrapping_leases(server, userpass):
     d = assert_status(lookup(server, lease), 200).json()["data"]
     assert d["path"] == path and d["renewable"] is False and 290 <= d["ttl"] <= 300
     assert_status(server.http("POST", "sys/wrapping/unwrap", token=wrapping_token), 200)
-    assert not lease_exists(server, lease)
+    # OpenBao revokes the used wrapping token's lease just after answering; under load
+    # the lookup can come first (seen once in 3 loaded runs), so allow it 10 s
+    deadline = time.monotonic() + 10
+    while lease_exists(server, lease):
+        assert time.monotonic() < deadline, f"wrapping lease {lease} still exists 10 s after unwrap"
+        time.sleep(0.05)
 
 
 def test_list_by_prefix(server, userpass):

@@ -12,7 +12,7 @@ import hvac
 import pytest
 import requests
 
-from conftest import COFFER_BIN, free_port
+from conftest import COFFER_BIN, _LIVE, free_port, spawn_listening
 
 
 def run_with_config(tmp_path: Path, text: str, name: str = "server.hcl", timeout: float = 15):
@@ -22,24 +22,14 @@ def run_with_config(tmp_path: Path, text: str, name: str = "server.hcl", timeout
                           timeout=timeout), cfg
 
 
-def spawn(cfg: Path, log=subprocess.DEVNULL) -> subprocess.Popen:
-    """Start `coffer server -config=cfg` in its own process group."""
-    return subprocess.Popen([COFFER_BIN, "server", f"-config={cfg}"], stdout=log,
-                            stderr=subprocess.STDOUT if log is not subprocess.DEVNULL else subprocess.DEVNULL,
-                            start_new_session=True)
-
-
-def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 20) -> bool:
-    """True once 127.0.0.1:port accepts connections; False if the process exits first."""
-    import socket
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.1)
-    return False
+def spawn(cfg: Path, text, log: Path) -> tuple[subprocess.Popen, int | None]:
+    """Write `text(port)` to cfg and start `coffer server -config=cfg` in its own
+    session, logging to `log`; on a port someone else holds, again on another port.
+    Returns (proc, port), port None when the server exited (or never listened)."""
+    def make(port):
+        cfg.write_text(text(port))
+        return [COFFER_BIN, "server", f"-config={cfg}"]
+    return spawn_listening(make, log, timeout=20)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -50,6 +40,7 @@ def stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    _LIVE.discard(proc)
 
 
 def test_unknown_key_names_file_line_key(tmp_path):
@@ -92,17 +83,14 @@ def test_mlock_unless_disabled(tmp_path):
     with `disable_mlock = true` nothing is locked."""
     import os
     for disable in (False, True):
-        port = free_port()
         cfg = tmp_path / f"mlock-{disable}.hcl"
-        cfg.write_text(f'storage "inmem" {{}}\nlistener "tcp" {{\n  address = "127.0.0.1:{port}"\n'
-                       f'  tls_disable = true\n}}\n' + ("disable_mlock = true\n" if disable else ""))
-        log = open(tmp_path / f"mlock-{disable}.log", "w+")
-        proc = spawn(cfg, log)
+        log = tmp_path / f"mlock-{disable}.log"
+        proc, port = spawn(cfg, lambda port: f'storage "inmem" {{}}\nlistener "tcp" {{\n  address = "127.0.0.1:{port}"\n'
+                           f'  tls_disable = true\n}}\n' + ("disable_mlock = true\n" if disable else ""), log)
+        up = port is not None
         try:
-            up = wait_listening(port, proc)
             if not disable and not up:
-                log.seek(0)
-                text = log.read()
+                text = log.read_text()
                 assert proc.poll() not in (None, 0) and "disable_mlock" in text, text
                 assert os.geteuid() != 0, "root can always mlock: the server should have started"
                 continue
@@ -111,7 +99,6 @@ def test_mlock_unless_disabled(tmp_path):
             assert (locked > 0) != disable, (disable, locked)
         finally:
             stop(proc)
-            log.close()
 
 
 def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
@@ -127,15 +114,11 @@ def test_tls_listener_serves_hvac(tmp_path):
     """A TLS listener (rustls) serves the API: hvac verifies the certificate, init and
     unseal over HTTPS, and a plain-HTTP request to it gets Vault's 400 (no API answer)."""
     cert, key = _self_signed(tmp_path)
-    port = free_port()
-    cfg = tmp_path / "tls.hcl"
-    cfg.write_text(f'storage "file" {{\n  path = "{tmp_path / "data"}"\n}}\n'
-                   f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_cert_file = "{cert}"\n'
-                   f'  tls_key_file = "{key}"\n}}\n')
-    log = open(tmp_path / "server.log", "w")
-    proc = spawn(cfg, log)
+    proc, port = spawn(tmp_path / "tls.hcl", lambda port: f'storage "file" {{\n  path = "{tmp_path / "data"}"\n}}\n'
+                       f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_cert_file = "{cert}"\n'
+                       f'  tls_key_file = "{key}"\n}}\n', tmp_path / "server.log")
     try:
-        assert wait_listening(port, proc), (tmp_path / "server.log").read_text()
+        assert port, (tmp_path / "server.log").read_text()
         addr = f"https://127.0.0.1:{port}"
         client = hvac.Client(url=addr, verify=str(cert))
         status = client.sys.read_seal_status()
@@ -152,7 +135,6 @@ def test_tls_listener_serves_hvac(tmp_path):
         assert client.sys.read_health_status(method="GET")["sealed"] is False
     finally:
         stop(proc)
-        log.close()
 
 
 def test_tls_min_version_tls13_refuses_tls12(tmp_path):
@@ -173,14 +155,12 @@ def test_tls_min_version_tls13_refuses_tls12(tmp_path):
             return False
 
     for min_version, tls12_ok in (('tls_min_version = "tls13"\n', False), ("", True)):
-        port = free_port()
-        cfg = tmp_path / f"tls-{tls12_ok}.hcl"
-        cfg.write_text(f'storage "inmem" {{}}\ndisable_mlock = true\nlistener "tcp" {{\n'
-                       f'  address = "127.0.0.1:{port}"\n  tls_cert_file = "{cert}"\n  tls_key_file = "{key}"\n'
-                       f'  {min_version}}}\n')
-        proc = spawn(cfg)
+        proc, port = spawn(tmp_path / f"tls-{tls12_ok}.hcl",
+                           lambda port: f'storage "inmem" {{}}\ndisable_mlock = true\nlistener "tcp" {{\n'
+                           f'  address = "127.0.0.1:{port}"\n  tls_cert_file = "{cert}"\n  tls_key_file = "{key}"\n'
+                           f'  {min_version}}}\n', tmp_path / f"tls-{tls12_ok}.log")
         try:
-            assert wait_listening(port, proc), "server did not start"
+            assert port, "server did not start"
             assert handshake(port, ssl.TLSVersion.TLSv1_3)
             assert handshake(port, ssl.TLSVersion.TLSv1_2) is tls12_ok
         finally:
@@ -191,20 +171,16 @@ def test_pid_file_and_json_logs(tmp_path):
     """`pid_file` holds the server's pid while it runs and is removed on shutdown;
     `log_format = "json"` makes every log line a JSON object."""
     import json
-    port = free_port()
     pid_file = tmp_path / "coffer.pid"
-    cfg = tmp_path / "p.hcl"
-    cfg.write_text(f'storage "inmem" {{}}\ndisable_mlock = true\npid_file = "{pid_file}"\nlog_format = "json"\n'
-                   f'log_level = "debug"\nlistener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n')
     log = tmp_path / "p.log"
-    with open(log, "w") as out:
-        proc = spawn(cfg, out)
-        try:
-            assert wait_listening(port, proc), log.read_text()
-            requests.get(f"http://127.0.0.1:{port}/v1/sys/health", timeout=5)  # one logged request
-            assert pid_file.read_text().strip() == str(proc.pid)
-        finally:
-            stop(proc)
+    proc, port = spawn(tmp_path / "p.hcl", lambda port: f'storage "inmem" {{}}\ndisable_mlock = true\npid_file = "{pid_file}"\nlog_format = "json"\n'
+                       f'log_level = "debug"\nlistener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n', log)
+    try:
+        assert port, log.read_text()
+        requests.get(f"http://127.0.0.1:{port}/v1/sys/health", timeout=5)  # one logged request
+        assert pid_file.read_text().strip() == str(proc.pid)
+    finally:
+        stop(proc)
     assert not pid_file.exists()
     lines = [line for line in log.read_text().splitlines() if line.startswith("{")]
     assert lines, log.read_text()
@@ -217,13 +193,10 @@ def test_slow_headers_are_cut_off(tmp_path):
     listener's `http_read_header_timeout` (Vault's option, default 10s) is disconnected,
     so slow-header clients cannot hold connections open; a normal client is served."""
     import socket
-    port = free_port()
-    cfg = tmp_path / "slow.hcl"
-    cfg.write_text(f'storage "inmem" {{}}\ndisable_mlock = true\nlistener "tcp" {{\n  address = "127.0.0.1:{port}"\n'
-                   f'  tls_disable = true\n  http_read_header_timeout = "1s"\n}}\n')
-    proc = spawn(cfg)
+    proc, port = spawn(tmp_path / "slow.hcl", lambda port: f'storage "inmem" {{}}\ndisable_mlock = true\nlistener "tcp" {{\n  address = "127.0.0.1:{port}"\n'
+                       f'  tls_disable = true\n  http_read_header_timeout = "1s"\n}}\n', tmp_path / "slow.log")
     try:
-        assert wait_listening(port, proc), "server did not start"
+        assert port, "server did not start"
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
             s.sendall(b"GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n")  # no blank line: headers unfinished
             started = time.time()

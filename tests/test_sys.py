@@ -2,7 +2,6 @@
 rotate, seal-status, and the init/unseal/seal flow on a config-file server."""
 
 import pytest
-import requests
 
 from conftest import PERMISSION_DENIED, assert_status, create_token, enable_kv2, errors_of, unique
 
@@ -200,7 +199,7 @@ def test_internal_ui_mounts_unknown(server):
 def test_health_active(server):
     """sys/health on an unsealed active node: 200, unauthenticated, plain JSON (no
     envelope) with initialized/sealed/standby and friends."""
-    r = assert_status(requests.get(server.addr + "/v1/sys/health", timeout=10), 200)
+    r = assert_status(server.session.get(server.addr + "/v1/sys/health", timeout=10), 200)
     body = r.json()
     required = VAULTRS_HEALTH if server.kind == "coffer" else HEALTH_COMMON
     assert required <= set(body), required - set(body)
@@ -216,7 +215,7 @@ def test_health_query_params(server, method):
     node; non-integer code or non-bool standbyok → 400. HEAD returns the same status
     with an empty body."""
     def h(**params):
-        return requests.request(method, server.addr + "/v1/sys/health", params=params, timeout=10)
+        return server.session.request(method, server.addr + "/v1/sys/health", params=params, timeout=10)
 
     cases = [
         ({}, 200),
@@ -239,14 +238,14 @@ def test_health_query_params(server, method):
 
 def test_leader(server):
     """sys/leader (unauthenticated, plain JSON) on a non-HA node: ha_enabled false."""
-    r = assert_status(requests.get(server.addr + "/v1/sys/leader", timeout=10), 200)
+    r = assert_status(server.session.get(server.addr + "/v1/sys/leader", timeout=10), 200)
     assert r.json()["ha_enabled"] is False
 
 
 def test_seal_status_unsealed(server):
     """sys/seal-status (unauthenticated): type shamir, initialized, not sealed, t/n,
     progress 0, version string."""
-    r = assert_status(requests.get(server.addr + "/v1/sys/seal-status", timeout=10), 200)
+    r = assert_status(server.session.get(server.addr + "/v1/sys/seal-status", timeout=10), 200)
     b = r.json()
     assert b["type"] == "shamir"
     assert b["initialized"] is True and b["sealed"] is False
@@ -300,9 +299,9 @@ def test_init_unseal_seal_flow(sealed_server):
     keys_base64 and root_token; unseal progresses per share, reset discards progress;
     threshold met → unsealed; sys/seal → 204 and requests get 503 `Vault is sealed`."""
     srv = sealed_server()
-    r = requests.get(srv.addr + "/v1/sys/health", timeout=10)
+    r = srv.session.get(srv.addr + "/v1/sys/health", timeout=10)
     assert r.status_code == 501 and r.json()["initialized"] is False
-    assert requests.get(srv.addr + "/v1/sys/health?uninitcode=299", timeout=10).status_code == 299
+    assert srv.session.get(srv.addr + "/v1/sys/health?uninitcode=299", timeout=10).status_code == 299
     r = assert_status(srv.http("GET", "sys/init", token=None), 200)
     assert r.json() == {"initialized": False}
     st = assert_status(srv.http("GET", "sys/seal-status", token=None), 200).json()
@@ -317,9 +316,9 @@ def test_init_unseal_seal_flow(sealed_server):
 
     st = srv.http("GET", "sys/seal-status", token=None).json()
     assert st["initialized"] is True and st["sealed"] is True and st["t"] == 2 and st["n"] == 3
-    r = requests.get(srv.addr + "/v1/sys/health", timeout=10)
+    r = srv.session.get(srv.addr + "/v1/sys/health", timeout=10)
     assert r.status_code == 503 and r.json()["sealed"] is True
-    assert requests.get(srv.addr + "/v1/sys/health?sealedcode=299", timeout=10).status_code == 299
+    assert srv.session.get(srv.addr + "/v1/sys/health?sealedcode=299", timeout=10).status_code == 299
 
     # sealed: everything else is 503 Vault is sealed
     r = srv.http("GET", "sys/mounts")

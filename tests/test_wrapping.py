@@ -1,6 +1,5 @@
 """Response wrapping: X-Vault-Wrap-TTL and sys/wrapping/{wrap,unwrap,lookup,rewrap}."""
 
-import requests
 
 from conftest import assert_status, create_token, errors_of, unique
 
@@ -79,7 +78,7 @@ def test_lookup_does_not_consume(server):
     wi = assert_status(server.http("POST", "sys/wrapping/wrap", json_body={"a": "b"},
                                    headers={"X-Vault-Wrap-TTL": "120"}), 200).json()["wrap_info"]
     for _ in range(2):
-        r = assert_status(requests.post(server.addr + "/v1/sys/wrapping/lookup",
+        r = assert_status(server.session.post(server.addr + "/v1/sys/wrapping/lookup",
                                         json={"token": wi["token"]}, timeout=10), 200)
         d = r.json()["data"]
         assert d["creation_path"] == "sys/wrapping/wrap"

@@ -30,7 +30,7 @@ Subcommands:
     destroy     Permanently removes one or more versions in the KV store
     get         Retrieves data from the KV store
     list        List data or secrets
-    metadata    Interact with Vault's Key-Value storage
+    metadata    Interact with Coffer's Key-Value storage
     patch       Sets or updates data in the KV store without overwriting
     put         Sets or updates data in the KV store
     rollback    Rolls back to a previous version of data

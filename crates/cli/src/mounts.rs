@@ -185,6 +185,8 @@ fn enable(argv: &[String], t: Table) -> Result<i32> {
     let Some(c) = common::parse(argv, &help, BOOLS, VALUED)? else { return Ok(0) };
     c.want_args(1, 1)?;
     let mut typ = c.args()[0].trim().to_string();
+    // the success line names the type as given ("kv-v2"), as the Vault CLI's does
+    let given = typ.clone();
     let path = ensure_slash(c.f.get("path").unwrap_or(&typ));
     let (cfg, mut opts) = config_of(&c, t)?;
     if t == Table::Secrets && typ == "kv-v2" {
@@ -211,11 +213,11 @@ fn enable(argv: &[String], t: Table) -> Result<i32> {
     match t {
         Table::Secrets => {
             client.write_method("POST", &api, &body).context("Error enabling")?;
-            println!("Success! Enabled the {typ} secrets engine at: {path}");
+            println!("Success! Enabled the {given} secrets engine at: {path}");
         }
         Table::Auth => {
             client.write_method("POST", &api, &body).with_context(|| format!("Error enabling {typ} auth"))?;
-            println!("Success! Enabled {typ} auth method at: {path}");
+            println!("Success! Enabled {given} auth method at: {path}");
         }
     }
     Ok(0)
@@ -406,6 +408,7 @@ fn move_(argv: &[String]) -> Result<i32> {
     let id = s.as_ref().and_then(|s| s.get("data").and_then(|d| d.get("migration_id")).or(s.get("migration_id"))).and_then(Value::as_str).map(str::to_string);
     match id {
         Some(id) => {
+            println!("Started moving secrets engine {from} to {to}, with migration ID {id}");
             // the remount runs in the background: poll its status
             for _ in 0..600 {
                 let st = client.read(&format!("sys/remount/status/{id}"), &[]).with_context(|| format!("Error checking migration status of secrets engine {from} to {to}"))?;

@@ -58,10 +58,10 @@ fn init(argv: &[String]) -> Result<i32> {
     if c.f.bool("status") {
         let s = client.read("sys/init", &[]).context("Error checking init status")?.unwrap_or(Value::Null);
         if s.get("initialized").and_then(Value::as_bool).unwrap_or(false) {
-            println!("Vault is initialized");
+            println!("Coffer is initialized");
             return Ok(0);
         }
-        println!("Vault is not initialized");
+        println!("Coffer is not initialized");
         return Ok(2);
     }
     let num = |names: [&str; 2], d: i64| -> Result<i64> {
@@ -108,16 +108,16 @@ fn init(argv: &[String]) -> Result<i32> {
         }
         s.push_str(&format!("\nInitial Root Token: {}\n\n", out["root_token"].as_str().unwrap_or_default()));
         s.push_str(&format!(
-            "Vault initialized with {shares} key shares and a key threshold of {threshold}. Please securely
-distribute the key shares printed above. When the Vault is re-sealed,
+            "Coffer initialized with {shares} key shares and a key threshold of {threshold}. Please securely
+distribute the key shares printed above. When Coffer is re-sealed,
 restarted, or stopped, you must supply at least {threshold} of these keys to unseal it
 before it can start servicing requests.
 
-Vault does not store the generated root key. Without at least {threshold} keys to
-reconstruct the root key, Vault will remain permanently sealed!
+Coffer does not store the generated root key. Without at least {threshold} keys to
+reconstruct the root key, Coffer will remain permanently sealed!
 
-It is possible to generate new unseal keys, provided you have a quorum of
-existing unseal keys shares. See \"vault operator rekey\" for more information.
+Coffer cannot generate new unseal keys from a quorum of existing ones yet
+(rekey): keep these key shares safe.
 "
         ));
         s
@@ -170,7 +170,7 @@ fn seal(argv: &[String]) -> Result<i32> {
     let Some(c) = common::parse(argv, &help, &[], &[])? else { return Ok(0) };
     c.want_args(0, 0)?;
     c.client()?.raw("PUT", "sys/seal", &[], Some(&json!({}))).context("Error sealing")?;
-    println!("Success! Vault is sealed.");
+    println!("Success! Coffer is sealed.");
     Ok(0)
 }
 

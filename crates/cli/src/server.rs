@@ -21,6 +21,8 @@ Options:
   -dev-root-token-id=<id>    Root token id in dev mode (env VAULT_DEV_ROOT_TOKEN_ID).
   -dev-listen-address=<addr> Listen address in dev mode (default 127.0.0.1:8200;
                              env VAULT_DEV_LISTEN_ADDRESS).
+  -dev-no-store-token        Do not store the dev root token in ~/.vault-token
+                             (by default it is, as Vault's dev server does).
   -log-level=<level>         trace, debug, info, warn, error.
 
 Examples:
@@ -160,6 +162,18 @@ async fn run_dev(f: &flags::Flags, cfg: Option<ServerConfig>) -> Result<i32> {
     kv.options = Some([("version".to_string(), "2".to_string())].into_iter().collect());
     core.mount(kv, false).await.map_err(|e| anyhow::anyhow!("dev mount secret/: {e}"))?;
     let task = bind(&addr, ListenerOptions::default(), core.clone(), Some(coffer_http::DEFAULT_MAX_REQUEST_SIZE)).await?;
+    // Like Vault's dev server: the root token goes to the CLI's token helper
+    // (~/.vault-token) once the listener is up, unless -dev-no-store-token; a token
+    // that cannot be stored stops the server ("Error initializing Dev mode: ...").
+    let store_token = !f.bool("dev-no-store-token");
+    if store_token {
+        crate::token_helper::store(&init.root_token).map_err(|e| anyhow::anyhow!("Error initializing Dev mode: {e:#}"))?;
+    }
+    let cli_auth = if store_token {
+        "The root token is already\nauthenticated to the CLI (stored in ~/.vault-token), so you can immediately\nbegin using Coffer."
+    } else {
+        "The root token is NOT\nstored for the CLI (-dev-no-store-token): export VAULT_TOKEN=<Root Token below>."
+    };
     use base64::Engine;
     let unseal = base64::engine::general_purpose::STANDARD.encode(&init.keys[0][..]);
     println!(
@@ -167,7 +181,7 @@ async fn run_dev(f: &flags::Flags, cfg: Option<ServerConfig>) -> Result<i32> {
         coffer_core::core::VERSION
     );
     println!(
-        "WARNING! dev mode is enabled! In this mode, Coffer runs entirely in-memory\nand starts unsealed with a single unseal key. The root token is already\nauthenticated to the CLI, so you can immediately begin using Coffer.\n\nYou may need to set the following environment variables:\n\n    $ export VAULT_ADDR='http://{addr}'\n\nThe unseal key and root token are displayed below in case you want to\nseal/unseal Coffer or re-authenticate.\n\nUnseal Key: {unseal}\nRoot Token: {}\n\nDevelopment mode should NOT be used in production installations!\n",
+        "WARNING! dev mode is enabled! In this mode, Coffer runs entirely in-memory\nand starts unsealed with a single unseal key. {cli_auth}\n\nYou may need to set the following environment variables:\n\n    $ export VAULT_ADDR='http://{addr}'\n\nThe unseal key and root token are displayed below in case you want to\nseal/unseal Coffer or re-authenticate.\n\nUnseal Key: {unseal}\nRoot Token: {}\n\nDevelopment mode should NOT be used in production installations!\n",
         init.root_token
     );
     wait_for_shutdown(vec![task]).await;
