@@ -16,8 +16,37 @@ import socket
 import stat
 import subprocess
 
+import time
+
 from conftest import COFFER_BIN, free_port
-from test_server_startup import spawn, stop, wait_listening
+
+
+def spawn(cfg, log=subprocess.DEVNULL):
+    """`coffer server -config=cfg` in its own process group."""
+    return subprocess.Popen([COFFER_BIN, "server", f"-config={cfg}"], stdout=log,
+                            stderr=subprocess.STDOUT if log is not subprocess.DEVNULL else subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def wait_listening(port, proc, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _config(data, port, tls=False):
