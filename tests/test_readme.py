@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BAO_BIN, COFFER_BIN, REPO, _LIVE, spawn_listening
+from conftest import BAO_BIN, COFFER_BIN, REPO, spawn_listening
+from test_server_startup import stop
 
 README = REPO / "README.md"
 
@@ -50,17 +51,6 @@ def cli_env(home: Path, addr: str) -> dict:
                 "PATH": os.pathsep.join([bindir, str(Path(shutil.which(BAO_BIN) or BAO_BIN).parent),
                                          env.get("PATH", "")])})
     return env
-
-
-def stop(proc):
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    _LIVE.discard(proc)
 
 
 def test_readme_config_example_runs_as_written(tmp_path):

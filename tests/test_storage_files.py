@@ -16,37 +16,8 @@ import socket
 import stat
 import subprocess
 
-import time
-
 from conftest import COFFER_BIN, free_port
-
-
-def spawn(cfg, log=subprocess.DEVNULL):
-    """`coffer server -config=cfg` in its own process group."""
-    return subprocess.Popen([COFFER_BIN, "server", f"-config={cfg}"], stdout=log,
-                            stderr=subprocess.STDOUT if log is not subprocess.DEVNULL else subprocess.DEVNULL,
-                            start_new_session=True)
-
-
-def wait_listening(port, proc, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.1)
-    return False
-
-
-def stop(proc):
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+from test_server_startup import spawn, stop
 
 
 def _config(data, port, tls=False):
@@ -89,16 +60,13 @@ def _mode(p):
 
 def test_data_directory_and_file_are_private(tmp_path):
     data = tmp_path / "nested" / "data"
-    port = free_port()
-    cfg = tmp_path / "server.hcl"
-    cfg.write_text(_config(data, port))
     old = os.umask(0o022)  # a typical umask: without care the file would be 0644
     try:
-        proc = spawn(cfg)
+        proc, port = spawn(tmp_path / "server.hcl", lambda port: _config(data, port), tmp_path / "server.log")
     finally:
         os.umask(old)
     try:
-        assert wait_listening(port, proc)
+        assert port is not None, (tmp_path / "server.log").read_text()
         assert _mode(data) == 0o700
         assert _mode(data / "coffer.redb") == 0o600
     finally:
@@ -109,13 +77,9 @@ def test_an_open_data_directory_is_warned_about(tmp_path):
     data = tmp_path / "data"
     data.mkdir(mode=0o755)
     os.chmod(data, 0o755)
-    port = free_port()
-    cfg = tmp_path / "server.hcl"
-    cfg.write_text(_config(data, port))
-    log = open(tmp_path / "server.log", "w+")
-    proc = spawn(cfg, log)
+    proc, port = spawn(tmp_path / "server.hcl", lambda port: _config(data, port), tmp_path / "server.log")
     try:
-        assert wait_listening(port, proc)
+        assert port is not None, (tmp_path / "server.log").read_text()
     finally:
         stop(proc)
     text = (tmp_path / "server.log").read_text()
