@@ -22,6 +22,30 @@ pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(768 * 3600);
 pub const DEFAULT_LISTENER_ADDRESS: &str = "127.0.0.1:8200";
 /// A listener's `max_request_size` when none (or 0) is given: 32 MiB.
 pub const DEFAULT_MAX_REQUEST_SIZE: u64 = 33_554_432;
+/// `max_json_depth` default: 300 nested containers, what Vault 1.19+ servers
+/// report at start-up.
+pub const DEFAULT_MAX_JSON_DEPTH: usize = 300;
+/// The deepest `max_json_depth` may be set. Storage readers accept this plus
+/// a fixed headroom (`coffer_core::json::STORED_MAX_DEPTH`), so whatever a
+/// listener accepts can be read back; it also bounds the recursion of
+/// serde_json's parser and of dropping a parsed value.
+pub const MAX_JSON_DEPTH_CEILING: usize = 500;
+/// `max_json_string_value_length` default: 1 MiB, as Vault.
+pub const DEFAULT_MAX_JSON_STRING_VALUE_LENGTH: u64 = 1_048_576;
+/// `max_json_object_entry_count` default, as Vault.
+pub const DEFAULT_MAX_JSON_OBJECT_ENTRY_COUNT: u64 = 10_000;
+/// `max_json_array_element_count` default, as Vault.
+pub const DEFAULT_MAX_JSON_ARRAY_ELEMENT_COUNT: u64 = 10_000;
+/// `max_request_json_memory` default: 32 MiB + 512 KiB, as OpenBao.
+pub const DEFAULT_MAX_REQUEST_JSON_MEMORY: u64 = 34_078_720;
+/// `max_connections` default (Coffer's own option): open connections per listener.
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 16_384;
+/// Vault's `http_idle_timeout` default.
+pub const DEFAULT_HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Vault's `http_read_timeout` default.
+pub const DEFAULT_HTTP_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Vault's `http_read_header_timeout` default.
+pub const DEFAULT_HTTP_READ_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A whole server config file, with defaults filled in and validated.
 #[derive(Clone, Debug, PartialEq)]
@@ -111,8 +135,23 @@ pub struct ListenerConfig {
     /// (a negative value in the file). Default 32 MiB (also for 0).
     pub max_request_size: Option<u64>,
     /// How long a client may take to send a request's headers (slow-header
-    /// protection). Default 10s, as Vault.
+    /// protection; on a new connection, from accept). Default 10s, as Vault.
     pub http_read_header_timeout: Duration,
+    /// How long a request's body may take to arrive. Default 30s, as Vault.
+    pub http_read_timeout: Duration,
+    /// How long a connection may stay silent between requests. Default 5m, as Vault.
+    pub http_idle_timeout: Duration,
+    /// Open connections at once; more are refused (503 and closed). Default 16384.
+    pub max_connections: u64,
+    /// JSON body limits (Vault's `max_json_*`, OpenBao's `max_request_json_*`);
+    /// `None` = unlimited (a negative value in the file).
+    pub max_json_depth: usize,
+    pub max_json_string_value_length: Option<u64>,
+    pub max_json_object_entry_count: Option<u64>,
+    pub max_json_array_element_count: Option<u64>,
+    pub max_request_json_memory: Option<u64>,
+    /// Default unlimited (OpenBao's default is 1000; Vault has no such limit).
+    pub max_request_json_strings: Option<u64>,
     /// Line of the `listener` block.
     pub line: usize,
 }
@@ -265,8 +304,6 @@ const VAULT_ONLY_LISTENER: &[&str] = &[
     "x_forwarded_for_hop_skips",
     "x_forwarded_for_reject_not_authorized",
     "x_forwarded_for_reject_not_present",
-    "http_idle_timeout",
-    "http_read_timeout",
     "http_write_timeout",
     "max_request_duration",
     "unauthenticated_metrics_access",
@@ -754,7 +791,16 @@ impl<'a> Decoder<'a> {
             tls_key_file: None,
             tls_min_version: TlsVersion::default(),
             max_request_size: Some(DEFAULT_MAX_REQUEST_SIZE),
-            http_read_header_timeout: Duration::from_secs(10),
+            http_read_header_timeout: DEFAULT_HTTP_READ_HEADER_TIMEOUT,
+            http_read_timeout: DEFAULT_HTTP_READ_TIMEOUT,
+            http_idle_timeout: DEFAULT_HTTP_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_json_depth: DEFAULT_MAX_JSON_DEPTH,
+            max_json_string_value_length: Some(DEFAULT_MAX_JSON_STRING_VALUE_LENGTH),
+            max_json_object_entry_count: Some(DEFAULT_MAX_JSON_OBJECT_ENTRY_COUNT),
+            max_json_array_element_count: Some(DEFAULT_MAX_JSON_ARRAY_ELEMENT_COUNT),
+            max_request_json_memory: Some(DEFAULT_MAX_REQUEST_JSON_MEMORY),
+            max_request_json_strings: None,
             line: b.line,
         };
         let mut seen = HashMap::new();
@@ -795,12 +841,48 @@ impl<'a> Decoder<'a> {
                         n => Some(n as u64),
                     };
                 }
-                "http_read_header_timeout" => {
-                    let d = self.duration(scope, e)?;
-                    if d.is_zero() {
-                        return Err(self.bad(scope, e, "must be greater than zero".to_string()));
+                "http_read_header_timeout" => l.http_read_header_timeout = self.timeout(scope, e)?,
+                "http_read_timeout" => l.http_read_timeout = self.timeout(scope, e)?,
+                "http_idle_timeout" => l.http_idle_timeout = self.timeout(scope, e)?,
+                "max_connections" => {
+                    let n = self.int(scope, e, "a positive number of connections")?;
+                    if n <= 0 {
+                        return Err(self.bad(scope, e, format!("must be greater than zero, found {n}")));
                     }
-                    l.http_read_header_timeout = d;
+                    l.max_connections = n as u64;
+                }
+                "max_json_depth" => {
+                    let n = self.int(scope, e, "an integer nesting depth")?;
+                    l.max_json_depth = match n {
+                        0 => DEFAULT_MAX_JSON_DEPTH,
+                        n if n < 0 || n as u64 > MAX_JSON_DEPTH_CEILING as u64 => {
+                            return Err(self.bad(
+                                scope,
+                                e,
+                                format!("must be between 1 and {MAX_JSON_DEPTH_CEILING} (0 means the default, {DEFAULT_MAX_JSON_DEPTH}), found {n}"),
+                            ));
+                        }
+                        n => n as usize,
+                    };
+                }
+                "max_json_string_value_length" => {
+                    l.max_json_string_value_length = self.limit(scope, e, DEFAULT_MAX_JSON_STRING_VALUE_LENGTH)?
+                }
+                "max_json_object_entry_count" => {
+                    l.max_json_object_entry_count = self.limit(scope, e, DEFAULT_MAX_JSON_OBJECT_ENTRY_COUNT)?
+                }
+                "max_json_array_element_count" => {
+                    l.max_json_array_element_count = self.limit(scope, e, DEFAULT_MAX_JSON_ARRAY_ELEMENT_COUNT)?
+                }
+                "max_request_json_memory" => {
+                    l.max_request_json_memory = self.limit(scope, e, DEFAULT_MAX_REQUEST_JSON_MEMORY)?
+                }
+                "max_request_json_strings" => {
+                    // 0 means the default, which is no limit here.
+                    l.max_request_json_strings = match self.int(scope, e, "an integer")? {
+                        n if n <= 0 => None,
+                        n => Some(n as u64),
+                    };
                 }
                 _ => return Err(self.unknown(scope, e, VAULT_ONLY_LISTENER)),
             }
@@ -914,6 +996,25 @@ impl<'a> Decoder<'a> {
             }
         };
         result.map_err(|err| self.bad(scope, e, err))
+    }
+
+    /// A timeout: a duration greater than zero.
+    fn timeout(&self, scope: Scope, e: &Entry) -> Result<Duration, ConfigError> {
+        let d = self.duration(scope, e)?;
+        if d.is_zero() {
+            return Err(self.bad(scope, e, "must be greater than zero".to_string()));
+        }
+        Ok(d)
+    }
+
+    /// A size or count limit as Vault reads them: 0 = the default, negative =
+    /// no limit.
+    fn limit(&self, scope: Scope, e: &Entry, default: u64) -> Result<Option<u64>, ConfigError> {
+        Ok(match self.int(scope, e, "an integer")? {
+            0 => Some(default),
+            n if n < 0 => None,
+            n => Some(n as u64),
+        })
     }
 
     /// An integer, or a string holding one (Vault accepts both).

@@ -100,7 +100,9 @@ impl StorageView {
     pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         match self.get(key).await? {
             None => Ok(None),
-            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            // Bounded by the same ceiling the edge applies (plus record headroom),
+            // so whatever a request stored reads back.
+            Some(bytes) => Ok(Some(crate::json::from_stored(&bytes)?)),
         }
     }
 

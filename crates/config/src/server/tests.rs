@@ -187,6 +187,15 @@ fn defaults() {
             tls_min_version: TlsVersion::Tls12,
             max_request_size: Some(33_554_432),
             http_read_header_timeout: Duration::from_secs(10),
+            http_read_timeout: Duration::from_secs(30),
+            http_idle_timeout: Duration::from_secs(300),
+            max_connections: 16_384,
+            max_json_depth: 300,
+            max_json_string_value_length: Some(1_048_576),
+            max_json_object_entry_count: Some(10_000),
+            max_json_array_element_count: Some(10_000),
+            max_request_json_memory: Some(34_078_720),
+            max_request_json_strings: None,
             line: 2,
         }]
     );
@@ -954,4 +963,33 @@ fn http_read_header_timeout_parsed_and_checked() {
     assert_eq!(c.listeners[0].http_read_header_timeout, Duration::from_secs(3));
     let e = hcl_err("storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  http_read_header_timeout = \"0s\"\n}\n");
     assert!(e.to_string().contains(":4:") && e.to_string().contains("http_read_header_timeout"), "{e}");
+}
+
+#[test]
+fn connection_timeouts_and_cap_parsed_and_checked() {
+    let c = hcl("storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  http_read_timeout = \"7s\"\n  http_idle_timeout = \"1m\"\n  max_connections = 50\n}\n");
+    let l = &c.listeners[0];
+    assert_eq!((l.http_read_timeout, l.http_idle_timeout, l.max_connections), (Duration::from_secs(7), Duration::from_secs(60), 50));
+    for (key, value) in [("http_read_timeout", "\"0\""), ("http_idle_timeout", "\"0s\""), ("max_connections", "0"), ("max_connections", "-3")] {
+        let e = hcl_err(&format!("storage \"inmem\" {{}}\nlistener \"tcp\" {{\n  tls_disable = true\n  {key} = {value}\n}}\n"));
+        assert!(e.to_string().contains(":4:") && e.to_string().contains(key), "{e}");
+    }
+}
+
+#[test]
+fn json_limits_parsed_with_vault_semantics() {
+    let c = hcl("storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  max_json_depth = 40\n  max_json_string_value_length = -1\n  max_json_object_entry_count = 0\n  max_json_array_element_count = 12\n  max_request_json_memory = \"4096\"\n  max_request_json_strings = 1000\n}\n");
+    let l = &c.listeners[0];
+    assert_eq!(l.max_json_depth, 40);
+    assert_eq!(l.max_json_string_value_length, None);
+    assert_eq!(l.max_json_object_entry_count, Some(10_000));
+    assert_eq!(l.max_json_array_element_count, Some(12));
+    assert_eq!(l.max_request_json_memory, Some(4096));
+    assert_eq!(l.max_request_json_strings, Some(1000));
+    // Depth cannot be unlimited nor beyond what storage readers accept.
+    for v in ["-1", "501"] {
+        let e = hcl_err(&format!("storage \"inmem\" {{}}\nlistener \"tcp\" {{\n  tls_disable = true\n  max_json_depth = {v}\n}}\n"));
+        assert!(e.to_string().contains(":4:") && e.to_string().contains("max_json_depth") && e.to_string().contains("500"), "{e}");
+    }
+    assert_eq!(hcl("storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  max_json_depth = 500\n}\n").listeners[0].max_json_depth, 500);
 }
