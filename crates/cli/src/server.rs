@@ -5,7 +5,7 @@ use crate::flags;
 use anyhow::{Context, Result, bail};
 use coffer_config::ServerConfig;
 use coffer_core::{Core, CoreConfig};
-use coffer_http::{ListenerOptions, TlsFiles};
+use coffer_http::{ListenerOptions, RequestLimits, TlsFiles};
 use coffer_storage::{FileStorage, InmemStorage, Storage};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -130,15 +130,15 @@ fn new_core(storage: Arc<dyn Storage>, cfg: CoreConfig) -> Arc<Core> {
     core
 }
 
-async fn bind(addr: &str, opts: ListenerOptions, core: Arc<Core>, max: Option<usize>) -> Result<tokio::task::JoinHandle<()>> {
+async fn bind(addr: &str, opts: ListenerOptions, core: Arc<Core>, limits: RequestLimits) -> Result<tokio::task::JoinHandle<()>> {
     coffer_http::listener_validate(&opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let l = TcpListener::bind(addr).await.with_context(|| format!("error initializing listener at {addr}"))?;
-    Ok(serve(l, opts, core, max))
+    Ok(serve(l, opts, core, limits))
 }
 
 /// Serve the core on a bound socket until the task is aborted.
-fn serve(l: TcpListener, opts: ListenerOptions, core: Arc<Core>, max: Option<usize>) -> tokio::task::JoinHandle<()> {
-    let app = coffer_http::app(core, max);
+fn serve(l: TcpListener, opts: ListenerOptions, core: Arc<Core>, limits: RequestLimits) -> tokio::task::JoinHandle<()> {
+    let app = coffer_http::app(core, limits);
     tokio::spawn(async move {
         if let Err(e) = coffer_http::serve(l, opts, app).await {
             tracing::error!(error = %e, "listener stopped");
@@ -161,7 +161,7 @@ async fn run_dev(f: &flags::Flags, cfg: Option<ServerConfig>) -> Result<i32> {
     let mut kv = coffer_core::mounts::MountEntry::new("secret/", "kv", "key/value secret storage", false);
     kv.options = Some([("version".to_string(), "2".to_string())].into_iter().collect());
     core.mount(kv, false).await.map_err(|e| anyhow::anyhow!("dev mount secret/: {e}"))?;
-    let task = bind(&addr, ListenerOptions::default(), core.clone(), Some(coffer_http::DEFAULT_MAX_REQUEST_SIZE)).await?;
+    let task = bind(&addr, ListenerOptions::default(), core.clone(), RequestLimits::default()).await?;
     // Like Vault's dev server: the root token goes to the CLI's token helper
     // (~/.vault-token) once the listener is up, unless -dev-no-store-token; a token
     // that cannot be stored stops the server ("Error initializing Dev mode: ...").
@@ -226,7 +226,12 @@ fn listener_options(l: &coffer_config::ListenerConfig) -> Result<ListenerOptions
             _ => bail!("listener at {}: TLS is enabled but tls_cert_file/tls_key_file are not set (set tls_disable = true for plain HTTP)", l.address),
         }
     };
-    let opts = ListenerOptions { tls, header_read_timeout: l.http_read_header_timeout };
+    let opts = ListenerOptions {
+        tls,
+        header_read_timeout: l.http_read_header_timeout,
+        idle_timeout: l.http_idle_timeout,
+        max_connections: usize::try_from(l.max_connections).unwrap_or(usize::MAX),
+    };
     coffer_http::listener_validate(&opts).map_err(|e| anyhow::anyhow!("listener at {}: {e}", l.address))?;
     Ok(opts)
 }
@@ -252,8 +257,7 @@ async fn run_config(cfg: ServerConfig) -> Result<i32> {
     let core = new_core(storage, core_config(Some(&cfg)));
     let mut tasks = Vec::new();
     for (sock, opts, l) in listeners {
-        let max = l.max_request_size.map(|m| m as usize);
-        tasks.push(serve(sock, opts, core.clone(), max));
+        tasks.push(serve(sock, opts, core.clone(), RequestLimits::from_config(l)));
         eprintln!("==> Coffer listening on {} ({})", l.address, if l.tls_disable { "tls disabled" } else { "tls" });
     }
     eprintln!(

@@ -13,6 +13,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
+use coffer_core::json::{JsonError, JsonLimits};
 use coffer_core::{Core, Data, Error, Incoming, Operation, Response};
 use http_body_util::BodyExt;
 use serde_json::{Map, Value, json};
@@ -23,16 +24,72 @@ use std::time::Duration;
 /// Default `max_request_size` (32 MiB), as Vault.
 pub const DEFAULT_MAX_REQUEST_SIZE: usize = 32 * 1024 * 1024;
 
+/// A body larger than this is read on only once the core has said the
+/// request would be served (token valid, or an unauthenticated route): an
+/// anonymous client gets its 403/404 after at most this many bytes.
+pub const ADMIT_BODY_THRESHOLD: usize = 64 * 1024;
+
+/// What one listener lets a request cost.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestLimits {
+    /// `max_request_size`; `None` = unlimited.
+    pub max_request_size: Option<usize>,
+    /// `max_json_*` / `max_request_json_*`.
+    pub json: JsonLimits,
+    /// `http_read_timeout`: the whole body must arrive within this.
+    pub read_timeout: Duration,
+}
+
+fn opt(v: Option<u64>) -> Option<usize> {
+    v.map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+impl RequestLimits {
+    /// A listener stanza's limits.
+    pub fn from_config(l: &coffer_config::ListenerConfig) -> RequestLimits {
+        RequestLimits {
+            max_request_size: opt(l.max_request_size),
+            json: JsonLimits {
+                max_depth: l.max_json_depth,
+                max_string_length: opt(l.max_json_string_value_length),
+                max_object_entries: opt(l.max_json_object_entry_count),
+                max_array_elements: opt(l.max_json_array_element_count),
+                max_strings: opt(l.max_request_json_strings),
+                max_memory: opt(l.max_request_json_memory),
+            },
+            read_timeout: l.http_read_timeout,
+        }
+    }
+}
+
+impl Default for RequestLimits {
+    /// Vault's (and OpenBao's, for the memory estimate) defaults.
+    fn default() -> Self {
+        use coffer_config as c;
+        RequestLimits {
+            max_request_size: Some(DEFAULT_MAX_REQUEST_SIZE),
+            json: JsonLimits {
+                max_depth: c::DEFAULT_MAX_JSON_DEPTH,
+                max_string_length: opt(Some(c::DEFAULT_MAX_JSON_STRING_VALUE_LENGTH)),
+                max_object_entries: opt(Some(c::DEFAULT_MAX_JSON_OBJECT_ENTRY_COUNT)),
+                max_array_elements: opt(Some(c::DEFAULT_MAX_JSON_ARRAY_ELEMENT_COUNT)),
+                max_strings: None,
+                max_memory: opt(Some(c::DEFAULT_MAX_REQUEST_JSON_MEMORY)),
+            },
+            read_timeout: c::DEFAULT_HTTP_READ_TIMEOUT,
+        }
+    }
+}
+
 #[derive(Clone)]
 struct AppState {
     core: Arc<Core>,
-    /// `None` = unlimited.
-    max_request_size: Option<usize>,
+    limits: RequestLimits,
 }
 
 /// The axum application for one listener.
-pub fn app(core: Arc<Core>, max_request_size: Option<usize>) -> axum::Router {
-    axum::Router::new().fallback(handle).with_state(AppState { core, max_request_size })
+pub fn app(core: Arc<Core>, limits: RequestLimits) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(AppState { core, limits })
 }
 
 /// Status code and message list for an error (the one place this is decided).
@@ -169,23 +226,61 @@ fn namespace_header(h: &HeaderMap) -> Vec<(String, String)> {
     }
 }
 
-async fn read_body(body: Body, limit: Option<usize>) -> Result<Bytes, HttpResponse> {
-    let collected = match limit {
-        Some(n) => http_body_util::Limited::new(body, n).collect().await.map_err(|_| {
-            errors(StatusCode::PAYLOAD_TOO_LARGE, vec!["http: request body too large".into()])
-        })?,
-        None => body
-            .collect()
-            .await
-            .map_err(|_| errors(StatusCode::BAD_REQUEST, vec!["failed to read request body".into()]))?,
+fn too_large() -> HttpResponse {
+    errors(StatusCode::PAYLOAD_TOO_LARGE, vec!["http: request body too large".into()])
+}
+
+/// Read the body: at most `max_request_size`, all of it within
+/// `http_read_timeout`, and past [`ADMIT_BODY_THRESHOLD`] only once `admit`
+/// (the core's verdict on path and token) has said yes.
+async fn read_body<F, Fut>(body: Body, limits: &RequestLimits, declared: Option<u64>, admit: F) -> Result<Bytes, HttpResponse>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(), Error>>,
+{
+    let limit = limits.max_request_size.unwrap_or(usize::MAX);
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut admit = Some(admit);
+    if declared.is_some_and(|n| n > ADMIT_BODY_THRESHOLD as u64)
+        && let Some(f) = admit.take()
+    {
+        f().await.map_err(|e| error_response(&e))?;
+    }
+    let read = async {
+        let mut body = body;
+        let mut buf = bytes::BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| errors(StatusCode::BAD_REQUEST, vec!["failed to read request body".into()]))?;
+            let Ok(data) = frame.into_data() else { continue };
+            if buf.len() + data.len() > limit {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&data);
+            if buf.len() > ADMIT_BODY_THRESHOLD
+                && let Some(f) = admit.take()
+            {
+                f().await.map_err(|e| error_response(&e))?;
+            }
+        }
+        Ok(buf.freeze())
     };
-    Ok(collected.to_bytes())
+    match tokio::time::timeout(limits.read_timeout, read).await {
+        Ok(r) => r,
+        Err(_) => {
+            // Go's server closes a connection whose read deadline passed.
+            let mut r = errors(StatusCode::REQUEST_TIMEOUT, vec!["http: request body read timed out".into()]);
+            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Err(r)
+        }
+    }
 }
 
 // The error is the finished HTTP answer, built once per rejected request; boxing it
 // would only add an allocation.
 #[allow(clippy::result_large_err)]
-fn parse_body(h: &HeaderMap, body: &[u8]) -> Result<Data, HttpResponse> {
+fn parse_body(h: &HeaderMap, body: &[u8], limits: &JsonLimits) -> Result<Data, HttpResponse> {
     let trimmed = body.trim_ascii_start();
     if trimmed.is_empty() {
         return Ok(Map::new());
@@ -199,7 +294,20 @@ fn parse_body(h: &HeaderMap, body: &[u8]) -> Result<Data, HttpResponse> {
         merge_pairs(&mut d, form_urlencoded::parse(body).into_owned().collect());
         return Ok(d);
     }
-    match serde_json::from_slice::<Value>(body) {
+    // The pre-scan bounds depth and size before serde builds anything.
+    let parsed = match coffer_core::json::parse(body, limits) {
+        Ok(v) => Ok(v),
+        Err(coffer_core::json::ParseError::Limit(e @ (JsonError::Strings(_) | JsonError::Memory(_)))) => {
+            // OpenBao's text for its two limits.
+            return Err(errors(StatusCode::BAD_REQUEST, vec![format!("refused JSON input due to high complexity: {e}")]));
+        }
+        Err(coffer_core::json::ParseError::Limit(e)) if e.is_limit() => {
+            return Err(errors(StatusCode::BAD_REQUEST, vec![format!("failed to parse JSON input: {e}")]));
+        }
+        // Malformed: let serde_json name the position, as before.
+        Err(_) => serde_json::from_slice::<Value>(body),
+    };
+    match parsed {
         Ok(Value::Object(m)) => Ok(m),
         Ok(Value::Null) => Ok(Map::new()),
         Ok(_) => Err(errors(
@@ -388,12 +496,15 @@ async fn handle_inner(
         op = Operation::Help;
     }
 
-    let bytes = match read_body(body, st.max_request_size).await {
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let token = client_token(&headers);
+    let admit = || st.core.admit_body(op, &path, token.as_deref(), Some(remote));
+    let bytes = match read_body(body, &st.limits, declared, admit).await {
         Ok(b) => b,
         Err(r) => return r,
     };
     let mut data = match op {
-        Operation::Update | Operation::Patch => match parse_body(&headers, &bytes) {
+        Operation::Update | Operation::Patch => match parse_body(&headers, &bytes, &st.limits.json) {
             Ok(d) => d,
             Err(r) => return r,
         },
@@ -410,7 +521,7 @@ async fn handle_inner(
         operation: op,
         path,
         data,
-        token: client_token(&headers),
+        token,
         wrap_ttl: wrap,
         remote_addr: Some(remote),
         headers: namespace_header(&headers),
@@ -443,14 +554,28 @@ mod tests {
     #[test]
     fn body_parsing() {
         let h = HeaderMap::new();
-        assert!(parse_body(&h, b"{bad").is_err());
-        assert!(parse_body(&h, b"[1]").is_err());
-        assert_eq!(parse_body(&h, b"  ").unwrap().len(), 0);
+        let lim = RequestLimits::default().json;
+        assert!(parse_body(&h, b"{bad", &lim).is_err());
+        assert!(parse_body(&h, b"[1]", &lim).is_err());
+        assert_eq!(parse_body(&h, b"  ", &lim).unwrap().len(), 0);
         let mut form = HeaderMap::new();
         form.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
-        let d = parse_body(&form, b"a=1&a=2&b=x").unwrap();
+        let d = parse_body(&form, b"a=1&a=2&b=x", &lim).unwrap();
         assert_eq!(d["a"], "1,2");
         assert_eq!(d["b"], "x");
+    }
+
+    #[test]
+    fn over_complex_bodies_are_400_before_parsing() {
+        let h = HeaderMap::new();
+        let lim = JsonLimits { max_array_elements: Some(10), ..RequestLimits::default().json };
+        let body = format!("{{\"a\":[{}0]}}", "0,".repeat(10));
+        let r = parse_body(&h, body.as_bytes(), &lim).unwrap_err();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let deep = format!("{{\"data\":{}1{}}}", "{\"a\":".repeat(300), "}".repeat(300));
+        assert_eq!(parse_body(&h, deep.as_bytes(), &RequestLimits::default().json).unwrap_err().status(), StatusCode::BAD_REQUEST);
+        let ok = format!("{{\"data\":{}1{}}}", "{\"a\":".repeat(299), "}".repeat(299));
+        assert!(parse_body(&h, ok.as_bytes(), &RequestLimits::default().json).is_ok());
     }
 
     #[test]

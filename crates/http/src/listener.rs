@@ -7,9 +7,15 @@ use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
@@ -26,14 +32,176 @@ pub struct TlsFiles {
 pub struct ListenerOptions {
     pub tls: Option<TlsFiles>,
     /// Slow-header protection: a connection that has not sent a complete
-    /// request head (or TLS handshake) within this time is closed.
-    pub header_read_timeout: std::time::Duration,
+    /// request head (or TLS handshake) within this time is closed; on a new
+    /// connection the clock starts at accept.
+    pub header_read_timeout: Duration,
+    /// A connection with no traffic either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Open connections at once; beyond it a connection is answered 503 and
+    /// closed (plain HTTP) or closed (TLS). Lowered to fit RLIMIT_NOFILE.
+    pub max_connections: usize,
 }
 
 impl Default for ListenerOptions {
     fn default() -> Self {
-        ListenerOptions { tls: None, header_read_timeout: std::time::Duration::from_secs(10) }
+        ListenerOptions {
+            tls: None,
+            header_read_timeout: coffer_config::DEFAULT_HTTP_READ_HEADER_TIMEOUT,
+            idle_timeout: coffer_config::DEFAULT_HTTP_IDLE_TIMEOUT,
+            max_connections: coffer_config::DEFAULT_MAX_CONNECTIONS as usize,
+        }
     }
+}
+
+/// File descriptors kept back from the connection cap (storage, logs, the
+/// listeners themselves).
+const FD_RESERVE: u64 = 128;
+
+/// Raise the soft RLIMIT_NOFILE to the hard limit (once per process is
+/// enough; repeating is harmless) and return the soft limit now in force.
+#[cfg(unix)]
+fn raise_nofile_limit() -> Option<u64> {
+    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) != 0 {
+            return None;
+        }
+        if rl.rlim_cur < rl.rlim_max {
+            let want = libc::rlimit { rlim_cur: rl.rlim_max, rlim_max: rl.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                rl.rlim_cur = rl.rlim_max;
+            }
+        }
+    }
+    Some(rl.rlim_cur as u64)
+}
+
+#[cfg(not(unix))]
+fn raise_nofile_limit() -> Option<u64> {
+    None
+}
+
+/// The cap actually applied: the configured one, lowered to what the fd limit allows.
+fn effective_cap(configured: usize, nofile: Option<u64>) -> usize {
+    match nofile {
+        Some(n) if (configured as u64).saturating_add(FD_RESERVE) > n => n.saturating_sub(FD_RESERVE).max(1) as usize,
+        _ => configured.max(1),
+    }
+}
+
+/// A stream that fails with `TimedOut` once neither a read nor a write has
+/// made progress for `timeout` while hyper waits on it.
+struct IdleIo<T> {
+    inner: T,
+    timeout: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<T> IdleIo<T> {
+    fn new(inner: T, timeout: Duration) -> Self {
+        IdleIo { inner, timeout, deadline: Box::pin(tokio::time::sleep(timeout)) }
+    }
+
+    fn touch(&mut self) {
+        let at = tokio::time::Instant::now() + self.timeout;
+        self.deadline.as_mut().reset(at);
+    }
+
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        self.deadline.as_mut().poll(cx).is_ready()
+    }
+}
+
+fn idle_error() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "connection idle timeout")
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    self.touch();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(idle_error())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, data) {
+            Poll::Ready(r) => {
+                self.touch();
+                Poll::Ready(r)
+            }
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(idle_error())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => {
+                self.touch();
+                Poll::Ready(r)
+            }
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(idle_error())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Serve one connection; until its first request head has arrived it has
+/// `first_request` to send it (Go's ReadHeaderTimeout from accept), which also
+/// bounds hyper's protocol detection, where no other timer runs.
+async fn serve_conn<F, E>(conn: F, seen: Arc<AtomicBool>, first_request: Duration)
+where
+    F: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    tokio::pin!(conn);
+    let res = tokio::select! {
+        r = &mut conn => r,
+        _ = tokio::time::sleep(first_request) => {
+            if !seen.load(Ordering::Relaxed) {
+                tracing::debug!("no request within http_read_header_timeout; closing");
+                return;
+            }
+            conn.await
+        }
+    };
+    if let Err(e) = res {
+        tracing::debug!(error = %e, "connection closed with error");
+    }
+}
+
+/// The answer to a connection over the cap (plain HTTP only).
+async fn refuse_busy(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    const BODY: &str = "{\"errors\":[\"too many open connections\"]}\n";
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = stream.write_all(answer.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +284,11 @@ pub async fn serve(listener: TcpListener, opts: ListenerOptions, app: axum::Rout
     builder.http1().timer(TokioTimer::new()).header_read_timeout(opts.header_read_timeout);
     builder.http2().timer(TokioTimer::new()).max_concurrent_streams(256);
     let handshake_timeout = opts.header_read_timeout;
+    let cap = effective_cap(opts.max_connections, raise_nofile_limit());
+    if cap < opts.max_connections {
+        tracing::warn!(configured = opts.max_connections, applied = cap, "max_connections lowered to fit the open-file limit (RLIMIT_NOFILE)");
+    }
+    let slots = Arc::new(tokio::sync::Semaphore::new(cap));
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(c) => c,
@@ -126,41 +299,75 @@ pub async fn serve(listener: TcpListener, opts: ListenerOptions, app: axum::Rout
                 continue;
             }
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::debug!("max_connections reached; refusing a connection");
+            if acceptor.is_none() {
+                tokio::spawn(refuse_busy(stream));
+            }
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let acceptor = acceptor.clone();
         let builder = builder.clone();
+        let idle = opts.idle_timeout;
         tokio::spawn(async move {
+            let _slot = slot;
+            let seen = Arc::new(AtomicBool::new(false));
+            let seen_req = seen.clone();
             let svc = app.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                seen_req.store(true, Ordering::Relaxed);
                 req.extensions_mut().insert(ConnectInfo::<SocketAddr>(remote));
                 req.map(axum::body::Body::new)
             });
             let svc = TowerToHyperService::new(svc);
-            let res = match acceptor {
+            match acceptor {
                 Some(acc) => match tokio::time::timeout(handshake_timeout, plain_http_to_tls(&stream)).await {
                     // A plain-HTTP client on a TLS port gets Go's (and so Vault's) 400.
-                    Ok(true) => return answer_plain_http(stream).await,
+                    Ok(true) => answer_plain_http(stream).await,
                     Ok(false) => match tokio::time::timeout(handshake_timeout, acc.accept(stream)).await {
-                    Ok(Ok(tls)) => builder.serve_connection_with_upgrades(TokioIo::new(tls), svc).await,
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!("TLS handshake timed out");
-                        return;
-                    }
+                        Ok(Ok(tls)) => {
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(IdleIo::new(tls, idle)), svc);
+                            serve_conn(conn, seen, handshake_timeout).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
                     },
-                    Err(_) => {
-                        tracing::debug!("TLS handshake timed out");
-                        return;
-                    }
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
                 },
-                None => builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).await,
-            };
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "connection closed with error");
+                None => {
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(IdleIo::new(stream, idle)), svc);
+                    serve_conn(conn, seen, handshake_timeout).await
+                }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_fits_the_fd_limit() {
+        assert_eq!(effective_cap(16_384, Some(1_048_576)), 16_384);
+        assert_eq!(effective_cap(16_384, Some(1024)), 1024 - FD_RESERVE as usize);
+        assert_eq!(effective_cap(16_384, None), 16_384);
+        assert_eq!(effective_cap(10, Some(50)), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_io_times_out_a_silent_peer_and_not_a_talking_one() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (a, mut b) = tokio::io::duplex(64);
+        let mut io = IdleIo::new(a, Duration::from_secs(5));
+        b.write_all(b"x").await.unwrap();
+        let mut buf = [0u8; 1];
+        io.read_exact(&mut buf).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        b.write_all(b"y").await.unwrap();
+        io.read_exact(&mut buf).await.unwrap();
+        let e = io.read(&mut buf).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
     }
 }

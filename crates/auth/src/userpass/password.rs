@@ -1,15 +1,14 @@
-//! Password hashing: argon2id (the crate's defaults: 19 MiB, 2 passes, 1 lane)
-//! with a random salt, stored as a PHC string (`$argon2id$v=19$m=...`). The
-//! CPU-heavy work runs on tokio's blocking pool, never on the async workers.
+//! Password hashing: argon2id (19 MiB, 2 passes, 1 lane) with a random salt,
+//! stored as a PHC string (`$argon2id$v=19$m=...`), through the shared bounded
+//! pool in `crate::hashing` (one hash per CPU at a time, reused memory, 503
+//! beyond the queue). The CPU-heavy work never runs on the async workers.
 //!
 //! Plaintext passwords travel only inside [`Password`], which zeroes its
 //! memory on drop and never prints itself.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use crate::hashing::Verdict;
 use coffer_core::{Data, Error, Result};
 use serde_json::Value;
-use std::sync::OnceLock;
 use zeroize::Zeroizing;
 
 /// A plaintext password from a request.
@@ -40,49 +39,20 @@ impl Password {
     }
 }
 
-fn hash_blocking(pw: &[u8]) -> Result<String> {
-    Argon2::default()
-        .hash_password(pw)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::internal(format!("userpass: hashing a password failed: {e}")))
-}
-
-/// A PHC string for a password nobody knows: unknown users are checked
-/// against it so their logins cost what a real one does.
-fn dummy_hash() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| {
-        let pw = Zeroizing::new(coffer_core::util::random_base62(32));
-        // Random salt and password; should hashing ever fail, a well-formed
-        // PHC string with the same parameters still costs a full argon2 run.
-        hash_blocking(pw.as_bytes()).unwrap_or_else(|_| {
-            "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Rk5nY3qyTXtgkuD2mvuRcZGKqp1PfQ6oAkDR/7yrmJY".to_string()
-        })
-    })
-}
-
-/// Hash a password for storage.
+/// Hash a password for storage (argon2id on the shared bounded pool:
+/// `crate::hashing`).
 pub(crate) async fn hash(pw: Password) -> Result<String> {
-    tokio::task::spawn_blocking(move || hash_blocking(pw.0.as_bytes()))
-        .await
-        .map_err(|e| Error::internal(format!("userpass: hashing task failed: {e}")))?
+    crate::hashing::hash(Zeroizing::new(pw.0.as_bytes().to_vec())).await
 }
 
 /// Check a password against a stored PHC string; with `None` (no such user)
 /// the check runs against a dummy hash and fails, so both cases cost the same.
 pub(crate) async fn verify(pw: Password, stored: Option<String>) -> Result<bool> {
-    tokio::task::spawn_blocking(move || {
-        let known = stored.is_some();
-        let phc = stored.as_deref().unwrap_or_else(|| dummy_hash());
-        match Argon2::default().verify_password(pw.0.as_bytes(), phc) {
-            Ok(()) => Ok(known),
-            Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
-            Err(e) if known => Err(Error::internal(format!("userpass: stored password hash is unusable: {e}"))),
-            Err(_) => Ok(false),
-        }
-    })
-    .await
-    .map_err(|e| Error::internal(format!("userpass: verification task failed: {e}")))?
+    match crate::hashing::verify(Zeroizing::new(pw.0.as_bytes().to_vec()), stored).await? {
+        Verdict::Match => Ok(true),
+        Verdict::Mismatch => Ok(false),
+        Verdict::Unusable(e) => Err(Error::internal(format!("userpass: stored password hash is unusable: {e}"))),
+    }
 }
 
 #[cfg(test)]
@@ -104,7 +74,6 @@ mod tests {
     #[tokio::test]
     async fn unknown_user_never_verifies() {
         assert!(!verify(Password::new("anything"), None).await.unwrap());
-        assert!(dummy_hash().starts_with("$argon2id$"));
     }
 
     #[tokio::test]
