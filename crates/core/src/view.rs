@@ -75,7 +75,9 @@ impl StorageView {
     pub async fn take_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         match self.take(key).await? {
             None => Ok(None),
-            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            // The same bound as get_json: a wrapped response of the deepest
+            // request must still unwrap.
+            Some(bytes) => Ok(Some(crate::json::from_stored(&bytes)?)),
         }
     }
 
