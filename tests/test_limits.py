@@ -69,12 +69,12 @@ def test_wrapped_deep_value_unwraps(server):
     assert "v" in u.json()["data"]
 
 
-# Vault's default max_json_depth (what a Vault 1.19+ server prints at start-up).
-DEPTH = 300
+# Vault's default max_json_depth (its CustomMaxJSONDepth), also Coffer's ceiling.
+DEPTH = 500
 
 
 def test_depth_boundary_is_consistent_for_every_store(coffer):
-    """At max_json_depth (300, Vault's default) a body is accepted and reads back from
+    """At max_json_depth (500, Vault's default) a body is accepted and reads back from
     kv-v2, kv-v1, cubbyhole and wrapping (also a wrapped kv-v2 read, which nests the
     record further); one level more is a 400 at the edge and nothing is stored.
     (OpenBao has no depth limit: Go's decoder takes 10000 levels.)"""
@@ -91,7 +91,7 @@ def test_depth_boundary_is_consistent_for_every_store(coffer):
     for path, body, read in cases:
         r = post_raw(srv, path, body(DEPTH + 1))
         assert r.status_code == 400, (path, r.status_code, r.text[:200])
-        assert "nesting depth of 300" in errors_of(r)[0]
+        assert "nesting depth of 500" in errors_of(r)[0]
         assert srv.http("GET", read).status_code == 404, path
         assert post_raw(srv, path, body(DEPTH)).status_code in (200, 204), path
         assert_status(srv.http("GET", read), 200)

@@ -22,9 +22,9 @@ pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(768 * 3600);
 pub const DEFAULT_LISTENER_ADDRESS: &str = "127.0.0.1:8200";
 /// A listener's `max_request_size` when none (or 0) is given: 32 MiB.
 pub const DEFAULT_MAX_REQUEST_SIZE: u64 = 33_554_432;
-/// `max_json_depth` default: 300 nested containers, what Vault 1.19+ servers
-/// report at start-up.
-pub const DEFAULT_MAX_JSON_DEPTH: usize = 300;
+/// `max_json_depth` default: 500 nested containers, Vault's default
+/// (`CustomMaxJSONDepth`); it is also the most Coffer allows.
+pub const DEFAULT_MAX_JSON_DEPTH: usize = 500;
 /// The deepest `max_json_depth` may be set. Storage readers accept this plus
 /// a fixed headroom (`coffer_core::json::STORED_MAX_DEPTH`), so whatever a
 /// listener accepts can be read back; it also bounds the recursion of

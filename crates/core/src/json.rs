@@ -87,10 +87,11 @@ impl fmt::Display for JsonError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JsonError::Syntax(at) => write!(f, "invalid JSON at byte {at}"),
-            JsonError::Depth(n) => write!(f, "JSON input exceeded the maximum nesting depth of {n}"),
-            JsonError::StringLength(n) => write!(f, "JSON string value exceeded the maximum length of {n} bytes"),
-            JsonError::ObjectEntries(n) => write!(f, "JSON object exceeded the maximum entry count of {n}"),
-            JsonError::ArrayElements(n) => write!(f, "JSON array exceeded the maximum element count of {n}"),
+            // Vault's wording, with the limit in force.
+            JsonError::Depth(n) => write!(f, "JSON input exceeds allowed nesting depth of {n}"),
+            JsonError::StringLength(n) => write!(f, "JSON string value exceeds allowed length of {n} bytes"),
+            JsonError::ObjectEntries(n) => write!(f, "JSON object exceeds allowed entry count of {n}"),
+            JsonError::ArrayElements(n) => write!(f, "JSON array exceeds allowed element count of {n}"),
             // OpenBao's wording for its two limits.
             JsonError::Strings(_) => f.write_str("exceeded maximum number of strings"),
             JsonError::Memory(_) => f.write_str("exceeded maximum estimated memory limits"),

@@ -572,9 +572,9 @@ mod tests {
         let body = format!("{{\"a\":[{}0]}}", "0,".repeat(10));
         let r = parse_body(&h, body.as_bytes(), &lim).unwrap_err();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-        let deep = format!("{{\"data\":{}1{}}}", "{\"a\":".repeat(300), "}".repeat(300));
+        let deep = format!("{{\"data\":{}1{}}}", "{\"a\":".repeat(500), "}".repeat(500));
         assert_eq!(parse_body(&h, deep.as_bytes(), &RequestLimits::default().json).unwrap_err().status(), StatusCode::BAD_REQUEST);
-        let ok = format!("{{\"data\":{}1{}}}", "{\"a\":".repeat(299), "}".repeat(299));
+        let ok = format!("{{\"data\":{}1{}}}", "{\"a\":".repeat(499), "}".repeat(499));
         assert!(parse_body(&h, ok.as_bytes(), &RequestLimits::default().json).is_ok());
     }
 

@@ -190,7 +190,7 @@ fn defaults() {
             http_read_timeout: Duration::from_secs(30),
             http_idle_timeout: Duration::from_secs(300),
             max_connections: 16_384,
-            max_json_depth: 300,
+            max_json_depth: 500,
             max_json_string_value_length: Some(1_048_576),
             max_json_object_entry_count: Some(10_000),
             max_json_array_element_count: Some(10_000),
