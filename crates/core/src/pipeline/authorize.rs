@@ -141,7 +141,8 @@ async fn authorize_row(ctx: &mut RequestContext, ns: &Namespace, mount: &RouteEn
         return Ok(());
     }
     let mut req = Request {
-        id: ctx.id.clone(),
+        // The id moves with the request (`RequestContext::id` reads it there).
+        id: std::mem::take(&mut ctx.id),
         operation: ctx.operation,
         path: std::mem::take(&mut ctx.acl_path),
         rel_path: std::mem::take(&mut ctx.rel_path),

@@ -101,6 +101,7 @@ pub enum Unserved {
 
 /// The stages' shared state for one request.
 pub struct RequestContext {
+    /// Moves into `request` when the authorize stage builds it.
     pub(crate) id: String,
     pub(crate) namespace: Option<Namespace>,
     pub(crate) operation: Operation,
@@ -164,7 +165,18 @@ impl RequestContext {
 
     /// The request id (`request_id` of the response, and of audit entries).
     pub fn id(&self) -> &str {
-        &self.id
+        match &self.request {
+            Some(r) => &r.id,
+            None => &self.id,
+        }
+    }
+
+    /// Take the id out for the response (the last stage).
+    pub(crate) fn take_id(&mut self) -> String {
+        match &mut self.request {
+            Some(r) => std::mem::take(&mut r.id),
+            None => std::mem::take(&mut self.id),
+        }
     }
     /// The namespace the request runs in, once resolved (`None` for the
     /// seal-exempt endpoints and for a request that named an unknown one).
@@ -230,7 +242,7 @@ impl std::fmt::Debug for RequestContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Token, data and MFA codes are secret-bearing: never printed.
         f.debug_struct("RequestContext")
-            .field("id", &self.id)
+            .field("id", &self.id())
             .field("operation", &self.operation)
             .field("path", &self.path)
             .finish_non_exhaustive()

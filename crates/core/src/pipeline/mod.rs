@@ -119,7 +119,7 @@ fn no_content() -> Response {
 /// it out of a wrapped response, as Vault does).
 fn respond(ctx: &mut RequestContext, outcome: Result<Response>) -> Result<Response> {
     outcome.map(|mut resp| {
-        resp.request_id = std::mem::take(&mut ctx.id);
+        resp.request_id = ctx.take_id();
         resp
     })
 }
