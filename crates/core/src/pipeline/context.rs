@@ -210,6 +210,11 @@ impl RequestContext {
             _ => None,
         }
     }
+    /// Where the route stage sent the request (an audit device may, as
+    /// Vault's, leave the seal-exempt endpoints out).
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
     pub fn mount(&self) -> Option<&Arc<crate::mounts::RouteEntry>> {
         self.mount.as_ref()
     }
