@@ -32,3 +32,23 @@ def test_the_root_namespace_by_name(server, ns):
                               headers={"X-Vault-Namespace": ns}), 200)
     r = assert_status(server.http("GET", f"secret/data/{p}", headers={"X-Vault-Namespace": ns}), 200)
     assert r.json()["data"]["data"] == {"k": "v"}
+
+
+@pytest.mark.parametrize("path", ["foo/sys/mounts", "ns1/secret/data/x", "root/sys/mounts", "hotpass/dev/sys/policies/acl"])
+def test_namespace_path_prefix_is_an_unknown_mount(server, path):
+    """A namespace named as a path prefix, with only the root namespace there: OpenBao
+    routes the whole path in the root, where the prefix is no mount: 404 `no handler for
+    route` for a caller who may see it, 403 for one without a token; a write stores
+    nothing. (Checked against `bao server -dev`; Coffer's resolve-namespace stage leaves
+    an unknown prefix on the path for the same answer.)"""
+    r = server.http("GET", path)
+    assert r.status_code == 404, r.text
+    assert errors_of(r) == [f'no handler for route "{path}". route entry not found.']
+    r = server.http("GET", path, token=None)
+    assert r.status_code == 403, r.text
+    assert errors_of(r) == ["permission denied"]
+    r = server.http("POST", path, json_body={"data": {"k": "v"}})
+    assert r.status_code == 404, r.text
+    # The header and the prefix together: the header is judged first.
+    r = server.http("GET", path, headers={"X-Vault-Namespace": "ns1"})
+    assert r.status_code == 404 and errors_of(r) == ["namespace not found"], r.text

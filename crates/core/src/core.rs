@@ -1,20 +1,20 @@
-//! The core: seal state, the mount router and the one request pipeline every
-//! request goes through (see ARCHITECTURE.md, "The path of one request").
+//! The core: seal state, the mount router and lifecycle (init, unseal,
+//! seal, mounts). The request pipeline every request goes through is in
+//! `pipeline/` (see ARCHITECTURE.md, "The path of one request").
 
-use crate::backend::{Backend, EngineFactory, MountContext, MountInfo, SpecialPaths};
+use crate::backend::{Backend, EngineFactory, MountContext, MountInfo};
 use crate::barrier::{Barrier, KeyBytes, SEAL_CONFIG_PATH};
 use crate::cubbyhole::CubbyholeBackend;
 use crate::error::{Error, Result};
 use crate::lease::{LeaseIndex, LeaseManager, RevokeMode};
-use crate::logical::{Data, Operation, RawResponse, Request, Response, WrapInfo};
+use crate::logical::{Data, Operation, Response, WrapInfo};
 use crate::mounts::{AUTH_KEY, MOUNTS_KEY, MountEntry, RouteEntry, Router, effective_ttls};
 use crate::policy_store::PolicyStore;
 use crate::seal::{self, SealConfig};
 use crate::sys::SysBackend;
-use crate::token::{InternalCreate, TokenEntry, TokenHooks, TokenStore, UseOutcome};
+use crate::token::{InternalCreate, TokenHooks, TokenStore};
 use crate::view::StorageView;
 use arc_swap::{ArcSwap, ArcSwapOption};
-use coffer_policy::{AclRequest, Caps};
 use coffer_storage::Storage;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
@@ -110,11 +110,10 @@ pub struct Core {
     progress: tokio::sync::Mutex<Progress>,
     lifecycle: tokio::sync::Mutex<()>,
     active: ArcSwapOption<Active>,
+    /// Audit hooks (pipeline stages 5 and 9).
+    pub(crate) audit: crate::pipeline::audit::AuditHooks,
     me: Weak<Core>,
 }
-
-/// Paths answered by the core itself, sealed or not, without a token.
-const SEAL_EXEMPT: &[&str] = &["sys/init", "sys/seal-status", "sys/unseal", "sys/health", "sys/leader"];
 
 fn now_rfc3339() -> String {
     crate::util::rfc3339_now()
@@ -130,6 +129,7 @@ impl Core {
             progress: tokio::sync::Mutex::new(Progress::default()),
             lifecycle: tokio::sync::Mutex::new(()),
             active: ArcSwapOption::empty(),
+            audit: Default::default(),
             me: me.clone(),
         })
     }
@@ -591,288 +591,7 @@ impl Core {
     }
 
     // ---------------------------------------------------------------- requests
-
-    /// The single request pipeline.
-    pub async fn handle(&self, inc: Incoming) -> Result<Response> {
-        if SEAL_EXEMPT.contains(&inc.path.as_str()) {
-            return crate::sys::handle_unauthenticated(self, inc).await;
-        }
-        let active = self.active()?;
-        check_namespace(&inc.headers)?;
-        if matches!(inc.operation, Operation::Update | Operation::Create) && inc.path.ends_with('/') {
-            // Vault's router refuses these for every mount.
-            return Err(Error::invalid("cannot write to a path ending in '/'"));
-        }
-        let router = active.router.load();
-        let Some(route_entry) = router.lookup(&inc.path).cloned() else {
-            drop(router);
-            return Err(self.refuse(&active, &inc, &inc.path, false, Error::NoRoute(inc.path.clone())).await);
-        };
-        drop(router);
-        let rel_path = inc.path.get(route_entry.prefix.len()..).unwrap_or("").to_string();
-        let backend = route_entry.backend.clone();
-        let table = backend.table();
-
-        if inc.operation == Operation::Help {
-            self.require_valid_token(&active, &inc).await?;
-            let help = table.help(&rel_path, backend.help())?;
-            return Ok(Response { raw: Some(RawResponse::json(200, &help)), ..Default::default() });
-        }
-
-        // A name the handler would normalise (policy names, usernames) is normalised here, before
-        // the existence check and the ACL, so they judge the object the handler acts on.
-        let (rel_path, path) = match table.canonical_path(&rel_path) {
-            Some(canonical) => (canonical.clone(), format!("{}{canonical}", route_entry.prefix)),
-            None => (rel_path, inc.path.clone()),
-        };
-        let unauthenticated = SpecialPaths::matches(&route_entry.special.unauthenticated, &rel_path);
-        let Some(route) = table.route(&rel_path) else {
-            return Err(self.refuse(&active, &inc, &path, unauthenticated, Error::UnsupportedPath(rel_path)).await);
-        };
-        let wanted = match inc.operation {
-            Operation::Create => Operation::Update,
-            op => op,
-        };
-        if !route.spec.operations.contains(&wanted) && !route.spec.operations.contains(&inc.operation) {
-            return Err(self.refuse(&active, &inc, &path, unauthenticated, Error::UnsupportedOperation(rel_path)).await);
-        }
-        let mut req = Request {
-            id: crate::util::random_uuid(),
-            operation: inc.operation,
-            path,
-            rel_path: rel_path.clone(),
-            data: inc.data,
-            client_token: inc.token.clone(),
-            caller: None,
-            has_sudo: false,
-            wrap_ttl: inc.wrap_ttl,
-            mount: route_entry.info.clone(),
-            storage: route_entry.storage.clone(),
-            remote_addr: inc.remote_addr,
-            headers: inc.headers,
-        };
-
-        // The token is resolved first (backends' existence checks may need
-        // the caller, e.g. cubbyhole), then the existence check decides
-        // create vs update, then the ACL runs on the final operation.
-        let mut entry = None;
-        if let Some(token) = inc.token.as_deref() {
-            match active.tokens.lookup(token).await? {
-                Some(e) if e.usable_from(inc.remote_addr.map(|a| a.ip())) => {
-                    req.caller = Some(Arc::new(active.tokens.caller(&e)));
-                    entry = Some(e);
-                }
-                // Bound to other client addresses: before any use is counted;
-                // an unauthenticated path (a login) just goes on without it,
-                // as for an unknown token.
-                Some(_) if unauthenticated => {}
-                Some(_) => return Err(cidr_denied()),
-                None if unauthenticated => {}
-                None => return Err(Error::InvalidToken),
-            }
-        } else if !unauthenticated {
-            return Err(Error::Coded(403, "permission denied".into()));
-        }
-        if req.operation == Operation::Update && route.spec.existence_check && !backend.exists(&route, &req).await? {
-            req.operation = Operation::Create;
-        }
-        let mut revoke_after: Option<Arc<TokenEntry>> = None;
-        if let Some(entry) = entry {
-            revoke_after = self.authorize(&active, &mut req, &route_entry, unauthenticated, &entry).await?;
-        }
-
-        let result = backend.handle(&route, &mut req).await;
-        if let Some(entry) = revoke_after {
-            active.tokens.revoke_entry(&entry).await?;
-        }
-        let mut resp = match result? {
-            Some(r) => r,
-            None => return Ok(Response { status: Some(204), ..Default::default() }),
-        };
-        if let Some(login) = resp.login.take() {
-            let (auth, mut warnings) = self.issue_login_token(&active, &route_entry, &req.path, login).await?;
-            resp.auth = Some(auth);
-            resp.warnings.append(&mut warnings);
-        }
-        resp.request_id = std::mem::take(&mut req.id);
-        let wrap = req.wrap_ttl.or(resp.force_wrap_ttl);
-        if let Some(ttl) = wrap
-            && resp.raw.is_none()
-            && resp.wrap_info.is_none()
-        {
-            resp = self.wrap(&active, resp, ttl, &inc.path).await?;
-        }
-        Ok(resp)
-    }
-
-    /// Run the ACL check for a resolved token. Returns the token to revoke
-    /// after the request when its last use was consumed.
-    async fn authorize(
-        &self,
-        active: &Arc<Active>,
-        req: &mut Request,
-        route_entry: &RouteEntry,
-        unauthenticated: bool,
-        entry: &Arc<TokenEntry>,
-    ) -> Result<Option<Arc<TokenEntry>>> {
-        let Some(caller) = req.caller.clone() else { return Ok(None) };
-        let acl = active.policies.acl_for(&caller.policies);
-        let op = capability_of(req.operation);
-        let res = acl.check_ref(&AclRequest { op, path: &req.path, data: Some(&req.data), wrap_ttl: req.wrap_ttl });
-        let root_protected = SpecialPaths::matches(&route_entry.special.root, &req.rel_path);
-        if !unauthenticated && (!res.allowed || (root_protected && !res.sudo)) {
-            // A denied request still presented the token, and Vault counts
-            // every such request against `num_uses`: otherwise a limited
-            // token could probe paths forever. On its last use it is revoked
-            // at once (there is no request to finish first).
-            if let UseOutcome::RevokeAfter = active.tokens.use_token(entry).await? {
-                active.tokens.revoke_entry(entry).await?;
-            }
-            // Wrapping-TTL violations are denials too (OpenBao answers 403).
-            return Err(Error::PermissionDenied);
-        }
-        req.has_sudo = res.sudo || acl.is_root();
-        if unauthenticated {
-            return Ok(None);
-        }
-        Ok(match active.tokens.use_token(entry).await? {
-            UseOutcome::RevokeAfter => Some(entry.clone()),
-            _ => None,
-        })
-    }
-
-    /// The answer to a request that names no route, no row of its mount, or
-    /// an operation its row lacks. As in Vault, the token and the ACL come
-    /// first: a caller without a valid token, or whose policies do not reach
-    /// the path, gets 403, so nobody learns which mounts and endpoints exist
-    /// beyond what they may use; the request spends one of the token's uses
-    /// either way. Only a caller the ACL lets through (or a request on an
-    /// unauthenticated path, such as a login) sees `not_served`.
-    async fn refuse(&self, active: &Arc<Active>, inc: &Incoming, path: &str, unauthenticated: bool, not_served: Error) -> Error {
-        if unauthenticated {
-            return not_served;
-        }
-        let Some(token) = inc.token.as_deref() else {
-            return Error::Coded(403, "permission denied".into());
-        };
-        let entry = match active.tokens.lookup(token).await {
-            Ok(Some(e)) if e.usable_from(inc.remote_addr.map(|a| a.ip())) => e,
-            Ok(Some(_)) => return cidr_denied(),
-            Ok(None) => return Error::InvalidToken,
-            Err(e) => return e,
-        };
-        let caller = active.tokens.caller(&entry);
-        let acl = active.policies.acl_for(&caller.policies);
-        let res = acl.check_ref(&AclRequest {
-            op: capability_of(inc.operation),
-            path,
-            data: Some(&inc.data),
-            wrap_ttl: inc.wrap_ttl,
-        });
-        match active.tokens.use_token(&entry).await {
-            Ok(UseOutcome::RevokeAfter) => {
-                if let Err(e) = active.tokens.revoke_entry(&entry).await {
-                    return e;
-                }
-            }
-            Ok(_) => {}
-            Err(e) => return e,
-        }
-        if res.allowed { not_served } else { Error::PermissionDenied }
-    }
-
-    /// Turn an auth method's [`Login`] into a token: an orphan whose path is
-    /// the login path, TTL within the mount's limits (Vault's `CalculateTTL`,
-    /// with its warnings). Service or batch by Vault's rules: a mount tuned
-    /// `service`/`batch` decides; `default-service` follows the method (batch
-    /// only if it asks for batch); `default-batch` too (service only if it asks
-    /// for service).
-    async fn issue_login_token(
-        &self,
-        active: &Arc<Active>,
-        mount: &RouteEntry,
-        path: &str,
-        login: crate::logical::Login,
-    ) -> Result<(crate::logical::Auth, Vec<String>)> {
-        let mut policies: Vec<String> = login.policies.iter().map(|p| p.trim().to_lowercase()).filter(|p| !p.is_empty()).collect();
-        if policies.iter().any(|p| p == "root") {
-            return Err(Error::invalid("auth methods cannot create root tokens"));
-        }
-        if !login.no_default_policy && !policies.iter().any(|p| p == "default") {
-            policies.push("default".into());
-        }
-        policies.sort();
-        policies.dedup();
-        let asked = login.token_type.as_str();
-        let batch = match mount.entry.config.token_type.as_deref().unwrap_or("default-service") {
-            "service" => false,
-            "batch" => true,
-            "default-batch" => asked != "service",
-            _ => asked == "batch",
-        };
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let (ttl, warnings) = crate::token::calculate_ttl(crate::token::TtlInput {
-            backend_ttl: login.ttl.as_secs(),
-            period: login.period.as_secs(),
-            backend_max: login.max_ttl.as_secs(),
-            explicit_max: login.explicit_max_ttl.as_secs(),
-            mount_default: mount.info.default_lease_ttl.as_secs(),
-            mount_max: mount.info.max_lease_ttl.as_secs(),
-            start: now,
-            now,
-            ..Default::default()
-        })?;
-        let ttl = Duration::from_secs(ttl);
-        let max = if login.max_ttl.is_zero() { mount.info.max_lease_ttl } else { login.max_ttl.min(mount.info.max_lease_ttl) };
-        // Periodic tokens renew without bound unless given an explicit max, as in Vault.
-        let max_ttl = if login.period.is_zero() { max } else { Duration::ZERO };
-        let name = mount.entry.path.trim_end_matches('/').replace('/', "-");
-        let display_name = if login.display_name.is_empty() { name } else { format!("{name}-{}", login.display_name) };
-        let meta = if login.metadata.is_empty() { None } else { Some(login.metadata) };
-        let create = if batch {
-            // Never stored; as in Vault, a batch token keeps no use limit, period or max.
-            InternalCreate {
-                policies,
-                path: path.to_string(),
-                ttl,
-                display_name,
-                meta,
-                renewable: false,
-                batch: true,
-                bound_cidrs: login.bound_cidrs,
-                ..Default::default()
-            }
-        } else {
-            InternalCreate {
-                policies,
-                path: path.to_string(),
-                ttl,
-                explicit_max_ttl: login.explicit_max_ttl,
-                max_ttl,
-                period: login.period,
-                num_uses: login.num_uses,
-                display_name,
-                meta,
-                renewable: login.renewable,
-                parent: None,
-                entity_id: String::new(),
-                batch: false,
-                bound_cidrs: login.bound_cidrs,
-            }
-        };
-        let (token, entry) = active.tokens.create_internal(create).await?;
-        Ok((active.tokens.auth_for(&token, &entry), warnings))
-    }
-
-    /// For `?help`: any valid token may ask (no ACL check).
-    async fn require_valid_token(&self, active: &Arc<Active>, inc: &Incoming) -> Result<()> {
-        let token = inc.token.as_deref().ok_or(Error::InvalidToken)?;
-        let entry = active.tokens.lookup(token).await?.ok_or(Error::InvalidToken)?;
-        if !entry.usable_from(inc.remote_addr.map(|a| a.ip())) {
-            return Err(cidr_denied());
-        }
-        Ok(())
-    }
+    // `Core::handle`, the one request pipeline, is in `pipeline/`.
 
     /// The cubbyhole storage of one token (by token hash).
     pub fn cubbyhole_view(&self, active: &Active, token_hash: &str) -> Result<StorageView> {
@@ -911,43 +630,6 @@ impl Core {
             ..Default::default()
         })
     }
-}
-
-/// Only the root namespace exists: a request that names any other (in
-/// `X-Vault-Namespace`) gets OpenBao's 404 `namespace not found` before
-/// anything else, token or not, rather than an answer from the root that a
-/// client confined to, say, `hotpass/dev` would take for its own namespace's.
-/// `root`, `/` and the empty string name the root, as in OpenBao.
-fn check_namespace(headers: &[(String, String)]) -> Result<()> {
-    for (k, v) in headers {
-        if k.eq_ignore_ascii_case("x-vault-namespace") {
-            let ns = v.trim().trim_matches('/');
-            if !ns.is_empty() && ns != "root" {
-                return Err(Error::Coded(404, "namespace not found".into()));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The ACL capability an operation needs.
-fn capability_of(op: Operation) -> Caps {
-    match op {
-        Operation::Create => Caps::CREATE,
-        Operation::Read => Caps::READ,
-        Operation::Update => Caps::UPDATE,
-        Operation::Patch => Caps::PATCH,
-        Operation::Delete => Caps::DELETE,
-        Operation::List => Caps::LIST,
-        Operation::Help | Operation::Header => Caps::READ,
-    }
-}
-
-/// A token used from outside its bound CIDRs: Vault's and OpenBao's plain
-/// 403 `permission denied` (their token check's own error, not the ACL
-/// denial's multierror text).
-fn cidr_denied() -> Error {
-    Error::Coded(403, "permission denied".into())
 }
 
 /// The core's side of the token store callbacks.

@@ -1,7 +1,6 @@
 //! coffer-core: the barrier, seal, router, token store, policies and the
 //! request pipeline. See ARCHITECTURE.md at the repository root.
 
-mod admit;
 pub mod backend;
 pub mod barrier;
 pub mod cidr;
@@ -13,6 +12,7 @@ pub mod json;
 pub mod lease;
 pub mod logical;
 pub mod mounts;
+pub mod pipeline;
 pub mod policy_store;
 pub mod seal;
 pub mod sys;

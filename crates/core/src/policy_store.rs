@@ -199,6 +199,56 @@ mod tests {
         assert!(again.acl_for(&["team/admin".into()]).capabilities("secret/x").contains(&"read".to_string()));
     }
 
+    /// Counts the allocations of the current thread (the test binary's allocator).
+    mod counting {
+        use std::alloc::{GlobalAlloc, Layout, System};
+        use std::cell::Cell;
+
+        thread_local! {
+            static COUNT: Cell<usize> = const { Cell::new(0) };
+        }
+        struct Counting;
+        unsafe impl GlobalAlloc for Counting {
+            unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+                let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+                unsafe { System.alloc(l) }
+            }
+            unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+                unsafe { System.dealloc(p, l) }
+            }
+            unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+                let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+                unsafe { System.realloc(p, l, n) }
+            }
+        }
+        #[global_allocator]
+        static A: Counting = Counting;
+
+        pub fn allocations() -> usize {
+            COUNT.with(|c| c.get())
+        }
+    }
+
+    /// The per-request ACL lookup: a cache hit borrows the token entry's own
+    /// policy list as the key and allocates nothing (it used to join the
+    /// names into a String on every request).
+    #[tokio::test]
+    async fn a_cached_acl_is_found_without_allocating() {
+        let store = PolicyStore::load(view().await).await.unwrap();
+        store.put("app", RULES).await.unwrap();
+        let policies: Vec<String> = vec!["app".into(), "default".into()];
+        let first = store.acl_for(&policies);
+        let before = counting::allocations();
+        for _ in 0..100 {
+            let acl = store.acl_for(&policies);
+            assert!(Arc::ptr_eq(&acl, &first));
+        }
+        assert_eq!(counting::allocations() - before, 0);
+        // A policy change still invalidates it.
+        store.put("app", r#"path "other/*" { capabilities = ["read"] }"#).await.unwrap();
+        assert!(!Arc::ptr_eq(&store.acl_for(&policies), &first));
+    }
+
     #[tokio::test]
     async fn names_are_trimmed_and_lower_cased_so_root_cannot_be_shadowed() {
         let store = PolicyStore::load(view().await).await.unwrap();

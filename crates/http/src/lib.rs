@@ -219,11 +219,20 @@ fn wrap_ttl(h: &HeaderMap) -> Result<Option<Duration>, HttpResponse> {
 /// `X-Vault-Namespace`, handed to the core (which refuses any namespace but
 /// the root: none other exists yet, and a client that believes it is
 /// confined to one must not be answered from the root).
-fn namespace_header(h: &HeaderMap) -> Vec<(String, String)> {
-    match h.get("x-vault-namespace") {
-        Some(v) => vec![("x-vault-namespace".into(), String::from_utf8_lossy(v.as_bytes()).into_owned())],
-        None => Vec::new(),
+/// The headers the core's pipeline reads (its `RequestContext`): the
+/// namespace, MFA credentials and `X-Vault-Request`. Nothing else is handed
+/// on (the token and the wrap TTL travel in their own fields).
+fn pipeline_headers(h: &HeaderMap) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(v) = h.get("x-vault-namespace") {
+        out.push(("x-vault-namespace".into(), String::from_utf8_lossy(v.as_bytes()).into_owned()));
     }
+    for name in ["x-vault-mfa", "x-vault-request"] {
+        for v in h.get_all(name) {
+            out.push((name.into(), String::from_utf8_lossy(v.as_bytes()).into_owned()));
+        }
+    }
+    out
 }
 
 fn too_large() -> HttpResponse {
@@ -498,7 +507,8 @@ async fn handle_inner(
 
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let token = client_token(&headers);
-    let admit = || st.core.admit_body(op, &path, token.as_deref(), Some(remote));
+    let pipeline_headers = pipeline_headers(&headers);
+    let admit = || st.core.admit_body(op, &path, token.as_deref(), Some(remote), &pipeline_headers);
     let bytes = match read_body(body, &st.limits, declared, admit).await {
         Ok(b) => b,
         Err(r) => return r,
@@ -524,7 +534,7 @@ async fn handle_inner(
         token,
         wrap_ttl: wrap,
         remote_addr: Some(remote),
-        headers: namespace_header(&headers),
+        headers: pipeline_headers,
     };
     let result = st.core.handle(inc).await;
     let resp = match result {
