@@ -13,6 +13,7 @@ pub mod json;
 pub mod lease;
 pub mod logical;
 pub mod mounts;
+pub mod openapi;
 pub mod policy_store;
 pub mod seal;
 pub mod sys;
@@ -25,7 +26,7 @@ pub mod util;
 pub mod view;
 pub mod wrapping;
 
-pub use backend::{Backend, Canon, EngineFactory, FieldKind, FieldSpec, MountContext, MountInfo, PathSpec, PathTable, Route, SpecialPaths, field};
+pub use backend::{Backend, Canon, EngineFactory, FieldDefault, FieldKind, FieldSpec, MountContext, MountInfo, PathSpec, PathTable, Route, SpecialPaths, field};
 pub use core::{Core, CoreConfig, Incoming, InitResult};
 pub use error::{Error, Result};
 pub use logical::{Auth, Caller, Data, LeaseInfo, Operation, RawResponse, Request, Response, WrapInfo};
