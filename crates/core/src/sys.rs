@@ -121,7 +121,7 @@ static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
         p("rotate-root", "rotate/root", &[Update], &[], "Rotate the root key that encrypts the keyring; unseal keys and data keys stay."),
         p("rotate-config", "rotate/config", &[Read, Update], F_ROTATE_CONFIG, "Configure automatic rotation of the barrier encryption key."),
         p("rotate-keyring-config", "rotate/keyring/config", &[Read, Update], F_ROTATE_CONFIG, "Configure automatic rotation of the barrier encryption key (OpenBao's name)."),
-        p("tools-random", "tools/random(?P<rest>(/[^/]+){0,2})", &[Update], F_RANDOM, "Random bytes from the server's entropy source."),
+        p("tools-random", "tools/random(/(?P<source>[^/]+))?(/(?P<urlbytes>[^/]+))?", &[Update], F_RANDOM, "Random bytes from the server's entropy source."),
         p("tools-hash", "tools/hash(/(?P<alg>.+))?", &[Update], F_HASH, "Hash of base64-encoded input."),
         p("wrap", "wrapping/wrap", &[Update], &[], "Response-wrap an arbitrary JSON object."),
         p("unwrap", "wrapping/unwrap", &[Update], F_WRAP_TOKEN, "Unwrap a response-wrapping token."),
@@ -418,7 +418,7 @@ impl Backend for SysBackend {
                 }
                 Ok(Some(Response::data(req.data.clone())))
             }
-            "tools-random" => crate::sys_tools::random(route.param("rest"), req),
+            "tools-random" => crate::sys_tools::random(&[route.param("source"), route.param("urlbytes")].iter().filter(|p| !p.is_empty()).map(|p| format!("/{p}")).collect::<String>(), req),
             "tools-hash" => crate::sys_tools::hash(route.param("alg"), req),
             "unwrap" | "wrap-lookup" | "rewrap" => crate::sys_wrapping::handle(&core, &active, route.name(), req).await,
             name if name.starts_with("leases") => crate::sys_leases::handle(&active, route, req).await,
