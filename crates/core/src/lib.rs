@@ -18,6 +18,7 @@ pub mod policy_store;
 pub mod seal;
 pub mod sys;
 mod sys_leases;
+mod sys_openapi;
 mod sys_rotate;
 mod sys_tools;
 mod sys_wrapping;

@@ -113,6 +113,7 @@ static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
         p("capabilities-accessor", "capabilities-accessor", &[Update], F_CAPS_ACC, "Capabilities of a token, by accessor, on paths."),
         p("ui-mounts", "internal/ui/mounts", &[Read], &[], "Mounts visible to the caller."),
         p("ui-mount", "internal/ui/mounts/(?P<path>.+)", &[Read], &[], "The mount that serves a path (used by clients to detect kv v2)."),
+        p("openapi", "internal/specs/openapi", &[Read, Update], crate::sys_openapi::FIELDS, "Generate an OpenAPI 3 document of all mounted paths."),
         p("remount", "remount", &[Update], F_REMOUNT, "Move a secrets engine or auth method to a new path, keeping its data."),
         p("remount-status", "remount/status/(?P<id>.+)", &[Read], &[], "Status of a mount move."),
         p("key-status", "key-status", &[Read], &[], "Information about the barrier encryption key."),
@@ -174,7 +175,7 @@ impl Backend for SysBackend {
 
     fn special_paths(&self) -> SpecialPaths {
         SpecialPaths {
-            unauthenticated: vec!["wrapping/lookup", "internal/ui/mounts", "internal/ui/mounts/*"],
+            unauthenticated: vec!["wrapping/lookup", "internal/ui/mounts", "internal/ui/mounts/*", "internal/specs/openapi"],
             root: vec!["auth/*", "remount", "audit", "audit/*", "raw", "raw/*", "rotate", "rotate/keyring", "rotate/root", "seal", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases"],
         }
     }
@@ -357,6 +358,7 @@ impl Backend for SysBackend {
                 m.insert("secret".into(), Value::Object(sorted(secret)));
                 Ok(Some(Response::data(m)))
             }
+            "openapi" => crate::sys_openapi::handle(&active, req),
             "ui-mount" => {
                 // Vault allows any token that has some capability under the
                 // mount (clients use this to detect kv v2 before any read).

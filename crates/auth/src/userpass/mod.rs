@@ -231,3 +231,14 @@ mod table_tests {
         assert!(!SpecialPaths::matches(&sp.unauthenticated, "users/alice/password"));
     }
 }
+
+#[cfg(test)]
+mod openapi_tests {
+    /// Every row gets a path of its own in the OpenAPI document
+    /// (sys/internal/specs/openapi), and each documented path routes back to its row.
+    #[test]
+    fn the_openapi_document_describes_every_row() {
+        let problems = coffer_core::openapi::table_problems(&super::TABLE);
+        assert!(problems.is_empty(), "userpass: {problems:?}");
+    }
+}
