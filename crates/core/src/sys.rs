@@ -20,8 +20,8 @@ const MOUNT_FIELDS: &[crate::backend::FieldSpec] = &[
     field("type", FieldKind::String, "The type of the backend. Example: \"kv\""),
     field("description", FieldKind::String, "User-friendly description for this mount."),
     field("config", FieldKind::Map, "Configuration for this mount, such as default_lease_ttl and max_lease_ttl."),
-    field("local", FieldKind::Bool, "Mark the mount as a local mount (not replicated)."),
-    field("seal_wrap", FieldKind::Bool, "Whether to turn on seal wrapping for the mount."),
+    field("local", FieldKind::Bool, "Mark the mount as a local mount (not replicated).").default_bool(false),
+    field("seal_wrap", FieldKind::Bool, "Whether to turn on seal wrapping for the mount.").default_bool(false),
     field("options", FieldKind::Map, "The options to pass into the backend. Should be a json object with string keys and values."),
 ];
 
@@ -38,13 +38,13 @@ const F_REMOUNT: &[crate::backend::FieldSpec] = &[
     field("to", FieldKind::String, "The new mount point."),
 ];
 const F_RANDOM: &[crate::backend::FieldSpec] = &[
-    field("bytes", FieldKind::Int, "Number of bytes (default 32, at most 131072)."),
-    field("format", FieldKind::String, "hex or base64 (default)."),
+    field("bytes", FieldKind::Int, "Number of bytes (default 32, at most 131072).").default_int(32),
+    field("format", FieldKind::String, "hex or base64 (default).").default_str("base64"),
 ];
 const F_HASH: &[crate::backend::FieldSpec] = &[
     field("input", FieldKind::String, "Base64-encoded input."),
-    field("algorithm", FieldKind::String, "sha2-224, sha2-256 (default), sha2-384, sha2-512, sha3-256, sha3-384, sha3-512."),
-    field("format", FieldKind::String, "hex (default) or base64."),
+    field("algorithm", FieldKind::String, "sha2-224, sha2-256 (default), sha2-384, sha2-512, sha3-256, sha3-384, sha3-512.").default_str("sha2-256"),
+    field("format", FieldKind::String, "hex (default) or base64.").default_str("hex"),
 ];
 const F_ROTATE_CONFIG: &[crate::backend::FieldSpec] = &[
     field("enabled", FieldKind::Bool, "Whether the barrier key rotates automatically (default true)."),
@@ -66,11 +66,11 @@ const F_LEASE_RENEW: &[crate::backend::FieldSpec] = &[
 const F_LEASE_REVOKE: &[crate::backend::FieldSpec] = &[
     field("url_lease_id", FieldKind::String, "The lease identifier (in the path)."),
     field("lease_id", FieldKind::String, "The lease identifier; wins over the one in the path."),
-    field("sync", FieldKind::Bool, "Revoke now and answer 204 (default), or queue it and answer 202."),
+    field("sync", FieldKind::Bool, "Revoke now and answer 204 (default), or queue it and answer 202.").default_bool(true),
 ];
 const F_LEASE_REVOKE_PREFIX: &[crate::backend::FieldSpec] = &[
     field("prefix", FieldKind::String, "The prefix of the leases to revoke, e.g. \"auth/userpass/\"."),
-    field("sync", FieldKind::Bool, "Revoke now and answer 204 (default), or queue it and answer 202."),
+    field("sync", FieldKind::Bool, "Revoke now and answer 204 (default), or queue it and answer 202.").default_bool(true),
 ];
 const F_LEASE_COUNT: &[crate::backend::FieldSpec] = &[
     field("type", FieldKind::String, "Type of leases: only \"irrevocable\" is served."),

@@ -68,7 +68,8 @@ const F_USER: &[FieldSpec] = &[
         "Addresses or CIDR blocks a login, and every use of the token it issues, must come from.",
     ),
     field("bound_cidrs", FieldKind::StringList, "Deprecated: use token_bound_cidrs."),
-    field("token_type", FieldKind::String, "`default`, `service` or `batch`; the mount's tuned token_type has the last word."),
+    field("token_type", FieldKind::String, "`default`, `service` or `batch`; the mount's tuned token_type has the last word.")
+        .default_str("default-service"),
     field("token_strictly_bind_ip", FieldKind::Bool, "Not supported yet; only false is accepted."),
 ];
 
