@@ -42,16 +42,69 @@ impl FieldKind {
     }
 }
 
+/// One declared field of a row: what `?help` prints and what the OpenAPI
+/// document (`crate::openapi`) describes. Build it with [`field`] and the
+/// const builder methods: `field("ttl", FieldKind::Duration, "...").required()`.
 #[derive(Clone, Copy, Debug)]
 pub struct FieldSpec {
     pub name: &'static str,
     pub kind: FieldKind,
     pub description: &'static str,
+    /// The handler refuses a request without it (OpenAPI `required`).
+    pub required: bool,
+    /// The value the handler uses when the field is absent, as documented.
+    pub default: Option<FieldDefault>,
+    /// Read from the query string, also on writes (Vault's `Query: true`).
+    pub query: bool,
+    /// Kept for compatibility; a newer field replaces it.
+    pub deprecated: bool,
+    /// The only values accepted (OpenAPI `enum`); empty = any.
+    pub allowed: &'static [&'static str],
+}
+
+/// A documented default value of a field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldDefault {
+    Bool(bool),
+    Int(i64),
+    Str(&'static str),
 }
 
 /// Shorthand for building field tables: `field("ttl", FieldKind::Duration, "...")`.
 pub const fn field(name: &'static str, kind: FieldKind, description: &'static str) -> FieldSpec {
-    FieldSpec { name, kind, description }
+    FieldSpec { name, kind, description, required: false, default: None, query: false, deprecated: false, allowed: &[] }
+}
+
+impl FieldSpec {
+    pub const fn required(mut self) -> FieldSpec {
+        self.required = true;
+        self
+    }
+    pub const fn default(mut self, value: FieldDefault) -> FieldSpec {
+        self.default = Some(value);
+        self
+    }
+    pub const fn default_bool(self, value: bool) -> FieldSpec {
+        self.default(FieldDefault::Bool(value))
+    }
+    pub const fn default_int(self, value: i64) -> FieldSpec {
+        self.default(FieldDefault::Int(value))
+    }
+    pub const fn default_str(self, value: &'static str) -> FieldSpec {
+        self.default(FieldDefault::Str(value))
+    }
+    pub const fn query(mut self) -> FieldSpec {
+        self.query = true;
+        self
+    }
+    pub const fn deprecated(mut self) -> FieldSpec {
+        self.deprecated = true;
+        self
+    }
+    pub const fn allowed(mut self, values: &'static [&'static str]) -> FieldSpec {
+        self.allowed = values;
+        self
+    }
 }
 
 /// One row of an engine's API table.
@@ -188,12 +241,10 @@ impl PathTable {
             "Request:        {rel_path}\nMatching Route: ^{}$\n\n{}\n",
             spec.pattern, spec.synopsis
         );
-        let mut props = Map::new();
         if !spec.fields.is_empty() {
             text.push_str("\n## PARAMETERS\n");
             for f in spec.fields {
                 text.push_str(&format!("\n    {} ({})\n\n        {}\n", f.name, f.kind.as_str(), f.description));
-                props.insert(f.name.into(), json!({"type": f.kind.as_str(), "description": f.description}));
             }
         }
         if !backend_help.is_empty() {
@@ -201,18 +252,9 @@ impl PathTable {
             text.push_str(backend_help);
             text.push('\n');
         }
-        let ops: Vec<&str> = spec.operations.iter().map(|o| o.as_str()).collect();
-        Ok(json!({
-            "help": text,
-            "openapi": {
-                "openapi": "3.0.2",
-                "paths": { format!("/{}", spec.pattern): {
-                    "description": spec.synopsis,
-                    "operations": ops,
-                    "parameters": props,
-                }}
-            }
-        }))
+        // The row's part of the OpenAPI document, relative to the mount (as Vault's `?help`).
+        let openapi = crate::openapi::help_document(spec, crate::core::VERSION);
+        Ok(json!({"help": text, "openapi": openapi}))
     }
 }
 

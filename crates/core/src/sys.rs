@@ -20,8 +20,8 @@ const MOUNT_FIELDS: &[crate::backend::FieldSpec] = &[
     field("type", FieldKind::String, "The type of the backend. Example: \"kv\""),
     field("description", FieldKind::String, "User-friendly description for this mount."),
     field("config", FieldKind::Map, "Configuration for this mount, such as default_lease_ttl and max_lease_ttl."),
-    field("local", FieldKind::Bool, "Mark the mount as a local mount (not replicated)."),
-    field("seal_wrap", FieldKind::Bool, "Whether to turn on seal wrapping for the mount."),
+    field("local", FieldKind::Bool, "Mark the mount as a local mount (not replicated).").default_bool(false),
+    field("seal_wrap", FieldKind::Bool, "Whether to turn on seal wrapping for the mount.").default_bool(false),
     field("options", FieldKind::Map, "The options to pass into the backend. Should be a json object with string keys and values."),
 ];
 
@@ -38,13 +38,13 @@ const F_REMOUNT: &[crate::backend::FieldSpec] = &[
     field("to", FieldKind::String, "The new mount point."),
 ];
 const F_RANDOM: &[crate::backend::FieldSpec] = &[
-    field("bytes", FieldKind::Int, "Number of bytes (default 32, at most 131072)."),
-    field("format", FieldKind::String, "hex or base64 (default)."),
+    field("bytes", FieldKind::Int, "Number of bytes (default 32, at most 131072).").default_int(32),
+    field("format", FieldKind::String, "hex or base64 (default).").default_str("base64"),
 ];
 const F_HASH: &[crate::backend::FieldSpec] = &[
     field("input", FieldKind::String, "Base64-encoded input."),
-    field("algorithm", FieldKind::String, "sha2-224, sha2-256 (default), sha2-384, sha2-512, sha3-256, sha3-384, sha3-512."),
-    field("format", FieldKind::String, "hex (default) or base64."),
+    field("algorithm", FieldKind::String, "sha2-224, sha2-256 (default), sha2-384, sha2-512, sha3-256, sha3-384, sha3-512.").default_str("sha2-256"),
+    field("format", FieldKind::String, "hex (default) or base64.").default_str("hex"),
 ];
 const F_ROTATE_CONFIG: &[crate::backend::FieldSpec] = &[
     field("enabled", FieldKind::Bool, "Whether the barrier key rotates automatically (default true)."),
@@ -66,11 +66,11 @@ const F_LEASE_RENEW: &[crate::backend::FieldSpec] = &[
 const F_LEASE_REVOKE: &[crate::backend::FieldSpec] = &[
     field("url_lease_id", FieldKind::String, "The lease identifier (in the path)."),
     field("lease_id", FieldKind::String, "The lease identifier; wins over the one in the path."),
-    field("sync", FieldKind::Bool, "Revoke now and answer 204 (default), or queue it and answer 202."),
+    field("sync", FieldKind::Bool, "Revoke now and answer 204 (default), or queue it and answer 202.").default_bool(true),
 ];
 const F_LEASE_REVOKE_PREFIX: &[crate::backend::FieldSpec] = &[
     field("prefix", FieldKind::String, "The prefix of the leases to revoke, e.g. \"auth/userpass/\"."),
-    field("sync", FieldKind::Bool, "Revoke now and answer 204 (default), or queue it and answer 202."),
+    field("sync", FieldKind::Bool, "Revoke now and answer 204 (default), or queue it and answer 202.").default_bool(true),
 ];
 const F_LEASE_COUNT: &[crate::backend::FieldSpec] = &[
     field("type", FieldKind::String, "Type of leases: only \"irrevocable\" is served."),
@@ -113,6 +113,7 @@ static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
         p("capabilities-accessor", "capabilities-accessor", &[Update], F_CAPS_ACC, "Capabilities of a token, by accessor, on paths."),
         p("ui-mounts", "internal/ui/mounts", &[Read], &[], "Mounts visible to the caller."),
         p("ui-mount", "internal/ui/mounts/(?P<path>.+)", &[Read], &[], "The mount that serves a path (used by clients to detect kv v2)."),
+        p("openapi", "internal/specs/openapi", &[Read, Update], crate::sys_openapi::FIELDS, "Generate an OpenAPI 3 document of all mounted paths."),
         p("remount", "remount", &[Update], F_REMOUNT, "Move a secrets engine or auth method to a new path, keeping its data."),
         p("remount-status", "remount/status/(?P<id>.+)", &[Read], &[], "Status of a mount move."),
         p("key-status", "key-status", &[Read], &[], "Information about the barrier encryption key."),
@@ -121,7 +122,7 @@ static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
         p("rotate-root", "rotate/root", &[Update], &[], "Rotate the root key that encrypts the keyring; unseal keys and data keys stay."),
         p("rotate-config", "rotate/config", &[Read, Update], F_ROTATE_CONFIG, "Configure automatic rotation of the barrier encryption key."),
         p("rotate-keyring-config", "rotate/keyring/config", &[Read, Update], F_ROTATE_CONFIG, "Configure automatic rotation of the barrier encryption key (OpenBao's name)."),
-        p("tools-random", "tools/random(?P<rest>(/[^/]+){0,2})", &[Update], F_RANDOM, "Random bytes from the server's entropy source."),
+        p("tools-random", "tools/random(/(?P<source>[^/]+))?(/(?P<urlbytes>[^/]+))?", &[Update], F_RANDOM, "Random bytes from the server's entropy source."),
         p("tools-hash", "tools/hash(/(?P<alg>.+))?", &[Update], F_HASH, "Hash of base64-encoded input."),
         p("wrap", "wrapping/wrap", &[Update], &[], "Response-wrap an arbitrary JSON object."),
         p("unwrap", "wrapping/unwrap", &[Update], F_WRAP_TOKEN, "Unwrap a response-wrapping token."),
@@ -174,7 +175,7 @@ impl Backend for SysBackend {
 
     fn special_paths(&self) -> SpecialPaths {
         SpecialPaths {
-            unauthenticated: vec!["wrapping/lookup", "internal/ui/mounts", "internal/ui/mounts/*"],
+            unauthenticated: vec!["wrapping/lookup", "internal/ui/mounts", "internal/ui/mounts/*", "internal/specs/openapi"],
             root: vec!["auth/*", "remount", "audit", "audit/*", "raw", "raw/*", "rotate", "rotate/keyring", "rotate/root", "seal", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases"],
         }
     }
@@ -357,6 +358,7 @@ impl Backend for SysBackend {
                 m.insert("secret".into(), Value::Object(sorted(secret)));
                 Ok(Some(Response::data(m)))
             }
+            "openapi" => crate::sys_openapi::handle(&active, req),
             "ui-mount" => {
                 // Vault allows any token that has some capability under the
                 // mount (clients use this to detect kv v2 before any read).
@@ -418,7 +420,7 @@ impl Backend for SysBackend {
                 }
                 Ok(Some(Response::data(req.data.clone())))
             }
-            "tools-random" => crate::sys_tools::random(route.param("rest"), req),
+            "tools-random" => crate::sys_tools::random(&[route.param("source"), route.param("urlbytes")].iter().filter(|p| !p.is_empty()).map(|p| format!("/{p}")).collect::<String>(), req),
             "tools-hash" => crate::sys_tools::hash(route.param("alg"), req),
             "unwrap" | "wrap-lookup" | "rewrap" => crate::sys_wrapping::handle(&core, &active, route.name(), req).await,
             name if name.starts_with("leases") => crate::sys_leases::handle(&active, route, req).await,

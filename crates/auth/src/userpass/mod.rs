@@ -68,7 +68,8 @@ const F_USER: &[FieldSpec] = &[
         "Addresses or CIDR blocks a login, and every use of the token it issues, must come from.",
     ),
     field("bound_cidrs", FieldKind::StringList, "Deprecated: use token_bound_cidrs."),
-    field("token_type", FieldKind::String, "`default`, `service` or `batch`; the mount's tuned token_type has the last word."),
+    field("token_type", FieldKind::String, "`default`, `service` or `batch`; the mount's tuned token_type has the last word.")
+        .default_str("default-service"),
     field("token_strictly_bind_ip", FieldKind::Bool, "Not supported yet; only false is accepted."),
 ];
 
@@ -229,5 +230,16 @@ mod table_tests {
         assert!(SpecialPaths::matches(&sp.unauthenticated, "login/alice"));
         assert!(!SpecialPaths::matches(&sp.unauthenticated, "users/alice"));
         assert!(!SpecialPaths::matches(&sp.unauthenticated, "users/alice/password"));
+    }
+}
+
+#[cfg(test)]
+mod openapi_tests {
+    /// Every row gets a path of its own in the OpenAPI document
+    /// (sys/internal/specs/openapi), and each documented path routes back to its row.
+    #[test]
+    fn the_openapi_document_describes_every_row() {
+        let problems = coffer_core::openapi::table_problems(&super::TABLE);
+        assert!(problems.is_empty(), "userpass: {problems:?}");
     }
 }

@@ -235,7 +235,7 @@ const CREATE_FIELDS: &[crate::backend::FieldSpec] = &[
     field("meta", FieldKind::Map, "Arbitrary key=value metadata, shown in audit logs"),
     field("no_parent", FieldKind::Bool, "Create an orphan token (root/sudo only)"),
     field("no_default_policy", FieldKind::Bool, "Do not add the default policy"),
-    field("renewable", FieldKind::Bool, "Whether the token can be renewed (default true)"),
+    field("renewable", FieldKind::Bool, "Whether the token can be renewed (default true)").default_bool(true),
     field("ttl", FieldKind::Duration, "Initial TTL; default: the mount's default lease TTL"),
     field("lease", FieldKind::Duration, "Deprecated alias of ttl"),
     field("type", FieldKind::String, "Token type: service or batch"),
@@ -250,13 +250,13 @@ const ACCESSOR_FIELD: &[crate::backend::FieldSpec] =
     &[field("accessor", FieldKind::String, "Accessor of the token to act on")];
 const RENEW_FIELDS: &[crate::backend::FieldSpec] = &[
     field("token", FieldKind::String, "Token to renew"),
-    field("increment", FieldKind::Duration, "Requested lease extension"),
+    field("increment", FieldKind::Duration, "Requested lease extension").default_int(0),
 ];
 const RENEW_SELF_FIELDS: &[crate::backend::FieldSpec] =
-    &[field("increment", FieldKind::Duration, "Requested lease extension")];
+    &[field("increment", FieldKind::Duration, "Requested lease extension").default_int(0)];
 const RENEW_ACCESSOR_FIELDS: &[crate::backend::FieldSpec] = &[
     field("accessor", FieldKind::String, "Accessor of the token to renew"),
-    field("increment", FieldKind::Duration, "Requested lease extension"),
+    field("increment", FieldKind::Duration, "Requested lease extension").default_int(0),
 ];
 const ROLE_FIELDS: &[crate::backend::FieldSpec] = &[
     field("role_name", FieldKind::String, "Name of the role"),
@@ -265,14 +265,14 @@ const ROLE_FIELDS: &[crate::backend::FieldSpec] = &[
     field("allowed_policies_glob", FieldKind::StringList, "Glob patterns of allowed policies"),
     field("disallowed_policies_glob", FieldKind::StringList, "Glob patterns of disallowed policies"),
     field("orphan", FieldKind::Bool, "Tokens of this role are orphans"),
-    field("renewable", FieldKind::Bool, "Tokens of this role are renewable (default true)"),
+    field("renewable", FieldKind::Bool, "Tokens of this role are renewable (default true)").default_bool(true),
     field("path_suffix", FieldKind::String, "Suffix of the creation path"),
     field("allowed_entity_aliases", FieldKind::StringList, "Entity aliases (stored, not enforced)"),
     field("token_explicit_max_ttl", FieldKind::Duration, "Explicit max TTL of the tokens"),
     field("token_period", FieldKind::Duration, "Period of the tokens"),
     field("token_no_default_policy", FieldKind::Bool, "Do not add the default policy"),
     field("token_num_uses", FieldKind::Int, "Number of uses of the tokens"),
-    field("token_type", FieldKind::String, "service, default-service, batch or default-batch"),
+    field("token_type", FieldKind::String, "service, default-service, batch or default-batch").default_str("default-service"),
     field("token_bound_cidrs", FieldKind::StringList, "Client addresses (CIDR blocks or single IPs) the tokens may be used from"),
     field("bound_cidrs", FieldKind::StringList, "Deprecated: use token_bound_cidrs"),
     field("period", FieldKind::Duration, "Deprecated: use token_period"),

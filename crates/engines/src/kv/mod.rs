@@ -463,3 +463,16 @@ mod backend_tests {
         assert_eq!(keys, ["v1/config", "v1/v2/config"]);
     }
 }
+
+#[cfg(test)]
+mod openapi_tests {
+    /// Every row of both tables gets a path of its own in the OpenAPI document
+    /// (sys/internal/specs/openapi), and each documented path routes back to its row.
+    #[test]
+    fn the_openapi_document_describes_every_row() {
+        for (name, table) in [("v1", &*super::V1_TABLE), ("v2", &*super::V2_TABLE)] {
+            let problems = coffer_core::openapi::table_problems(table);
+            assert!(problems.is_empty(), "kv {name}: {problems:?}");
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! `sys/internal/specs/openapi`: the OpenAPI document of every mount the
+//! caller can see, generated from the mounts' path tables (`openapi.rs`).
+//!
+//! As in Vault the endpoint is unauthenticated: without a (valid) token the
+//! caller sees no mount and gets a document with no paths. A mount is visible
+//! to a root token, to anyone when it is listed `unauth`, and otherwise when
+//! the caller's ACL grants something at or under it (Vault's `hasMountAccess`,
+//! the rule of `sys/internal/ui/mounts`). `generic_mount_paths=true` writes
+//! each non-singleton mount as `{<path>_mount_path}`.
+//!
+//! The five endpoints served before routing (`sys/init`, `seal-status`,
+//! `unseal`, `health`, `leader`, see `sys::handle_unauthenticated`) have no
+//! row in the sys table; [`PRE_ROUTING`] describes them so the document lists
+//! them with the rest of `sys/`, as Vault's does.
+
+use crate::backend::{FieldKind, FieldSpec, PathSpec, PathTable, SpecialPaths, field};
+use crate::core::Active;
+use crate::error::Result;
+use crate::fields;
+use crate::logical::{Operation, RawResponse, Request, Response};
+use crate::openapi::{self, OasMount};
+use std::sync::LazyLock;
+
+/// The field of the endpoint's row in the sys table.
+pub(crate) const FIELDS: &[FieldSpec] = &[field("generic_mount_paths", FieldKind::Bool, "Use generic mount paths").default_bool(false).query()];
+
+const F_INIT: &[FieldSpec] = &[
+    field("secret_shares", FieldKind::Int, "Number of key shares to split the root key into."),
+    field("secret_threshold", FieldKind::Int, "Number of key shares required to reconstruct the root key."),
+    field("pgp_keys", FieldKind::StringList, "PGP keys to encrypt the key shares with (not supported)."),
+    field("root_token_pgp_key", FieldKind::String, "PGP key to encrypt the root token with (not supported)."),
+    field("recovery_shares", FieldKind::Int, "Recovery key shares (auto-unseal only; not applicable to shamir)."),
+    field("recovery_threshold", FieldKind::Int, "Recovery key threshold (auto-unseal only; not applicable to shamir)."),
+    field("recovery_pgp_keys", FieldKind::StringList, "PGP keys for the recovery shares (auto-unseal only)."),
+];
+const F_UNSEAL: &[FieldSpec] = &[
+    field("key", FieldKind::String, "Specifies a single unseal key share."),
+    field("reset", FieldKind::Bool, "Discard the key shares submitted so far."),
+];
+const F_HEALTH: &[FieldSpec] = &[
+    field("standbyok", FieldKind::Bool, "Answer 200 rather than the standby code on a standby node.").query(),
+    field("perfstandbyok", FieldKind::Bool, "Answer 200 rather than the performance standby code.").query(),
+    field("activecode", FieldKind::Int, "Status code for an active node.").default_int(200).query(),
+    field("standbycode", FieldKind::Int, "Status code for a standby node.").default_int(429).query(),
+    field("sealedcode", FieldKind::Int, "Status code for a sealed node.").default_int(503).query(),
+    field("uninitcode", FieldKind::Int, "Status code for an uninitialized node.").default_int(501).query(),
+];
+
+/// Rows for the endpoints `Core::handle` answers before routing (relative to `sys/`).
+pub(crate) static PRE_ROUTING: LazyLock<PathTable> = LazyLock::new(|| {
+    let p = |name, pattern, operations, fields, synopsis| PathSpec { name, pattern, operations, existence_check: false, canonical: &[], fields, synopsis };
+    use Operation::{Read, Update};
+    PathTable::new(vec![
+        p("init", "init", &[Read, Update], F_INIT, "Read the initialization status, or initialize the server."),
+        p("seal-status", "seal-status", &[Read], &[], "The seal status of the server."),
+        p("unseal", "unseal", &[Update], F_UNSEAL, "Submit an unseal key share."),
+        p("health", "health", &[Read], F_HEALTH, "Health of the node (the status code says it)."),
+        p("leader", "leader", &[Read], &[], "High-availability status and the current leader."),
+    ])
+});
+
+static PRE_ROUTING_SPECIAL: LazyLock<SpecialPaths> = LazyLock::new(|| SpecialPaths { unauthenticated: vec!["*"], root: vec![] });
+
+/// Serve `GET`/`POST sys/internal/specs/openapi`.
+pub(crate) fn handle(active: &Active, req: &Request) -> Result<Option<Response>> {
+    let generic = fields::get_bool(&req.data, "generic_mount_paths")?.unwrap_or(false);
+    let router = active.router.load();
+    let caller = req.caller.as_deref();
+    let acl = caller.filter(|c| !c.is_root).map(|c| active.policies.acl_for(&c.policies));
+    let mut mounts = Vec::new();
+    let mut sys_visible = false;
+    for e in router.entries() {
+        let visible = caller.is_some_and(|c| c.is_root)
+            || e.entry.config.listing_visibility.as_deref() == Some("unauth")
+            || acl.as_ref().is_some_and(|a| a.has_any_under(&e.prefix));
+        if !visible {
+            continue;
+        }
+        sys_visible |= e.prefix == "sys/";
+        mounts.push(OasMount { prefix: &e.prefix, kind: &e.entry.kind, is_auth: e.is_auth, table: e.backend.table(), special: &e.special });
+    }
+    if sys_visible {
+        mounts.push(OasMount { prefix: "sys/", kind: "system", is_auth: false, table: &PRE_ROUTING, special: &PRE_ROUTING_SPECIAL });
+    }
+    let doc = openapi::document(&mounts, crate::core::VERSION, generic);
+    Ok(Some(Response { raw: Some(RawResponse::json(200, &doc)), ..Default::default() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Core, CoreConfig, Incoming};
+    use crate::logical::Data;
+    use coffer_storage::InmemStorage;
+    use serde_json::{Value, json};
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    const ROOT: &str = "root-openapi";
+
+    async fn core() -> Arc<Core> {
+        let core = Core::new(Arc::new(InmemStorage::new()), CoreConfig::default());
+        core.initialize(1, 1, Some(ROOT), true).await.unwrap();
+        core
+    }
+
+    async fn call(core: &Core, token: Option<&str>, op: Operation, path: &str, body: Value) -> Response {
+        let data = match body {
+            Value::Object(m) => m,
+            _ => Data::new(),
+        };
+        let inc = Incoming { operation: op, path: path.into(), data, token: token.map(String::from), wrap_ttl: None, remote_addr: None, headers: vec![] };
+        core.handle(inc).await.unwrap_or_else(|e| panic!("{path}: {e:?}"))
+    }
+
+    fn body(r: &Response) -> Value {
+        serde_json::from_slice(&r.raw.as_ref().expect("a raw JSON body").body).unwrap()
+    }
+
+    fn path_keys(doc: &Value) -> BTreeSet<String> {
+        doc["paths"].as_object().unwrap().keys().cloned().collect()
+    }
+
+    /// Every row of every mount a root token sees is in the document, and nothing else.
+    #[tokio::test]
+    async fn document_lists_every_row_of_every_mount_and_nothing_else() {
+        let core = core().await;
+        let doc = body(&call(&core, Some(ROOT), Operation::Read, "sys/internal/specs/openapi", json!({})).await);
+        assert_eq!(doc["openapi"], "3.0.2");
+        assert_eq!(doc["info"]["version"], crate::core::VERSION);
+
+        let active = core.active().unwrap();
+        let router = active.router.load();
+        let mut want = BTreeSet::new();
+        let mut tables: Vec<(String, &PathTable)> = vec![("sys/".into(), &*PRE_ROUTING)];
+        for e in router.entries() {
+            tables.push((e.prefix.clone(), e.backend.table()));
+        }
+        assert!(tables.iter().any(|(p, _)| p == "auth/token/") && tables.iter().any(|(p, _)| p == "cubbyhole/"));
+        for (prefix, table) in &tables {
+            let problems = openapi::table_problems(table);
+            assert!(problems.is_empty(), "{prefix}: {problems:?}");
+            for spec in table.specs() {
+                let paths = openapi::expand_pattern(spec.pattern).unwrap_or_else(|| vec![format!("^{}$", spec.pattern)]);
+                assert!(!paths.is_empty(), "{prefix}{}: no path", spec.pattern);
+                for p in paths {
+                    want.insert(format!("/{prefix}{p}"));
+                }
+            }
+        }
+        assert_eq!(path_keys(&doc), want);
+        for p in ["/sys/mounts/{path}/tune", "/sys/init", "/sys/internal/specs/openapi", "/auth/token/create", "/cubbyhole/{path}", "/sys/tools/random/{source}/{urlbytes}"] {
+            assert!(want.contains(p), "{p}");
+        }
+        let me = &doc["paths"]["/sys/internal/specs/openapi"];
+        assert_eq!(me["x-vault-unauthenticated"], true);
+        assert_eq!(me["get"]["parameters"][0]["name"], "generic_mount_paths");
+        assert_eq!(doc["paths"]["/sys/seal"]["x-vault-sudo"], true);
+    }
+
+    #[tokio::test]
+    async fn visibility_follows_the_callers_acl() {
+        let core = core().await;
+        // No token: the endpoint is unauthenticated, but the caller sees no mount (as OpenBao).
+        let doc = body(&call(&core, None, Operation::Read, "sys/internal/specs/openapi", json!({})).await);
+        assert!(doc["paths"].as_object().unwrap().is_empty(), "{}", doc["paths"]);
+
+        call(&core, Some(ROOT), Operation::Update, "sys/policies/acl/p1", json!({"policy": "path \"sys/capabilities-self\" { capabilities = [\"update\"] }"})).await;
+        let t = call(&core, Some(ROOT), Operation::Update, "auth/token/create", json!({"policies": ["p1"], "no_default_policy": true})).await;
+        let token = t.auth.unwrap().client_token;
+        let doc = body(&call(&core, Some(&token), Operation::Read, "sys/internal/specs/openapi", json!({})).await);
+        let keys = path_keys(&doc);
+        assert!(keys.contains("/sys/capabilities-self") && keys.contains("/sys/init"), "{keys:?}");
+        assert!(keys.iter().all(|k| k.starts_with("/sys/")), "only sys/ is reachable: {keys:?}");
+    }
+
+    #[tokio::test]
+    async fn help_returns_the_rows_part_of_the_document() {
+        let core = core().await;
+        let help = body(&call(&core, Some(ROOT), Operation::Help, "sys/mounts/foo/tune", json!({})).await);
+        assert!(help["help"].as_str().unwrap().contains("Matching Route: ^mounts/(?P<path>.+?)/tune/?$"));
+        let paths = help["openapi"]["paths"].as_object().unwrap();
+        assert_eq!(paths.keys().collect::<Vec<_>>(), ["/mounts/{path}/tune"]);
+        let post = &paths["/mounts/{path}/tune"]["post"];
+        assert_eq!(post["operationId"], "write-mounts-path-tune");
+        let schema = &help["openapi"]["components"]["schemas"]["WriteMountsPathTuneRequest"];
+        assert_eq!(schema["properties"]["default_lease_ttl"]["type"], "integer");
+    }
+
+    #[tokio::test]
+    async fn generic_mount_paths_keeps_singletons() {
+        let core = core().await;
+        // The core alone mounts only singletons (sys/, cubbyhole/, auth/token/): they keep their path.
+        let doc = body(&call(&core, Some(ROOT), Operation::Read, "sys/internal/specs/openapi", json!({"generic_mount_paths": "true"})).await);
+        let keys = path_keys(&doc);
+        assert!(keys.contains("/cubbyhole/{path}") && keys.contains("/auth/token/create") && keys.contains("/sys/mounts"), "{keys:?}");
+        assert!(!doc.to_string().contains("_mount_path}"), "no generic mount parameter for singletons");
+    }
+}
