@@ -56,9 +56,7 @@ async fn resolve(active: &Arc<Active>, req: &Request) -> Result<(String, Option<
 pub(super) async fn serve(h: H, cx: &Ctx, req: &mut Request) -> Result<Option<Response>> {
     let (core, active) = (&cx.core, &cx.active);
     if h == H::Wrap {
-        if req.data.is_empty() {
-            return Err(Error::invalid("empty request body"));
-        }
+        // An empty body wraps an empty object, as in Vault and OpenBao.
         // The core wraps the response with the request's X-Vault-Wrap-TTL.
         if req.wrap_ttl.is_none() {
             return Err(Error::invalid("endpoint requires response wrapping to be used"));

@@ -49,7 +49,7 @@ use Operation::{Create, Delete, List, Patch, Read, Update};
 /// `version` "2" (the mount is stored as `kv`); and `generic`, Vault's old
 /// name for kv version 1, which keeps its type (OpenBao shows `generic` in
 /// `sys/mounts`) and takes no `version` option.
-pub const KV_TYPES: &[&str] = &["kv", "kv-v2"];
+pub const KV_TYPES: &[&str] = &["kv", "kv-v2", "generic"];
 
 /// Builds the kv backend a mount asks for (register it under every type in
 /// [`KV_TYPES`]).
