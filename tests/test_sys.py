@@ -112,6 +112,36 @@ def test_mount_conflicts(server):
         server.http("DELETE", f"sys/mounts/{m}/inner")
 
 
+def test_generic_mount_is_kv_v1_under_its_own_name(server):
+    """Mount type `generic` (Vault's old name for kv version 1, still used by hvac's own
+    tests) mounts a kv v1 engine that keeps its type: `sys/mounts`, `sys/mounts/<path>`
+    and `sys/internal/ui/mounts/<path>` say `generic` with options `{}` (no version, so
+    clients treat it as kv v1); reads and writes are kv v1's (the read carries the
+    system lease duration); a `version` option is refused with OpenBao's 400."""
+    m = unique("gen")
+    assert_status(server.http("POST", f"sys/mounts/{m}", json_body={"type": "generic"}), 204)
+    try:
+        listed = assert_status(server.http("GET", "sys/mounts"), 200).json()["data"][f"{m}/"]
+        assert (listed["type"], listed["options"]) == ("generic", {})
+        one = assert_status(server.http("GET", f"sys/mounts/{m}"), 200).json()["data"]
+        assert (one["type"], one["options"]) == ("generic", {})
+        ui = assert_status(server.http("GET", f"sys/internal/ui/mounts/{m}"), 200).json()["data"]
+        assert (ui["type"], ui["options"], ui["path"]) == ("generic", {}, f"{m}/")
+        assert_status(server.http("POST", f"{m}/app", json_body={"a": "b"}), 204)
+        r = assert_status(server.http("GET", f"{m}/app"), 200).json()
+        assert r["data"] == {"a": "b"} and r["lease_duration"] == 2764800
+        keys = assert_status(server.http("LIST", f"{m}/"), 200).json()["data"]["keys"]
+        assert keys == ["app"]
+    finally:
+        server.http("DELETE", f"sys/mounts/{m}")
+    for version in ("1", "2"):
+        m = unique("genv")
+        r = server.http("POST", f"sys/mounts/{m}", json_body={"type": "generic", "options": {"version": version}})
+        assert_status(r, 400)
+        assert errors_of(r) == ['secrets engine "generic" does not allow setting a version']
+        assert f"{m}/" not in server.http("GET", "sys/mounts").json()["data"]
+
+
 def test_mount_unknown_type_400(server):
     """Unknown engine type → 400 and nothing mounted."""
     m = unique("bad")

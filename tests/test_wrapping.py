@@ -72,6 +72,23 @@ def test_wrap_arbitrary_data(server):
     assert_status(r, 400)
 
 
+def test_wrap_empty_body_wraps_an_empty_object(server):
+    """sys/wrapping/wrap with X-Vault-Wrap-TTL and no body (or `{}`) wraps an empty
+    object, as Vault and OpenBao do (hvac's suite wraps nothing); unwrap answers 200
+    with `data: {}`. Without the header it is still 400 `endpoint requires response
+    wrapping to be used`."""
+    for body in (None, {}):
+        r = assert_status(server.http("POST", "sys/wrapping/wrap", json_body=body,
+                                      headers={"X-Vault-Wrap-TTL": "60"}), 200)
+        wi = r.json()["wrap_info"]
+        assert wi["ttl"] == 60 and wi["creation_path"] == "sys/wrapping/wrap"
+        r = assert_status(server.http("POST", "sys/wrapping/unwrap", json_body={"token": wi["token"]}), 200)
+        assert r.json()["data"] == {}
+    r = server.http("POST", "sys/wrapping/wrap")
+    assert_status(r, 400)
+    assert errors_of(r) == ["endpoint requires response wrapping to be used"]
+
+
 def test_lookup_does_not_consume(server):
     """sys/wrapping/lookup (unauthenticated) returns creation_path, creation_time,
     creation_ttl and does not consume the token."""

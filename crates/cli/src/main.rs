@@ -20,6 +20,9 @@ mod status;
 mod token;
 mod token_helper;
 
+#[cfg(test)]
+mod table_walk;
+
 const USAGE: &str = "Usage: coffer <command> [args]
 
 Common commands:

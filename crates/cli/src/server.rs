@@ -123,9 +123,12 @@ fn open_storage(cfg: &ServerConfig) -> Result<Arc<dyn Storage>> {
     }
 }
 
-fn new_core(storage: Arc<dyn Storage>, cfg: CoreConfig) -> Arc<Core> {
+pub(crate) fn new_core(storage: Arc<dyn Storage>, cfg: CoreConfig) -> Arc<Core> {
     let core = Core::new(storage, cfg);
-    core.register_engine("kv", coffer_engines::kv_factory());
+    let kv = coffer_engines::kv_factory();
+    for kind in coffer_engines::KV_TYPES {
+        core.register_engine(kind, kv.clone());
+    }
     core.register_auth("userpass", coffer_auth::userpass_factory());
     core
 }

@@ -1,13 +1,27 @@
 //! The contract between the core and every secrets engine / auth method.
 //!
-//! An engine declares its API as a table of [`PathSpec`]s (pattern, operations,
-//! fields, help), in the spirit of Vault's `sdk/framework`: the table is the
-//! engine's readable API, the router matches against it, and `?help` is
-//! rendered from it. The engine then implements one `handle` that dispatches
-//! on the matched spec's `name`.
+//! An engine declares its API as a table of rows ([`Path`]), in the spirit of
+//! Vault's `sdk/framework.Path{Operations: {op: handler}}`: each row names its
+//! pattern, fields, help and, for each operation it serves, the handler that
+//! serves it. A handler is a variant of the backend's own handler enum, so a
+//! row cannot name an operation without a handler (the pair is one value) and
+//! the backend's [`Backend::serve`] is one exhaustive `match` on that enum: a
+//! handler no row names is an unused variant, and there is no string to
+//! mistype. [`Paths::new`] compiles the rows into the backend-independent
+//! [`PathTable`] the router matches against (and `?help` renders), keeping
+//! each row's handlers beside it.
+//!
+//! Field declarations are checked against what handlers read: in debug
+//! builds [`Backend::handle`] runs the handler with its row's fields in scope,
+//! and every `crate::fields` accessor called on the request body panics on a
+//! name the row does not declare (see `fields::Declared`). Every unit test,
+//! black-box test (they run the debug binary) and the table walk in the `coffer`
+//! crate (`table_walk.rs`, which drives every row of every mounted backend)
+//! therefore proves the tables and the handlers agree.
 
 use crate::error::{Error, Result};
 use crate::logical::{Operation, Request, Response};
+use crate::mounts::MountEntry;
 use crate::view::StorageView;
 use async_trait::async_trait;
 use regex::Regex;
@@ -107,15 +121,17 @@ impl FieldSpec {
     }
 }
 
-/// One row of an engine's API table.
+/// One row of an API table as the router, `?help` and the docs see it
+/// (built by [`Paths::new`] from a backend's [`Path`] rows).
 #[derive(Clone, Debug)]
 pub struct PathSpec {
-    /// What `handle` dispatches on.
+    /// The row's name (tests and docs; nothing dispatches on it).
     pub name: &'static str,
     /// A regex relative to the mount, without anchors; named groups become
     /// route parameters (`data/(?P<path>.+)`).
     pub pattern: &'static str,
-    pub operations: &'static [Operation],
+    /// The operations the row serves: exactly those its [`Path`] binds to a handler.
+    pub operations: Vec<Operation>,
     /// `update` on a missing object is turned into `create` (ACL `create` vs
     /// `update`), as Vault's ExistenceCheck does.
     pub existence_check: bool,
@@ -127,6 +143,105 @@ pub struct PathSpec {
     pub canonical: &'static [(&'static str, Canon)],
     pub fields: &'static [FieldSpec],
     pub synopsis: &'static str,
+}
+
+/// One row of a backend's API as the backend writes it: the pattern, the
+/// fields, and each operation bound to the handler that serves it (`H` is the
+/// backend's handler enum). See the module docs.
+#[derive(Clone, Debug)]
+pub struct Path<H: 'static> {
+    pub name: &'static str,
+    pub pattern: &'static str,
+    pub operations: &'static [(Operation, H)],
+    pub existence_check: bool,
+    pub canonical: &'static [(&'static str, Canon)],
+    pub fields: &'static [FieldSpec],
+    pub synopsis: &'static str,
+}
+
+/// A row with no existence check and no canonical parameters; chain
+/// [`Path::existence_check`] / [`Path::canonical`] for those.
+pub const fn path<H>(
+    name: &'static str,
+    pattern: &'static str,
+    operations: &'static [(Operation, H)],
+    fields: &'static [FieldSpec],
+    synopsis: &'static str,
+) -> Path<H> {
+    Path { name, pattern, operations, existence_check: false, canonical: &[], fields, synopsis }
+}
+
+impl<H> Path<H> {
+    /// `update` on a missing object becomes `create` (see [`PathSpec::existence_check`]).
+    pub const fn existence_check(mut self) -> Self {
+        self.existence_check = true;
+        self
+    }
+    /// See [`PathSpec::canonical`].
+    pub const fn canonical(mut self, canonical: &'static [(&'static str, Canon)]) -> Self {
+        self.canonical = canonical;
+        self
+    }
+}
+
+/// A backend's compiled table: the [`PathTable`] the router uses, and the
+/// handlers of each row. Derefs to the [`PathTable`].
+pub struct Paths<H: 'static> {
+    table: PathTable,
+    handlers: Vec<&'static [(Operation, H)]>,
+}
+
+impl<H: Copy + 'static> Paths<H> {
+    /// Panics on an invalid pattern or on a row that lists an operation
+    /// twice: tables are static program text, checked by the tests.
+    pub fn new(rows: Vec<Path<H>>) -> Paths<H> {
+        let mut handlers = Vec::with_capacity(rows.len());
+        let specs = rows
+            .into_iter()
+            .map(|r| {
+                let ops: Vec<Operation> = r.operations.iter().map(|(op, _)| *op).collect();
+                for (i, op) in ops.iter().enumerate() {
+                    assert!(!ops[..i].contains(op), "row {}: operation {} bound twice", r.name, op.as_str());
+                }
+                handlers.push(r.operations);
+                PathSpec {
+                    name: r.name,
+                    pattern: r.pattern,
+                    operations: ops,
+                    existence_check: r.existence_check,
+                    canonical: r.canonical,
+                    fields: r.fields,
+                    synopsis: r.synopsis,
+                }
+            })
+            .collect();
+        Paths { table: PathTable::new(specs), handlers }
+    }
+
+    /// The handler the matched row binds to `op`. A `create` is served by the
+    /// row's `update` handler unless the row binds `create` itself, as the
+    /// core accepts `create` wherever `update` is allowed. The error (405)
+    /// only happens for a route of another table or an operation the core
+    /// did not check.
+    pub fn handler(&self, route: &Route<'_>, op: Operation) -> Result<H> {
+        let ops = self.handlers.get(route.index).filter(|_| std::ptr::eq(route.spec, &self.table.specs[route.index]));
+        let ops = ops.ok_or_else(|| Error::UnsupportedPath(route.spec.pattern.to_string()))?;
+        let find = |want: Operation| ops.iter().find(|(o, _)| *o == want).map(|(_, h)| *h);
+        find(op)
+            .or_else(|| if op == Operation::Create { find(Operation::Update) } else { None })
+            .ok_or_else(|| Error::UnsupportedOperation(route.spec.pattern.to_string()))
+    }
+
+    pub fn table(&self) -> &PathTable {
+        &self.table
+    }
+}
+
+impl<H> std::ops::Deref for Paths<H> {
+    type Target = PathTable;
+    fn deref(&self) -> &PathTable {
+        &self.table
+    }
 }
 
 /// How [`PathSpec::canonical`] normalises one route parameter.
@@ -160,6 +275,8 @@ pub struct PathTable {
 pub struct Route<'a> {
     pub spec: &'a PathSpec,
     pub params: Vec<(&'a str, String)>,
+    /// The row's position in its table (how [`Paths::handler`] finds the row's handlers).
+    pub index: usize,
 }
 
 impl Route<'_> {
@@ -189,14 +306,14 @@ impl PathTable {
 
     /// First row whose pattern matches the whole relative path.
     pub fn route<'a>(&'a self, rel_path: &str) -> Option<Route<'a>> {
-        for (spec, re) in self.specs.iter().zip(&self.regexes) {
+        for (index, (spec, re)) in self.specs.iter().zip(&self.regexes).enumerate() {
             if let Some(caps) = re.captures(rel_path) {
                 let params = re
                     .capture_names()
                     .flatten()
                     .map(|n| (n, caps.name(n).map(|m| m.as_str().to_string()).unwrap_or_default()))
                     .collect();
-                return Some(Route { spec, params });
+                return Some(Route { spec, params, index });
             }
         }
         None
@@ -303,8 +420,27 @@ pub trait Backend: Send + Sync + 'static {
         ""
     }
 
-    /// Serve one request. `Ok(None)` means success without a body (204).
-    async fn handle(&self, route: &Route<'_>, req: &mut Request) -> Result<Option<Response>>;
+    /// Serve one request: run the handler the matched row binds to the
+    /// request's operation (one exhaustive `match` on the backend's handler
+    /// enum, from [`Paths::handler`]). `Ok(None)` means success without a
+    /// body (204). Called through [`Backend::handle`].
+    async fn serve(&self, route: &Route<'_>, req: &mut Request) -> Result<Option<Response>>;
+
+    /// What the core calls: [`Backend::serve`], in debug builds with the
+    /// row's declared fields in scope so that reading an undeclared field
+    /// through `crate::fields` panics (see the module docs). Not meant to be
+    /// overridden.
+    async fn handle(&self, route: &Route<'_>, req: &mut Request) -> Result<Option<Response>> {
+        #[cfg(debug_assertions)]
+        {
+            let declared = crate::fields::Declared::new(route.spec, &req.data);
+            crate::fields::DECLARED.scope(declared, self.serve(route, req)).await
+        }
+        #[cfg(not(debug_assertions))]
+        {
+            self.serve(route, req).await
+        }
+    }
 
     /// For specs with `existence_check`: does the target object exist?
     async fn exists(&self, _route: &Route<'_>, _req: &Request) -> Result<bool> {
@@ -368,12 +504,53 @@ pub struct MountContext {
     pub storage: StorageView,
 }
 
-/// Builds a backend for a mount. Registered per engine type (`kv`, ...).
-pub type EngineFactory = Arc<dyn Fn(MountContext) -> Result<Arc<dyn Backend>> + Send + Sync>;
+/// A mountable type, secrets engine or auth method: builds the backend of
+/// each mount of its type and owns everything the type means when a mount is
+/// enabled or tuned, so the core knows nothing of any engine (mount-time
+/// aliases and default options, which options a tune may change). Data
+/// upgrades between versions of a type are the backend's own business (kv's
+/// v2 backend converts a v1 layout before its first request).
+pub trait BackendFactory: Send + Sync + 'static {
+    /// Enabling a mount (`sys/mounts/:path`, `sys/auth/:path`): normalise the
+    /// new entry (an alias type becomes the type it stands for, default
+    /// options are filled in) or refuse it; an error is the 400 the caller
+    /// sees and nothing is mounted.
+    fn prepare_mount(&self, _entry: &mut MountEntry) -> Result<()> {
+        Ok(())
+    }
+
+    /// Tuning a mount's `options`: refuse `requested` (merged into `current`
+    /// after this returns) when the type cannot take it; an error is the 400
+    /// the caller sees and nothing changes. The backend is rebuilt from the
+    /// merged options afterwards.
+    fn validate_tune_options(&self, _current: &BTreeMap<String, String>, _requested: &BTreeMap<String, String>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Build the backend of one mount (at enable, unseal, tune and remount).
+    fn build(&self, ctx: MountContext) -> Result<Arc<dyn Backend>>;
+}
+
+/// A registered factory (`Core::register_engine("kv", ...)`).
+pub type EngineFactory = Arc<dyn BackendFactory>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logical::Data;
+
+    /// Run a future, turning a panic into its message.
+    mod futures_util_free {
+        pub async fn catch<T>(f: impl std::future::Future<Output = T> + Send + 'static) -> Result<T, String>
+        where
+            T: Send + 'static,
+        {
+            tokio::spawn(f).await.map_err(|e| match e.try_into_panic() {
+                Ok(p) => p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default(),
+                Err(e) => e.to_string(),
+            })
+        }
+    }
 
     const DATA_FIELDS: &[FieldSpec] = &[field("data", FieldKind::Map, "the data")];
 
@@ -383,7 +560,7 @@ mod tests {
             PathSpec {
                 name: "config",
                 pattern: "config",
-                operations: &[Operation::Read],
+                operations: vec![Operation::Read],
                 existence_check: false,
                 canonical: &[],
                 fields: &[],
@@ -392,7 +569,7 @@ mod tests {
             PathSpec {
                 name: "data",
                 pattern: "data/(?P<path>.+)",
-                operations: &[Operation::Read],
+                operations: vec![Operation::Read],
                 existence_check: false,
                 canonical: &[],
                 fields: DATA_FIELDS,
@@ -415,7 +592,7 @@ mod tests {
         let row = |name, pattern, canonical| PathSpec {
             name,
             pattern,
-            operations: &[Operation::Read],
+            operations: vec![Operation::Read],
             existence_check: false,
             canonical,
             fields: &[],
@@ -440,6 +617,70 @@ mod tests {
         assert_eq!(c("users/Alice/Password").as_deref(), Some("users/alice/Password"));
         assert_eq!(c("data/Mixed/Case"), None);
         assert_eq!(c("nothing/here"), None);
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum H {
+        Get,
+        Put,
+        Other,
+    }
+
+    #[test]
+    fn rows_bind_operations_to_handlers() {
+        use Operation::{Create, Delete, Read, Update};
+        let t = Paths::new(vec![
+            path("a", "a", &[(Read, H::Get), (Update, H::Put)], DATA_FIELDS, ""),
+            path("b", "b/(?P<x>.+)", &[(Create, H::Other), (Update, H::Put)], &[], "").existence_check(),
+        ]);
+        let a = t.route("a").unwrap();
+        assert_eq!(a.spec.operations, [Read, Update]);
+        assert_eq!(t.handler(&a, Read).unwrap(), H::Get);
+        assert_eq!(t.handler(&a, Update).unwrap(), H::Put);
+        // create falls back to update's handler unless the row binds create itself
+        assert_eq!(t.handler(&a, Create).unwrap(), H::Put);
+        assert!(matches!(t.handler(&a, Delete), Err(Error::UnsupportedOperation(_))));
+        let b = t.route("b/y").unwrap();
+        assert!(b.spec.existence_check);
+        assert_eq!((t.handler(&b, Create).unwrap(), b.index), (H::Other, 1));
+        // a route of another table is refused, not served by the wrong row
+        let other = Paths::new(vec![path("z", "a", &[(Read, H::Get)], &[], "")]);
+        assert!(t.handler(&other.route("a").unwrap(), Read).is_err());
+    }
+
+    #[test]
+    #[should_panic(expected = "bound twice")]
+    fn an_operation_bound_twice_is_refused() {
+        let _ = Paths::new(vec![path("a", "a", &[(Operation::Read, H::Get), (Operation::Read, H::Other)], &[], "")]);
+    }
+
+    #[tokio::test]
+    #[cfg(debug_assertions)]
+    async fn undeclared_field_reads_panic_declared_ones_do_not() {
+        use futures_util_free::catch;
+        let t = Paths::new(vec![path("a", "a", &[(Operation::Update, H::Put)], DATA_FIELDS, "")]);
+        let route = t.route("a").unwrap();
+        let mut body = Data::new();
+        body.insert("data".into(), json!({"nested": 1}));
+        let declared = crate::fields::Declared::new(route.spec, &body);
+        // declared: fine; nested objects are the field's own business
+        crate::fields::DECLARED
+            .scope(declared, async {
+                let inner = crate::fields::get_object(&body, "data").unwrap().unwrap();
+                assert_eq!(crate::fields::get_int(inner, "nested").unwrap(), Some(1));
+                // another map (a copy) is not the request body
+                let copy = body.clone();
+                assert_eq!(crate::fields::get_str(&copy, "anything").unwrap(), None);
+            })
+            .await;
+        let spec = route.spec.clone();
+        let r = catch(async move {
+            let declared = crate::fields::Declared::new(&spec, &body);
+            crate::fields::DECLARED.scope(declared, async { crate::fields::get_str(&body, "dta").map(|_| ()) }).await
+        })
+        .await;
+        let msg = r.expect_err("an undeclared field read panics");
+        assert!(msg.contains("reads field \"dta\""), "{msg}");
     }
 
     #[test]

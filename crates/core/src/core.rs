@@ -73,10 +73,10 @@ struct Progress {
 
 /// State that exists only while unsealed. Dropping it stops its tasks.
 pub struct Active {
-    pub router: ArcSwap<Router>,
-    pub tokens: Arc<TokenStore>,
-    pub leases: Arc<LeaseManager>,
-    pub policies: Arc<PolicyStore>,
+    pub(crate) router: ArcSwap<Router>,
+    pub(crate) tokens: Arc<TokenStore>,
+    pub(crate) leases: Arc<LeaseManager>,
+    pub(crate) policies: Arc<PolicyStore>,
     cluster: ClusterInfo,
     mounts_lock: tokio::sync::Mutex<()>,
     tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -85,6 +85,28 @@ pub struct Active {
 }
 
 impl Active {
+    /// The current mount table snapshot (lock-free).
+    pub fn router(&self) -> arc_swap::Guard<Arc<Router>> {
+        self.router.load()
+    }
+
+    pub fn tokens(&self) -> &Arc<TokenStore> {
+        &self.tokens
+    }
+
+    pub fn leases(&self) -> &Arc<LeaseManager> {
+        &self.leases
+    }
+
+    pub fn policies(&self) -> &Arc<PolicyStore> {
+        &self.policies
+    }
+
+    /// The source and target of a finished `sys/remount`, by migration id.
+    pub(crate) fn migration(&self, id: &str) -> Option<(String, String)> {
+        self.migrations.lock().get(id).cloned()
+    }
+
     /// Run a background job (a tidy) owned by this unsealed state: sealing
     /// or shutting down aborts it.
     pub(crate) fn spawn(&self, job: impl std::future::Future<Output = ()> + Send + 'static) {
@@ -135,6 +157,7 @@ impl Core {
     }
 
     /// Make a secrets engine type mountable (`kv`, later `database`, `pki`...).
+    /// One factory may be registered under several types (its aliases).
     pub fn register_engine(&self, kind: &str, factory: EngineFactory) {
         self.factories.write().insert(kind.to_string(), factory);
     }
@@ -142,6 +165,13 @@ impl Core {
     /// Make an auth method type enableable under `sys/auth` (`userpass`, ...).
     pub fn register_auth(&self, kind: &str, factory: EngineFactory) {
         self.auth_factories.write().insert(kind.to_string(), factory);
+    }
+
+    /// The factory registered for a secrets engine (or, with `is_auth`, an
+    /// auth method) type.
+    pub(crate) fn factory(&self, kind: &str, is_auth: bool) -> Option<EngineFactory> {
+        let registry = if is_auth { &self.auth_factories } else { &self.factories };
+        registry.read().get(kind).cloned()
     }
 
     pub fn config(&self) -> &CoreConfig {
@@ -440,13 +470,10 @@ impl Core {
             "cubbyhole" => Arc::new(CubbyholeBackend::new()),
             "token" => active.tokens.backend(),
             kind => {
-                let registry = if is_auth { &self.auth_factories } else { &self.factories };
-                let f = registry
-                    .read()
-                    .get(kind)
-                    .cloned()
+                let f = self
+                    .factory(kind, is_auth)
                     .ok_or_else(|| Error::invalid(format!("plugin not found in the catalog: {kind}")))?;
-                f(MountContext { mount: info.clone(), storage: storage.clone() })?
+                f.build(MountContext { mount: info.clone(), storage: storage.clone() })?
             }
         };
         let special = backend.special_paths();
@@ -476,13 +503,9 @@ impl Core {
     pub async fn mount(&self, mut entry: MountEntry, is_auth: bool) -> Result<()> {
         let active = self.active()?;
         let _g = active.mounts_lock.lock().await;
-        if entry.kind == "kv-v2" {
-            entry.kind = "kv".into();
-            entry.options.get_or_insert_with(Default::default).insert("version".into(), "2".into());
-        }
-        if entry.kind == "kv" {
-            let opts = entry.options.get_or_insert_with(Default::default);
-            opts.entry("version".into()).or_insert_with(|| "1".into());
+        // The type's own normalisation (aliases, default options) or refusal.
+        if let Some(f) = self.factory(&entry.kind, is_auth) {
+            f.prepare_mount(&mut entry)?;
         }
         let prefix = if is_auth { format!("auth/{}", entry.path) } else { entry.path.clone() };
         if !is_auth {

@@ -3,7 +3,7 @@
 //! store calls back into the core for that). Service tokens only: a batch
 //! token is never revoked, so its folder could never be cleaned up.
 
-use crate::backend::{Backend, FieldKind, PathSpec, PathTable, Route, field};
+use crate::backend::{Backend, FieldKind, PathTable, Paths, Route, field, path};
 use crate::error::{Error, Result};
 use crate::logical::{Operation, Request, Response};
 use async_trait::async_trait;
@@ -12,16 +12,27 @@ use std::sync::LazyLock;
 
 const FIELDS: &[crate::backend::FieldSpec] = &[field("path", FieldKind::String, "Specifies the path of the secret.")];
 
-static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
-    PathTable::new(vec![PathSpec {
-        name: "secret",
-        pattern: "(?P<path>.*)",
-        operations: &[Operation::Read, Operation::Update, Operation::Create, Operation::Delete, Operation::List],
-        existence_check: true,
-        canonical: &[],
-        fields: FIELDS,
-        synopsis: "Pass-through secret storage to a token-specific cubbyhole in the storage backend, allowing you to read/write arbitrary data into secret storage.",
-    }])
+/// The handlers of `cubbyhole/`.
+#[derive(Clone, Copy, Debug)]
+enum H {
+    Read,
+    Write,
+    Delete,
+    List,
+}
+
+static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
+    use Operation::{Create, Delete, List, Read, Update};
+    Paths::new(vec![
+        path(
+            "secret",
+            "(?P<path>.*)",
+            &[(Read, H::Read), (Update, H::Write), (Create, H::Write), (Delete, H::Delete), (List, H::List)],
+            FIELDS,
+            "Pass-through secret storage to a token-specific cubbyhole in the storage backend, allowing you to read/write arbitrary data into secret storage.",
+        )
+        .existence_check(),
+    ])
 });
 
 pub struct CubbyholeBackend;
@@ -58,11 +69,12 @@ impl Backend for CubbyholeBackend {
         Ok(view.get(route.param("path")).await?.is_some())
     }
 
-    async fn handle(&self, route: &Route<'_>, req: &mut Request) -> Result<Option<Response>> {
+    async fn serve(&self, route: &Route<'_>, req: &mut Request) -> Result<Option<Response>> {
+        let handler = TABLE.handler(route, req.operation)?;
         let view = token_view(req)?;
         let path = route.param("path");
-        match req.operation {
-            Operation::Read => {
+        match handler {
+            H::Read => {
                 if path.is_empty() {
                     return Err(Error::invalid("missing path"));
                 }
@@ -71,7 +83,7 @@ impl Backend for CubbyholeBackend {
                     _ => Ok(None),
                 }
             }
-            Operation::Create | Operation::Update => {
+            H::Write => {
                 if path.is_empty() {
                     return Err(Error::invalid("missing path"));
                 }
@@ -81,18 +93,17 @@ impl Backend for CubbyholeBackend {
                 view.put_json(path, &Value::Object(req.data.clone())).await?;
                 Ok(None)
             }
-            Operation::Delete => {
+            H::Delete => {
                 if path.is_empty() {
                     return Err(Error::invalid("missing path"));
                 }
                 view.delete(path).await?;
                 Ok(None)
             }
-            Operation::List => {
+            H::List => {
                 let prefix = if path.is_empty() || path.ends_with('/') { path.to_string() } else { format!("{path}/") };
                 Ok(Some(Response::list(view.list(&prefix).await?)))
             }
-            _ => Err(Error::UnsupportedOperation(req.rel_path.clone())),
         }
     }
 }

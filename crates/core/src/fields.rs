@@ -8,11 +8,70 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// The fields the row being served declares, in scope (debug builds) while
+/// its handler runs (set by `Backend::handle`). Every accessor below checks a
+/// read of the request body against it and panics on an undeclared name: the
+/// row's field table is then what the handler really reads, which `?help` and
+/// the OpenAPI document are generated from. Only reads of the request body
+/// itself are checked (the map the scope was opened with, by address): a
+/// nested object (a mount's `config`, kv's `options`) is one declared field,
+/// and its keys are that field's business.
+#[cfg(debug_assertions)]
+#[derive(Clone, Copy)]
+pub struct Declared {
+    data: usize,
+    row: &'static str,
+    pattern: &'static str,
+    fields: &'static [crate::backend::FieldSpec],
+}
+
+#[cfg(debug_assertions)]
+impl Declared {
+    pub fn new(spec: &crate::backend::PathSpec, data: &Data) -> Declared {
+        Declared { data: data as *const Data as usize, row: spec.name, pattern: spec.pattern, fields: spec.fields }
+    }
+}
+
+#[cfg(debug_assertions)]
+tokio::task_local! {
+    pub static DECLARED: Declared;
+}
+
+/// Debug builds: panic when a handler reads a field of the request body its
+/// row does not declare (a programming error: the names are program text).
+#[inline]
+fn check_declared(data: &Data, key: &str) {
+    #[cfg(debug_assertions)]
+    {
+        let _ = DECLARED.try_with(|d| {
+            if d.data == data as *const Data as usize && !d.fields.iter().any(|f| f.name == key) {
+                panic!("row {:?} (pattern {:?}) reads field {key:?}, which its field table does not declare", d.row, d.pattern);
+            }
+        });
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = (data, key);
+}
+
+/// The raw value of a field (checked against the row like every accessor).
+pub fn get_raw<'a>(data: &'a Data, key: &str) -> Option<&'a Value> {
+    check_declared(data, key);
+    data.get(key)
+}
+
+/// Remove a field from the body (for a secret the handler moves into a
+/// zeroizing type); checked against the row like every accessor.
+pub fn take(data: &mut Data, key: &str) -> Option<Value> {
+    check_declared(data, key);
+    data.remove(key)
+}
+
 fn type_error(key: &str, want: &str) -> Error {
     Error::invalid(format!("{key}: expected {want}"))
 }
 
 pub fn get_str(data: &Data, key: &str) -> Result<Option<String>> {
+    check_declared(data, key);
     match data.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -23,6 +82,7 @@ pub fn get_str(data: &Data, key: &str) -> Result<Option<String>> {
 }
 
 pub fn get_bool(data: &Data, key: &str) -> Result<Option<bool>> {
+    check_declared(data, key);
     match data.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -41,6 +101,7 @@ pub fn get_bool(data: &Data, key: &str) -> Result<Option<bool>> {
 }
 
 pub fn get_int(data: &Data, key: &str) -> Result<Option<i64>> {
+    check_declared(data, key);
     match data.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => {
@@ -60,6 +121,7 @@ pub fn get_int(data: &Data, key: &str) -> Result<Option<i64>> {
 
 /// A duration given as integer seconds or a Go duration string.
 pub fn get_duration(data: &Data, key: &str) -> Result<Option<Duration>> {
+    check_declared(data, key);
     match data.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
@@ -71,6 +133,7 @@ pub fn get_duration(data: &Data, key: &str) -> Result<Option<Duration>> {
 
 /// A list of strings from a JSON array or a comma-separated string.
 pub fn get_str_list(data: &Data, key: &str) -> Result<Option<Vec<String>>> {
+    check_declared(data, key);
     match data.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(
@@ -91,6 +154,7 @@ pub fn get_str_list(data: &Data, key: &str) -> Result<Option<Vec<String>>> {
 
 /// A map of strings (`meta`, `custom_metadata`, mount `options`).
 pub fn get_str_map(data: &Data, key: &str) -> Result<Option<BTreeMap<String, String>>> {
+    check_declared(data, key);
     match data.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => m
@@ -109,6 +173,7 @@ pub fn get_str_map(data: &Data, key: &str) -> Result<Option<BTreeMap<String, Str
 
 /// A JSON object (e.g. kv `data`).
 pub fn get_object<'a>(data: &'a Data, key: &str) -> Result<Option<&'a Data>> {
+    check_declared(data, key);
     match data.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m)),

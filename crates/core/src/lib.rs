@@ -17,17 +17,12 @@ pub mod pipeline;
 pub mod policy_store;
 pub mod seal;
 pub mod sys;
-mod sys_leases;
-mod sys_openapi;
-mod sys_rotate;
-mod sys_tools;
-mod sys_wrapping;
 pub mod token;
 pub mod util;
 pub mod view;
 pub mod wrapping;
 
-pub use backend::{Backend, Canon, EngineFactory, FieldDefault, FieldKind, FieldSpec, MountContext, MountInfo, PathSpec, PathTable, Route, SpecialPaths, field};
+pub use backend::{Backend, BackendFactory, Canon, EngineFactory, FieldDefault, FieldKind, FieldSpec, MountContext, MountInfo, Path, PathSpec, PathTable, Paths, Route, SpecialPaths, field, path};
 pub use core::{Core, CoreConfig, Incoming, InitResult};
 pub use error::{Error, Result};
 pub use logical::{Auth, Caller, Data, LeaseInfo, Operation, RawResponse, Request, Response, WrapInfo};

@@ -539,7 +539,7 @@ mod tests {
     ];
 
     fn row(pattern: &'static str, operations: &'static [Operation]) -> PathSpec {
-        PathSpec { name: "r", pattern, operations, existence_check: false, canonical: &[], fields: F, synopsis: "Do  things.\n" }
+        PathSpec { name: "r", pattern, operations: operations.to_vec(), existence_check: false, canonical: &[], fields: F, synopsis: "Do  things.\n" }
     }
 
     #[test]

@@ -3,4 +3,4 @@
 
 pub mod kv;
 
-pub use kv::kv_factory;
+pub use kv::{KV_TYPES, kv_factory};

@@ -15,8 +15,8 @@ mod testutil;
 
 use async_trait::async_trait;
 use coffer_core::{
-    Backend, Canon, EngineFactory, Error, FieldKind, FieldSpec, MountContext, Operation, PathSpec, PathTable, Request,
-    Response, Result, Route, SpecialPaths, StorageView, field,
+    Backend, BackendFactory, Canon, EngineFactory, FieldKind, FieldSpec, MountContext, Operation, PathTable, Paths, Request,
+    Response, Result, Route, SpecialPaths, StorageView, field, path,
 };
 use std::sync::{Arc, LazyLock};
 
@@ -24,7 +24,16 @@ use Operation::{Create, Delete, List, Read, Update};
 
 /// Builds a userpass backend for an auth mount. Registered under type `userpass`.
 pub fn userpass_factory() -> EngineFactory {
-    Arc::new(|ctx: MountContext| -> Result<Arc<dyn Backend>> { Ok(Arc::new(Userpass::new(ctx.storage))) })
+    Arc::new(UserpassFactory)
+}
+
+/// userpass has no mount-time options of its own.
+struct UserpassFactory;
+
+impl BackendFactory for UserpassFactory {
+    fn build(&self, ctx: MountContext) -> Result<Arc<dyn Backend>> {
+        Ok(Arc::new(Userpass::new(ctx.storage)))
+    }
 }
 
 /// Vault's `framework.GenericNameRegex`: word characters, with `-` and `.`
@@ -77,54 +86,36 @@ const F_PASSWORD_UPDATE: &[FieldSpec] = &[F_USERNAME, F_PASSWORD];
 const F_POLICIES_UPDATE: &[FieldSpec] = &[F_USERNAME, F_TOKEN_POLICIES, F_POLICIES];
 const F_LOGIN: &[FieldSpec] = &[F_USERNAME, F_PASSWORD];
 
-static TABLE: LazyLock<PathTable> = LazyLock::new(|| {
-    PathTable::new(vec![
-        PathSpec {
-            name: "users-list",
-            pattern: "users/?",
-            operations: &[List],
-            existence_check: false,
-            canonical: &[],
-            fields: &[],
-            synopsis: "List the users.",
-        },
-        PathSpec {
-            name: "user",
-            pattern: concat!("users/", username_re!()),
-            operations: &[Read, Create, Update, Delete],
-            existence_check: true,
-            canonical: USERNAME,
-            fields: F_USER,
-            synopsis: "Create, update, read or delete a user. Creating requires `password`; reading never \
-                       returns it.",
-        },
-        PathSpec {
-            name: "user-password",
-            pattern: concat!("users/", username_re!(), "/password"),
-            operations: &[Update],
-            existence_check: false,
-            canonical: USERNAME,
-            fields: F_PASSWORD_UPDATE,
-            synopsis: "Change a user's password.",
-        },
-        PathSpec {
-            name: "user-policies",
-            pattern: concat!("users/", username_re!(), "/policies"),
-            operations: &[Update],
-            existence_check: false,
-            canonical: USERNAME,
-            fields: F_POLICIES_UPDATE,
-            synopsis: "Change the policies of a user's tokens.",
-        },
-        PathSpec {
-            name: "login",
-            pattern: concat!("login/", username_re!()),
-            operations: &[Update],
-            existence_check: false,
-            canonical: &[],
-            fields: F_LOGIN,
-            synopsis: "Log in with a username and password (unauthenticated).",
-        },
+/// The handlers of a userpass mount.
+#[derive(Clone, Copy, Debug)]
+enum H {
+    List,
+    Read,
+    Write,
+    Delete,
+    Password,
+    Policies,
+    Login,
+}
+
+static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
+    Paths::new(vec![
+        path("users-list", "users/?", &[(List, H::List)], &[], "List the users."),
+        path(
+            "user",
+            concat!("users/", username_re!()),
+            &[(Read, H::Read), (Create, H::Write), (Update, H::Write), (Delete, H::Delete)],
+            F_USER,
+            "Create, update, read or delete a user. Creating requires `password`; reading never \
+             returns it.",
+        )
+        .existence_check()
+        .canonical(USERNAME),
+        path("user-password", concat!("users/", username_re!(), "/password"), &[(Update, H::Password)], F_PASSWORD_UPDATE, "Change a user's password.")
+            .canonical(USERNAME),
+        path("user-policies", concat!("users/", username_re!(), "/policies"), &[(Update, H::Policies)], F_POLICIES_UPDATE, "Change the policies of a user's tokens.")
+            .canonical(USERNAME),
+        path("login", concat!("login/", username_re!()), &[(Update, H::Login)], F_LOGIN, "Log in with a username and password (unauthenticated)."),
     ])
 });
 
@@ -170,24 +161,21 @@ impl Backend for Userpass {
         HELP
     }
 
-    async fn handle(&self, route: &Route<'_>, req: &mut Request) -> Result<Option<Response>> {
-        match (route.name(), req.operation) {
-            ("users-list", List) => users::list(self).await,
-            ("user", Read) => users::read(self, &username(route)).await,
-            ("user", Create | Update) => users::write(self, req, &username(route)).await,
-            ("user", Delete) => users::delete(self, &username(route)).await,
-            ("user-password", Update) => users::update_password(self, req, &username(route)).await,
-            ("user-policies", Update) => users::update_policies(self, req, &username(route)).await,
-            ("login", Update) => login::login(self, req, &username(route)).await,
-            _ => Err(Error::UnsupportedOperation(req.rel_path.clone())),
+    async fn serve(&self, route: &Route<'_>, req: &mut Request) -> Result<Option<Response>> {
+        match TABLE.handler(route, req.operation)? {
+            H::List => users::list(self).await,
+            H::Read => users::read(self, &username(route)).await,
+            H::Write => users::write(self, req, &username(route)).await,
+            H::Delete => users::delete(self, &username(route)).await,
+            H::Password => users::update_password(self, req, &username(route)).await,
+            H::Policies => users::update_policies(self, req, &username(route)).await,
+            H::Login => login::login(self, req, &username(route)).await,
         }
     }
 
+    /// Only the `users/:name` row has an existence check.
     async fn exists(&self, route: &Route<'_>, _req: &Request) -> Result<bool> {
-        match route.name() {
-            "user" => Ok(users::load(self, &username(route)).await?.is_some()),
-            _ => Ok(true),
-        }
+        Ok(users::load(self, &username(route)).await?.is_some())
     }
 }
 

@@ -38,7 +38,7 @@ impl Harness {
             default_lease_ttl: Duration::from_secs(2_764_800),
             max_lease_ttl: Duration::from_secs(2_764_800),
         });
-        let backend = userpass_factory()(MountContext { mount: mount.clone(), storage: storage.clone() }).unwrap();
+        let backend = userpass_factory().build(MountContext { mount: mount.clone(), storage: storage.clone() }).unwrap();
         Harness { backend, mount, storage, physical, remote_addr: Some("127.0.0.1:40000".parse().unwrap()) }
     }
 

@@ -30,7 +30,7 @@ pub use batch::{BATCH_PREFIX, is_batch};
 pub use store::TokenStore;
 pub use ttl::{TtlInput, calculate_ttl, format_rfc3339_nano, human_duration};
 
-use crate::backend::{Backend, FieldKind, PathSpec, PathTable, Route, SpecialPaths, field};
+use crate::backend::{Backend, FieldKind, PathTable, Paths, Route, SpecialPaths, field, path};
 use crate::cidr::BoundCidr;
 use crate::error::{Error, Result};
 use crate::logical::{Operation, Request, Response};
@@ -227,8 +227,6 @@ pub(crate) fn one_error(msg: &str) -> Error {
 
 // ----------------------------------------------------------------------------- path table
 
-const U: &[Operation] = &[Operation::Update];
-
 const CREATE_FIELDS: &[crate::backend::FieldSpec] = &[
     field("id", FieldKind::String, "Value for the token (root/sudo only)"),
     field("policies", FieldKind::StringList, "Policies of the token; default: the parent's"),
@@ -279,61 +277,79 @@ const ROLE_FIELDS: &[crate::backend::FieldSpec] = &[
     field("explicit_max_ttl", FieldKind::Duration, "Deprecated: use token_explicit_max_ttl"),
 ];
 
-/// Role names: Vault's `GenericNameRegex`.
-const ROLE_NAME: &str = r"(?P<role_name>\w(?:[\w\-.]*\w)?)";
-
-fn path_table() -> PathTable {
-    let spec = |name, pattern, operations, fields, synopsis| PathSpec {
-        name,
-        pattern,
-        operations,
-        existence_check: false,
-        canonical: &[],
-        fields,
-        synopsis,
+/// Role names: Vault's `GenericNameRegex`, as a macro so the patterns that
+/// contain it are `concat!`ed at compile time.
+macro_rules! role_name_re {
+    () => {
+        r"(?P<role_name>\w(?:[\w\-.]*\w)?)"
     };
-    // Role patterns need the name group spliced in; leak the two formatted
-    // strings once per backend (the table lives as long as the process).
-    let create_role: &'static str = Box::leak(format!("create/{ROLE_NAME}").into_boxed_str());
-    let role: &'static str = Box::leak(format!("roles/{ROLE_NAME}").into_boxed_str());
-    PathTable::new(vec![
-        spec("create-orphan", "create-orphan", U, CREATE_FIELDS, "Create an orphan token."),
-        spec("create-role", create_role, U, CREATE_FIELDS, "Create a token from a role."),
-        spec("create", "create", U, CREATE_FIELDS, "Create a child token."),
-        spec("lookup", "lookup", &[Operation::Read, Operation::Update], TOKEN_FIELD, "Look up a token."),
-        spec("lookup-self", "lookup-self", &[Operation::Read, Operation::Update], &[], "Look up the calling token."),
-        spec("lookup-accessor", "lookup-accessor", U, ACCESSOR_FIELD, "Look up a token by accessor."),
-        spec("renew", "renew", U, RENEW_FIELDS, "Renew a token."),
-        spec("renew-self", "renew-self", U, RENEW_SELF_FIELDS, "Renew the calling token."),
-        spec("renew-accessor", "renew-accessor", U, RENEW_ACCESSOR_FIELDS, "Renew a token by accessor."),
-        spec("revoke", "revoke", U, TOKEN_FIELD, "Revoke a token and all its children."),
-        spec("revoke-self", "revoke-self", U, &[], "Revoke the calling token and all its children."),
-        spec("revoke-accessor", "revoke-accessor", U, ACCESSOR_FIELD, "Revoke a token by accessor."),
-        spec("revoke-orphan", "revoke-orphan", U, TOKEN_FIELD, "Revoke a token; its children become orphans (sudo)."),
-        spec("accessors", "accessors/?", &[Operation::List], &[], "List token accessors (sudo)."),
-        spec("roles-list", "roles/?", &[Operation::List], &[], "List token roles."),
-        PathSpec {
-            name: "role",
-            pattern: role,
-            operations: &[Operation::Create, Operation::Read, Operation::Update, Operation::Delete],
-            existence_check: true,
-            canonical: &[],
-            fields: ROLE_FIELDS,
-            synopsis: "Create, read, update or delete a token role.",
-        },
-        spec("tidy", "tidy", U, &[], "Clean up dangling token index entries."),
+}
+
+/// The handlers of `auth/token/`, one per operation of each row below.
+#[derive(Clone, Copy, Debug)]
+enum H {
+    Create,
+    CreateOrphan,
+    CreateRole,
+    Lookup,
+    LookupSelf,
+    LookupAccessor,
+    Renew,
+    RenewSelf,
+    RenewAccessor,
+    Revoke,
+    RevokeSelf,
+    RevokeAccessor,
+    RevokeOrphan,
+    Accessors,
+    RolesList,
+    RoleRead,
+    RoleWrite,
+    RoleDelete,
+    Tidy,
+}
+
+fn path_table() -> Paths<H> {
+    use Operation::{Create, Delete, List, Read, Update};
+    Paths::new(vec![
+        path("create-orphan", "create-orphan", &[(Update, H::CreateOrphan)], CREATE_FIELDS, "Create an orphan token."),
+        path("create-role", concat!("create/", role_name_re!()), &[(Update, H::CreateRole)], CREATE_FIELDS, "Create a token from a role."),
+        path("create", "create", &[(Update, H::Create)], CREATE_FIELDS, "Create a child token."),
+        path("lookup", "lookup", &[(Read, H::Lookup), (Update, H::Lookup)], TOKEN_FIELD, "Look up a token."),
+        path("lookup-self", "lookup-self", &[(Read, H::LookupSelf), (Update, H::LookupSelf)], &[], "Look up the calling token."),
+        path("lookup-accessor", "lookup-accessor", &[(Update, H::LookupAccessor)], ACCESSOR_FIELD, "Look up a token by accessor."),
+        path("renew", "renew", &[(Update, H::Renew)], RENEW_FIELDS, "Renew a token."),
+        path("renew-self", "renew-self", &[(Update, H::RenewSelf)], RENEW_SELF_FIELDS, "Renew the calling token."),
+        path("renew-accessor", "renew-accessor", &[(Update, H::RenewAccessor)], RENEW_ACCESSOR_FIELDS, "Renew a token by accessor."),
+        path("revoke", "revoke", &[(Update, H::Revoke)], TOKEN_FIELD, "Revoke a token and all its children."),
+        path("revoke-self", "revoke-self", &[(Update, H::RevokeSelf)], &[], "Revoke the calling token and all its children."),
+        path("revoke-accessor", "revoke-accessor", &[(Update, H::RevokeAccessor)], ACCESSOR_FIELD, "Revoke a token by accessor."),
+        path("revoke-orphan", "revoke-orphan", &[(Update, H::RevokeOrphan)], TOKEN_FIELD, "Revoke a token; its children become orphans (sudo)."),
+        path("accessors", "accessors/?", &[(List, H::Accessors)], &[], "List token accessors (sudo)."),
+        path("roles-list", "roles/?", &[(List, H::RolesList)], &[], "List token roles."),
+        path(
+            "role",
+            concat!("roles/", role_name_re!()),
+            &[(Create, H::RoleWrite), (Read, H::RoleRead), (Update, H::RoleWrite), (Delete, H::RoleDelete)],
+            ROLE_FIELDS,
+            "Create, read, update or delete a token role.",
+        )
+        .existence_check(),
+        path("tidy", "tidy", &[(Update, H::Tidy)], &[], "Clean up dangling token index entries."),
     ])
 }
 
 /// Serves the `auth/token/` mount.
 pub(crate) struct TokenBackend {
     store: Arc<TokenStore>,
-    table: PathTable,
+    table: Arc<Paths<H>>,
 }
 
 impl TokenBackend {
     pub(crate) fn new(store: Arc<TokenStore>) -> TokenBackend {
-        TokenBackend { store, table: path_table() }
+        // One compiled table per process (a backend is rebuilt at every unseal).
+        static TABLE: std::sync::LazyLock<Arc<Paths<H>>> = std::sync::LazyLock::new(|| Arc::new(path_table()));
+        TokenBackend { store, table: TABLE.clone() }
     }
 }
 
@@ -357,38 +373,33 @@ impl Backend for TokenBackend {
          functionality: creating, looking up, renewing and revoking tokens."
     }
 
-    async fn handle(&self, route: &Route<'_>, req: &mut Request) -> Result<Option<Response>> {
+    async fn serve(&self, route: &Route<'_>, req: &mut Request) -> Result<Option<Response>> {
         let s = &self.store;
-        match route.name() {
-            "create" => create::handle_create(s, req, create::Kind::Create).await.map(Some),
-            "create-orphan" => create::handle_create(s, req, create::Kind::Orphan).await.map(Some),
-            "create-role" => create::handle_create(s, req, create::Kind::Role(route.param("role_name"))).await.map(Some),
-            "lookup" => ops::lookup(s, req).await.map(Some),
-            "lookup-self" => ops::lookup_self(s, req).await.map(Some),
-            "lookup-accessor" => ops::lookup_accessor(s, req).await.map(Some),
-            "renew" => ops::renew(s, req).await.map(Some),
-            "renew-self" => ops::renew_self(s, req).await.map(Some),
-            "renew-accessor" => ops::renew_accessor(s, req).await.map(Some),
-            "revoke" => ops::revoke(s, req).await,
-            "revoke-self" => ops::revoke_self(s, req).await,
-            "revoke-accessor" => ops::revoke_accessor(s, req).await,
-            "revoke-orphan" => ops::revoke_orphan(s, req).await,
-            "accessors" => ops::list_accessors(s).await.map(Some),
-            "tidy" => Ok(Some(ops::tidy(s))),
-            "roles-list" => roles::list(s).await.map(Some),
-            "role" => match req.operation {
-                Operation::Read => roles::read(s, route.param("role_name")).await.map(Some),
-                Operation::Delete => roles::delete(s, route.param("role_name")).await.map(|_| None),
-                _ => roles::write(s, route.param("role_name"), req).await,
-            },
-            _ => Err(Error::UnsupportedPath(req.rel_path.clone())),
+        match self.table.handler(route, req.operation)? {
+            H::Create => create::handle_create(s, req, create::Kind::Create).await.map(Some),
+            H::CreateOrphan => create::handle_create(s, req, create::Kind::Orphan).await.map(Some),
+            H::CreateRole => create::handle_create(s, req, create::Kind::Role(route.param("role_name"))).await.map(Some),
+            H::Lookup => ops::lookup(s, req).await.map(Some),
+            H::LookupSelf => ops::lookup_self(s, req).await.map(Some),
+            H::LookupAccessor => ops::lookup_accessor(s, req).await.map(Some),
+            H::Renew => ops::renew(s, req).await.map(Some),
+            H::RenewSelf => ops::renew_self(s, req).await.map(Some),
+            H::RenewAccessor => ops::renew_accessor(s, req).await.map(Some),
+            H::Revoke => ops::revoke(s, req).await,
+            H::RevokeSelf => ops::revoke_self(s, req).await,
+            H::RevokeAccessor => ops::revoke_accessor(s, req).await,
+            H::RevokeOrphan => ops::revoke_orphan(s, req).await,
+            H::Accessors => ops::list_accessors(s).await.map(Some),
+            H::Tidy => Ok(Some(ops::tidy(s))),
+            H::RolesList => roles::list(s).await.map(Some),
+            H::RoleRead => roles::read(s, route.param("role_name")).await.map(Some),
+            H::RoleDelete => roles::delete(s, route.param("role_name")).await.map(|_| None),
+            H::RoleWrite => roles::write(s, route.param("role_name"), req).await,
         }
     }
 
+    /// Only the `roles/:name` row has an existence check.
     async fn exists(&self, route: &Route<'_>, _req: &Request) -> Result<bool> {
-        match route.name() {
-            "role" => Ok(self.store.role(route.param("role_name")).await?.is_some()),
-            _ => Ok(true),
-        }
+        Ok(self.store.role(route.param("role_name")).await?.is_some())
     }
 }

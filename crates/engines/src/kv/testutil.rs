@@ -52,7 +52,7 @@ impl Harness {
     pub(crate) async fn v1_with_ttl(ttl: Duration) -> Harness {
         let storage = unsealed_view().await;
         let mount = mount_info("1", ttl);
-        let backend = kv_factory()(MountContext { mount: mount.clone(), storage: storage.clone() }).unwrap();
+        let backend = kv_factory().build(MountContext { mount: mount.clone(), storage: storage.clone() }).unwrap();
         Harness { backend, mount, storage, clock: Arc::new(Clock::default()) }
     }
 

@@ -1,49 +1,103 @@
-//! `sys/leases/*` handlers: request fields and Vault's answers, over the
-//! lease manager (`crate::lease`). The path table rows are in `sys.rs`.
+//! `sys/leases/*`: request fields and Vault's answers, over the lease
+//! manager (`crate::lease`).
 
-use crate::backend::Route;
-use crate::core::Active;
+use super::{Ctx, H as Sys};
+use crate::backend::{FieldKind, FieldSpec, Path, Route, field, path};
 use crate::error::{Error, Result};
 use crate::fields;
 use crate::lease::RevokeMode;
-use crate::logical::{Data, RawResponse, Request, Response};
+use crate::logical::{Data, Operation::{List, Read, Update}, RawResponse, Request, Response};
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 /// Vault returns at most this many irrevocable leases unless `limit=none`.
 const MAX_IRREVOCABLE_LISTED: usize = 10_000;
 
-pub(crate) async fn handle(active: &Arc<Active>, route: &Route<'_>, req: &Request) -> Result<Option<Response>> {
-    let leases = &active.leases;
-    match route.name() {
-        "leases-lookup" => {
+#[derive(Clone, Copy, Debug)]
+pub(super) enum H {
+    LookupList,
+    Lookup,
+    Renew,
+    Revoke,
+    RevokeForce,
+    RevokePrefix,
+    Tidy,
+    Count,
+    List,
+}
+
+const F_LEASE_ID: &[FieldSpec] = &[field("lease_id", FieldKind::String, "The lease identifier.")];
+const F_LEASE_PREFIX: &[FieldSpec] = &[field("prefix", FieldKind::String, "The path to list leases under, e.g. \"auth/userpass/login/\".")];
+const F_LEASE_RENEW: &[FieldSpec] = &[
+    field("url_lease_id", FieldKind::String, "The lease identifier (in the path)."),
+    field("lease_id", FieldKind::String, "The lease identifier; wins over the one in the path."),
+    field("increment", FieldKind::Duration, "The desired increment, in seconds or a duration string."),
+];
+const F_LEASE_REVOKE: &[FieldSpec] = &[
+    field("url_lease_id", FieldKind::String, "The lease identifier (in the path)."),
+    field("lease_id", FieldKind::String, "The lease identifier; wins over the one in the path."),
+    field("sync", FieldKind::Bool, "Revoke now and answer 204 (default), or queue it and answer 202.").default_bool(true),
+];
+const F_LEASE_REVOKE_PREFIX: &[FieldSpec] = &[
+    field("prefix", FieldKind::String, "The prefix of the leases to revoke, e.g. \"auth/userpass/\"."),
+    field("sync", FieldKind::Bool, "Revoke now and answer 204 (default), or queue it and answer 202.").default_bool(true),
+];
+const F_LEASE_COUNT: &[FieldSpec] = &[
+    field("type", FieldKind::String, "Type of leases: only \"irrevocable\" is served."),
+    field("include_child_namespaces", FieldKind::Bool, "Include child namespaces (there are none)."),
+];
+const F_LEASE_LIST: &[FieldSpec] = &[
+    field("type", FieldKind::String, "Type of leases: only \"irrevocable\" is served."),
+    field("include_child_namespaces", FieldKind::Bool, "Include child namespaces (there are none)."),
+    field("limit", FieldKind::String, "Maximum number of leases returned (default 10000), or \"none\"."),
+];
+
+pub(super) fn rows() -> Vec<Path<Sys>> {
+    use Sys::Leases as L;
+    vec![
+        path("leases-lookup-list", "leases/lookup/(?P<prefix>.+?)?", &[(List, L(H::LookupList))], F_LEASE_PREFIX, "List lease ids under a prefix (sudo)."),
+        path("leases-lookup", "leases/lookup", &[(Update, L(H::Lookup))], F_LEASE_ID, "Look up a lease: issue and expiry times, TTL, renewable."),
+        path("leases-renew", "leases/renew(/(?P<url_lease_id>.+))?", &[(Update, L(H::Renew))], F_LEASE_RENEW, "Renew a lease (tokens are renewed through auth/token/renew*)."),
+        path("leases-revoke", "leases/revoke(/(?P<url_lease_id>.+))?", &[(Update, L(H::Revoke))], F_LEASE_REVOKE, "Revoke a lease; a token lease revokes the token and its children."),
+        path("leases-revoke-force", "leases/revoke-force/(?P<prefix>.+)", &[(Update, L(H::RevokeForce))], F_LEASE_PREFIX, "Revoke every lease under a prefix, ignoring revocation errors (sudo)."),
+        path("leases-revoke-prefix", "leases/revoke-prefix/(?P<prefix>.+)", &[(Update, L(H::RevokePrefix))], F_LEASE_REVOKE_PREFIX, "Revoke every lease under a prefix (sudo)."),
+        path("leases-tidy", "leases/tidy", &[(Update, L(H::Tidy))], &[], "Remove lease entries whose token no longer exists."),
+        path("leases-count", "leases/count", &[(Read, L(H::Count))], F_LEASE_COUNT, "Count irrevocable leases."),
+        path("leases-list", "leases", &[(Read, L(H::List))], F_LEASE_LIST, "List irrevocable leases (sudo)."),
+    ]
+}
+
+pub(super) async fn serve(h: H, cx: &Ctx, route: &Route<'_>, req: &Request) -> Result<Option<Response>> {
+    let active = &cx.active;
+    let leases = active.leases();
+    match h {
+        H::Lookup => {
             let id = lease_id(req, "")?;
             let info = leases.lookup(&id).await?.ok_or_else(|| Error::invalid("invalid lease"))?;
             Ok(Some(Response::data(info.to_data())))
         }
-        "leases-lookup-list" => Ok(Some(Response::list(leases.list(route.param("prefix")).await?))),
-        "leases-renew" => {
+        H::LookupList => Ok(Some(Response::list(leases.list(route.param("prefix")).await?))),
+        H::Renew => {
             // Fields are validated before anything else, as Vault's framework does.
             let increment = fields::get_duration(&req.data, "increment")?.unwrap_or_default();
             let id = lease_id(req, route.param("url_lease_id"))?;
             leases.renew(&id, increment).await.map(Some)
         }
-        "leases-revoke" => {
+        H::Revoke => {
             let mode = sync_mode(req)?;
             let id = lease_id(req, route.param("url_lease_id"))?;
             leases.revoke(&id, mode).await?;
             Ok(done(mode))
         }
-        "leases-revoke-prefix" => {
+        H::RevokePrefix => {
             let mode = sync_mode(req)?;
             leases.revoke_prefix(route.param("prefix"), mode).await?;
             Ok(done(mode))
         }
-        "leases-revoke-force" => {
+        H::RevokeForce => {
             leases.revoke_prefix(route.param("prefix"), RevokeMode::Force).await?;
             Ok(None)
         }
-        "leases-tidy" => {
+        H::Tidy => {
             let me = leases.clone();
             active.spawn(async move {
                 match me.tidy().await {
@@ -55,7 +109,7 @@ pub(crate) async fn handle(active: &Arc<Active>, route: &Route<'_>, req: &Reques
                 "Tidy operation successfully started. Any information from the operation will be printed to Coffer's server logs.",
             )))
         }
-        "leases-count" => {
+        H::Count => {
             fields::get_bool(&req.data, "include_child_namespaces")?;
             if !irrevocable_type(req)? {
                 return Ok(None);
@@ -63,7 +117,7 @@ pub(crate) async fn handle(active: &Arc<Active>, route: &Route<'_>, req: &Reques
             let n = leases.irrevocable().len();
             Ok(Some(Response::data(obj(json!({"counts": {}, "lease_count": n})))))
         }
-        "leases-list" => {
+        H::List => {
             fields::get_bool(&req.data, "include_child_namespaces")?;
             if !irrevocable_type(req)? {
                 return Ok(None);
@@ -77,7 +131,6 @@ pub(crate) async fn handle(active: &Arc<Active>, route: &Route<'_>, req: &Reques
                 .collect();
             Ok(Some(Response::data(obj(json!({"lease_count": listed.len(), "leases": listed})))))
         }
-        other => Err(Error::UnsupportedPath(other.to_string())),
     }
 }
 
@@ -91,7 +144,7 @@ fn obj(v: Value) -> Data {
 /// The lease id from the body, else from the URL (`sys/leases/revoke/<id>`).
 /// A non-string `lease_id` is refused with Vault's text.
 fn lease_id(req: &Request, from_url: &str) -> Result<String> {
-    let id = match req.data.get("lease_id") {
+    let id = match fields::get_raw(&req.data, "lease_id") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
         Some(_) => return Err(Error::invalid("invalid lease ID")),

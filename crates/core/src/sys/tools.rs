@@ -2,9 +2,11 @@
 //! entropy source and digests, as Vault serves them (the default policy
 //! grants `sys/tools/hash`).
 
+use super::H as Sys;
+use crate::backend::{FieldKind, FieldSpec, Path, Route, field, path};
 use crate::error::{Error, Result};
 use crate::fields;
-use crate::logical::{Request, Response};
+use crate::logical::{Operation::Update, Request, Response};
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
@@ -12,6 +14,36 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 const MAX_RANDOM_BYTES: i64 = 128 * 1024;
+
+#[derive(Clone, Copy, Debug)]
+pub(super) enum H {
+    Random,
+    Hash,
+}
+
+const F_RANDOM: &[FieldSpec] = &[
+    field("bytes", FieldKind::Int, "Number of bytes (default 32, at most 131072).").default_int(32),
+    field("format", FieldKind::String, "hex or base64 (default).").default_str("base64"),
+];
+const F_HASH: &[FieldSpec] = &[
+    field("input", FieldKind::String, "Base64-encoded input."),
+    field("algorithm", FieldKind::String, "sha2-224, sha2-256 (default), sha2-384, sha2-512, sha3-256, sha3-384, sha3-512.").default_str("sha2-256"),
+    field("format", FieldKind::String, "hex (default) or base64.").default_str("hex"),
+];
+
+pub(super) fn rows() -> Vec<Path<Sys>> {
+    vec![
+        path("tools-random", "tools/random(/(?P<source>[^/]+))?(/(?P<urlbytes>[^/]+))?", &[(Update, Sys::Tools(H::Random))], F_RANDOM, "Random bytes from the server's entropy source."),
+        path("tools-hash", "tools/hash(/(?P<alg>.+))?", &[(Update, Sys::Tools(H::Hash))], F_HASH, "Hash of base64-encoded input."),
+    ]
+}
+
+pub(super) fn serve(h: H, route: &Route<'_>, req: &Request) -> Result<Option<Response>> {
+    match h {
+        H::Random => random(&[route.param("source"), route.param("urlbytes")].iter().filter(|p| !p.is_empty()).map(|p| format!("/{p}")).collect::<String>(), req),
+        H::Hash => hash(route.param("alg"), req),
+    }
+}
 
 fn encode(bytes: &[u8], format: &str) -> Result<String> {
     match format {
@@ -22,7 +54,7 @@ fn encode(bytes: &[u8], format: &str) -> Result<String> {
 }
 
 /// `tools/random[/source][/bytes]`: `rest` is what follows `tools/random`.
-pub fn random(rest: &str, req: &Request) -> Result<Option<Response>> {
+fn random(rest: &str, req: &Request) -> Result<Option<Response>> {
     let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let (source, url_bytes) = match parts.as_slice() {
         [] => (None, None),
@@ -66,7 +98,7 @@ pub fn random(rest: &str, req: &Request) -> Result<Option<Response>> {
 }
 
 /// `tools/hash[/algorithm]`: digest of the base64 `input`.
-pub fn hash(algorithm: &str, req: &Request) -> Result<Option<Response>> {
+fn hash(algorithm: &str, req: &Request) -> Result<Option<Response>> {
     let algorithm = if algorithm.is_empty() {
         fields::get_str(&req.data, "algorithm")?.unwrap_or_else(|| "sha2-256".into())
     } else {

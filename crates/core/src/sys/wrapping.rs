@@ -1,14 +1,35 @@
-//! `sys/wrapping/{unwrap,lookup,rewrap}`. (`wrap` itself is a plain handler
-//! whose response the core wraps.)
+//! `sys/wrapping/{wrap,unwrap,lookup,rewrap}`. (`wrap` itself is a plain
+//! handler whose response the core wraps.)
 
-use crate::core::{Active, Core};
+use super::{Ctx, H as Sys};
+use crate::backend::{FieldKind, FieldSpec, Path, field, path};
+use crate::core::Active;
 use crate::error::{Error, Result};
 use crate::fields;
-use crate::logical::{Request, Response};
+use crate::logical::{Operation::{Read, Update}, Request, Response};
 use crate::wrapping::WrappedRecord;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum H {
+    Wrap,
+    Unwrap,
+    Lookup,
+    Rewrap,
+}
+
+const F_WRAP_TOKEN: &[FieldSpec] = &[field("token", FieldKind::String, "The wrapping token (for unwrap: else the request token is used).")];
+
+pub(super) fn rows() -> Vec<Path<Sys>> {
+    vec![
+        path("wrap", "wrapping/wrap", &[(Update, Sys::Wrapping(H::Wrap))], &[], "Response-wrap an arbitrary JSON object."),
+        path("unwrap", "wrapping/unwrap", &[(Update, Sys::Wrapping(H::Unwrap))], F_WRAP_TOKEN, "Unwrap a response-wrapping token."),
+        path("wrap-lookup", "wrapping/lookup", &[(Read, Sys::Wrapping(H::Lookup)), (Update, Sys::Wrapping(H::Lookup))], F_WRAP_TOKEN, "Look up the properties of a wrapping token."),
+        path("rewrap", "wrapping/rewrap", &[(Update, Sys::Wrapping(H::Rewrap))], F_WRAP_TOKEN, "Rotate a wrapping token, keeping its wrapped response."),
+    ]
+}
 
 fn invalid() -> Error {
     Error::invalid("wrapping token is not valid or does not exist")
@@ -21,8 +42,8 @@ async fn resolve(active: &Arc<Active>, req: &Request) -> Result<(String, Option<
     let body_token = fields::get_str(&req.data, "token")?.filter(|t| !t.is_empty());
     let (caller, entry) = match body_token {
         Some(t) => {
-            let entry = active.tokens.lookup(&t).await?.ok_or_else(invalid)?;
-            (active.tokens.caller(&entry), Some(entry))
+            let entry = active.tokens().lookup(&t).await?.ok_or_else(invalid)?;
+            (active.tokens().caller(&entry), Some(entry))
         }
         None => ((**req.caller.as_ref().ok_or_else(invalid)?).clone(), None),
     };
@@ -32,19 +53,25 @@ async fn resolve(active: &Arc<Active>, req: &Request) -> Result<(String, Option<
     Ok((caller.token_hash, entry))
 }
 
-pub async fn handle(core: &Core, active: &Arc<Active>, name: &str, req: &mut Request) -> Result<Option<Response>> {
+pub(super) async fn serve(h: H, cx: &Ctx, req: &mut Request) -> Result<Option<Response>> {
+    let (core, active) = (&cx.core, &cx.active);
+    if h == H::Wrap {
+        // An empty body wraps an empty object, as in Vault and OpenBao.
+        // The core wraps the response with the request's X-Vault-Wrap-TTL.
+        if req.wrap_ttl.is_none() {
+            return Err(Error::invalid("endpoint requires response wrapping to be used"));
+        }
+        return Ok(Some(Response::data(req.data.clone())));
+    }
     let (hash, entry) = resolve(active, req).await?;
     let cubby = core.cubbyhole_view(active, &hash)?;
-    if name == "wrap-lookup" {
+    if h == H::Lookup {
         let record: WrappedRecord = cubby.get_json("response").await?.ok_or_else(invalid)?;
         return Ok(Some(Response::json(json!({
             "creation_path": record.creation_path,
             "creation_time": record.creation_time,
             "creation_ttl": record.creation_ttl,
         }))));
-    }
-    if name != "unwrap" && name != "rewrap" {
-        return Err(Error::UnsupportedPath(name.to_string()));
     }
     // A wrapped response is single-use: claim it (an atomic read-and-delete
     // in storage) before anything of it is returned, so of concurrent
@@ -56,11 +83,11 @@ pub async fn handle(core: &Core, active: &Arc<Active>, name: &str, req: &mut Req
     // it after the request (its single use). Otherwise burn it here.
     let burn = async {
         if let Some(entry) = &entry {
-            active.tokens.revoke_entry(entry).await?;
+            active.tokens().revoke_entry(entry).await?;
         }
         Ok::<_, Error>(())
     };
-    if name == "unwrap" {
+    if h == H::Unwrap {
         burn.await?;
         let resp = record.into_response();
         if resp.data.is_none() && resp.auth.is_none() {

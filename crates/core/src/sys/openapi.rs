@@ -9,64 +9,29 @@
 //! each non-singleton mount as `{<path>_mount_path}`.
 //!
 //! The five endpoints served before routing (`sys/init`, `seal-status`,
-//! `unseal`, `health`, `leader`, see `sys::handle_unauthenticated`) have no
-//! row in the sys table; [`PRE_ROUTING`] describes them so the document lists
-//! them with the rest of `sys/`, as Vault's does.
+//! `unseal`, `health`, `leader`) are rows of their own table
+//! ([`super::sealed_table`]); the document lists them with the rest of
+//! `sys/`, as Vault's does.
 
-use crate::backend::{FieldKind, FieldSpec, PathSpec, PathTable, SpecialPaths, field};
+use crate::backend::{FieldKind, FieldSpec, SpecialPaths, field};
 use crate::core::Active;
 use crate::error::Result;
 use crate::fields;
-use crate::logical::{Operation, RawResponse, Request, Response};
+use crate::logical::{RawResponse, Request, Response};
 use crate::openapi::{self, OasMount};
 use std::sync::LazyLock;
 
 /// The field of the endpoint's row in the sys table.
-pub(crate) const FIELDS: &[FieldSpec] = &[field("generic_mount_paths", FieldKind::Bool, "Use generic mount paths").default_bool(false).query()];
+pub(super) const FIELDS: &[FieldSpec] = &[field("generic_mount_paths", FieldKind::Bool, "Use generic mount paths").default_bool(false).query()];
 
-const F_INIT: &[FieldSpec] = &[
-    field("secret_shares", FieldKind::Int, "Number of key shares to split the root key into."),
-    field("secret_threshold", FieldKind::Int, "Number of key shares required to reconstruct the root key."),
-    field("pgp_keys", FieldKind::StringList, "PGP keys to encrypt the key shares with (not supported)."),
-    field("root_token_pgp_key", FieldKind::String, "PGP key to encrypt the root token with (not supported)."),
-    field("recovery_shares", FieldKind::Int, "Recovery key shares (auto-unseal only; not applicable to shamir)."),
-    field("recovery_threshold", FieldKind::Int, "Recovery key threshold (auto-unseal only; not applicable to shamir)."),
-    field("recovery_pgp_keys", FieldKind::StringList, "PGP keys for the recovery shares (auto-unseal only)."),
-];
-const F_UNSEAL: &[FieldSpec] = &[
-    field("key", FieldKind::String, "Specifies a single unseal key share."),
-    field("reset", FieldKind::Bool, "Discard the key shares submitted so far."),
-];
-const F_HEALTH: &[FieldSpec] = &[
-    field("standbyok", FieldKind::Bool, "Answer 200 rather than the standby code on a standby node.").query(),
-    field("perfstandbyok", FieldKind::Bool, "Answer 200 rather than the performance standby code.").query(),
-    field("activecode", FieldKind::Int, "Status code for an active node.").default_int(200).query(),
-    field("standbycode", FieldKind::Int, "Status code for a standby node.").default_int(429).query(),
-    field("sealedcode", FieldKind::Int, "Status code for a sealed node.").default_int(503).query(),
-    field("uninitcode", FieldKind::Int, "Status code for an uninitialized node.").default_int(501).query(),
-];
-
-/// Rows for the endpoints `Core::handle` answers before routing (relative to `sys/`).
-pub(crate) static PRE_ROUTING: LazyLock<PathTable> = LazyLock::new(|| {
-    let p = |name, pattern, operations, fields, synopsis| PathSpec { name, pattern, operations, existence_check: false, canonical: &[], fields, synopsis };
-    use Operation::{Read, Update};
-    PathTable::new(vec![
-        p("init", "init", &[Read, Update], F_INIT, "Read the initialization status, or initialize the server."),
-        p("seal-status", "seal-status", &[Read], &[], "The seal status of the server."),
-        p("unseal", "unseal", &[Update], F_UNSEAL, "Submit an unseal key share."),
-        p("health", "health", &[Read], F_HEALTH, "Health of the node (the status code says it)."),
-        p("leader", "leader", &[Read], &[], "High-availability status and the current leader."),
-    ])
-});
-
-static PRE_ROUTING_SPECIAL: LazyLock<SpecialPaths> = LazyLock::new(|| SpecialPaths { unauthenticated: vec!["*"], root: vec![] });
+static SEALED_SPECIAL: LazyLock<SpecialPaths> = LazyLock::new(|| SpecialPaths { unauthenticated: vec!["*"], root: vec![] });
 
 /// Serve `GET`/`POST sys/internal/specs/openapi`.
-pub(crate) fn handle(active: &Active, req: &Request) -> Result<Option<Response>> {
+pub(super) fn handle(active: &Active, req: &Request) -> Result<Option<Response>> {
     let generic = fields::get_bool(&req.data, "generic_mount_paths")?.unwrap_or(false);
-    let router = active.router.load();
+    let router = active.router();
     let caller = req.caller.as_deref();
-    let acl = caller.filter(|c| !c.is_root).map(|c| active.policies.acl_for(&c.policies));
+    let acl = caller.filter(|c| !c.is_root).map(|c| active.policies().acl_for(&c.policies));
     let mut mounts = Vec::new();
     let mut sys_visible = false;
     for e in router.entries() {
@@ -80,7 +45,7 @@ pub(crate) fn handle(active: &Active, req: &Request) -> Result<Option<Response>>
         mounts.push(OasMount { prefix: &e.prefix, kind: &e.entry.kind, is_auth: e.is_auth, table: e.backend.table(), special: &e.special });
     }
     if sys_visible {
-        mounts.push(OasMount { prefix: "sys/", kind: "system", is_auth: false, table: &PRE_ROUTING, special: &PRE_ROUTING_SPECIAL });
+        mounts.push(OasMount { prefix: "sys/", kind: "system", is_auth: false, table: super::sealed_table(), special: &SEALED_SPECIAL });
     }
     let doc = openapi::document(&mounts, crate::core::VERSION, generic);
     Ok(Some(Response { raw: Some(RawResponse::json(200, &doc)), ..Default::default() }))
@@ -89,6 +54,8 @@ pub(crate) fn handle(active: &Active, req: &Request) -> Result<Option<Response>>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::PathTable;
+    use crate::logical::Operation;
     use crate::core::{Core, CoreConfig, Incoming};
     use crate::logical::Data;
     use coffer_storage::InmemStorage;
@@ -130,9 +97,9 @@ mod tests {
         assert_eq!(doc["info"]["version"], crate::core::VERSION);
 
         let active = core.active().unwrap();
-        let router = active.router.load();
+        let router = active.router();
         let mut want = BTreeSet::new();
-        let mut tables: Vec<(String, &PathTable)> = vec![("sys/".into(), &*PRE_ROUTING)];
+        let mut tables: Vec<(String, &PathTable)> = vec![("sys/".into(), crate::sys::sealed_table())];
         for e in router.entries() {
             tables.push((e.prefix.clone(), e.backend.table()));
         }

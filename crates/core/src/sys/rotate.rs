@@ -1,7 +1,9 @@
-//! `sys/rotate/config` (and OpenBao's alias `sys/rotate/keyring/config`):
-//! automatic rotation of the barrier key, by encryption count and by age.
-//! The settings live in the keyring record (see `barrier.rs`); this file only
-//! reads and validates requests the way OpenBao 2.7 does.
+//! The barrier key: `sys/key-status`, `sys/rotate` (and OpenBao's
+//! `sys/rotate/keyring`), `sys/rotate/root`, and `sys/rotate/config` (and
+//! OpenBao's alias `sys/rotate/keyring/config`): automatic rotation of the
+//! barrier key, by encryption count and by age. The settings live in the
+//! keyring record (see `barrier.rs`); this file only reads and validates
+//! requests the way OpenBao 2.7 does.
 //!
 //! Update rules, as observed on `bao server -dev` 2.7.2: every field is
 //! optional and an absent one keeps its value; every field is type-checked
@@ -10,25 +12,69 @@
 //! `enabled` is false and a `null` `max_operations` is 0 (out of range); a
 //! `null` `interval` is ignored and `""` is 0. Intervals are whole seconds.
 
+use super::{Ctx, H as Sys, injected, obj};
+use crate::backend::{FieldKind, FieldSpec, Path, field, path};
 use crate::barrier::{INTERVAL_MIN, MAX_OPERATIONS_DEFAULT, MAX_OPERATIONS_MIN, RotationConfig};
-use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::fields;
-use crate::logical::{Data, Operation, Request, Response};
+use crate::logical::{Data, Operation::{Read, Update}, Request, Response};
 use serde_json::{Value, json};
 
-/// GET: `{enabled, max_operations, interval}`; POST/PUT: 204.
-pub async fn config(core: &Core, req: &Request) -> Result<Option<Response>> {
-    let barrier = core.barrier();
-    let current = barrier.rotation_config()?;
-    if req.operation == Operation::Read {
-        return Ok(Some(Response::data(render(&current))));
+#[derive(Clone, Copy, Debug)]
+pub(super) enum H {
+    KeyStatus,
+    Rotate,
+    RotateRoot,
+    ConfigRead,
+    ConfigWrite,
+}
+
+const F_ROTATE_CONFIG: &[FieldSpec] = &[
+    field("enabled", FieldKind::Bool, "Whether the barrier key rotates automatically (default true)."),
+    field("max_operations", FieldKind::Int, "Encryptions under one key term before it rotates (1000000 to 3865470566, the default)."),
+    field("interval", FieldKind::Duration, "Age of the active key term at which it rotates: 0 (never, the default) or at least 24h."),
+];
+
+pub(super) fn rows() -> Vec<Path<Sys>> {
+    const CONFIG: &[(crate::logical::Operation, Sys)] = &[(Read, Sys::Rotate(H::ConfigRead)), (Update, Sys::Rotate(H::ConfigWrite))];
+    vec![
+        path("key-status", "key-status", &[(Read, Sys::Rotate(H::KeyStatus))], &[], "Information about the barrier encryption key."),
+        path("rotate", "rotate", &[(Update, Sys::Rotate(H::Rotate))], &[], "Rotate the barrier encryption key: a new key term for new writes."),
+        path("rotate-keyring", "rotate/keyring", &[(Update, Sys::Rotate(H::Rotate))], &[], "Rotate the barrier encryption key (OpenBao's name for sys/rotate; its CLI calls it)."),
+        path("rotate-root", "rotate/root", &[(Update, Sys::Rotate(H::RotateRoot))], &[], "Rotate the root key that encrypts the keyring; unseal keys and data keys stay."),
+        path("rotate-config", "rotate/config", CONFIG, F_ROTATE_CONFIG, "Configure automatic rotation of the barrier encryption key."),
+        path("rotate-keyring-config", "rotate/keyring/config", CONFIG, F_ROTATE_CONFIG, "Configure automatic rotation of the barrier encryption key (OpenBao's name)."),
+    ]
+}
+
+pub(super) async fn serve(h: H, cx: &Ctx, req: &Request) -> Result<Option<Response>> {
+    let barrier = cx.core.barrier();
+    match h {
+        H::KeyStatus => {
+            let (term, install_time, encryptions) = barrier.key_status()?;
+            Ok(injected(obj(json!({"term": term, "install_time": install_time, "encryptions": encryptions}))))
+        }
+        H::Rotate => {
+            barrier.rotate(crate::util::rfc3339_now()).await?;
+            Ok(None)
+        }
+        H::RotateRoot => {
+            barrier.rotate_root().await?;
+            tracing::info!("root key rotated");
+            Ok(None)
+        }
+        // GET: `{enabled, max_operations, interval}`.
+        H::ConfigRead => Ok(Some(Response::data(render(&barrier.rotation_config()?)))),
+        // POST/PUT: 204.
+        H::ConfigWrite => {
+            let current = barrier.rotation_config()?;
+            let next = apply(current, &req.data)?;
+            if next != current {
+                barrier.set_rotation_config(next).await?;
+            }
+            Ok(None)
+        }
     }
-    let next = apply(current, &req.data)?;
-    if next != current {
-        barrier.set_rotation_config(next).await?;
-    }
-    Ok(None)
 }
 
 fn render(c: &RotationConfig) -> Data {
@@ -47,15 +93,15 @@ fn render(c: &RotationConfig) -> Data {
 
 /// The settings after an update with `data`, or the 400 that refuses it.
 fn apply(mut c: RotationConfig, data: &Data) -> Result<RotationConfig> {
-    let enabled = match data.get("enabled") {
+    let enabled = match fields::get_raw(data, "enabled") {
         Some(Value::Null) => Some(false),
         _ => fields::get_bool(data, "enabled")?,
     };
-    let max_operations = match data.get("max_operations") {
+    let max_operations = match fields::get_raw(data, "max_operations") {
         None => None,
         Some(v) => Some(max_operations_value(v)?),
     };
-    let interval = match data.get("interval") {
+    let interval = match fields::get_raw(data, "interval") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.is_empty() => Some(0),
         Some(v) => Some(
