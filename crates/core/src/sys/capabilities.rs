@@ -18,7 +18,7 @@ pub(super) enum H {
 }
 
 const F_PATHS: FieldSpec = field("paths", FieldKind::StringList, "Paths to check.");
-const F_PATH: FieldSpec = field("path", FieldKind::String, "Deprecated: one path to check, when `paths` is absent.");
+const F_PATH: FieldSpec = field("path", FieldKind::StringList, "Use 'paths' instead.").deprecated();
 const F_CAPS: &[FieldSpec] = &[field("token", FieldKind::String, "Token to check."), F_PATHS, F_PATH];
 const F_CAPS_SELF: &[FieldSpec] = &[F_PATHS, F_PATH];
 const F_CAPS_ACC: &[FieldSpec] = &[field("accessor", FieldKind::String, "Accessor of the token to check."), F_PATHS, F_PATH];
@@ -35,7 +35,8 @@ pub(super) async fn serve(h: H, cx: &Ctx, req: &Request) -> Result<Option<Respon
     let active = &cx.active;
     let paths = match fields::get_str_list(&req.data, "paths")? {
         Some(p) if !p.is_empty() => p,
-        _ => fields::get_str(&req.data, "path")?.map(|p| vec![p]).unwrap_or_default(),
+        // Vault's deprecated `path` is a comma-separated list like `paths`.
+        _ => fields::get_str_list(&req.data, "path")?.unwrap_or_default(),
     };
     if paths.is_empty() {
         return Err(Error::invalid("missing paths"));

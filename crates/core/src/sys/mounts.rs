@@ -37,7 +37,7 @@ pub(super) const MOUNT_FIELDS: &[FieldSpec] = &[
     field("config", FieldKind::Map, "Configuration for this mount, such as default_lease_ttl and max_lease_ttl."),
     field("local", FieldKind::Bool, "Mark the mount as a local mount (not replicated).").default_bool(false),
     field("seal_wrap", FieldKind::Bool, "Whether to turn on seal wrapping for the mount.").default_bool(false),
-    field("external_entropy_access", FieldKind::Bool, "Whether to give the mount access to the seal's entropy source."),
+    field("external_entropy_access", FieldKind::Bool, "Whether to give the mount access to the seal's entropy source.").default_bool(false),
     field("options", FieldKind::Map, "The options to pass into the backend. Should be a json object with string keys and values."),
 ];
 

@@ -13,7 +13,7 @@ use crate::logical::{Data, Operation, RawResponse, Response};
 use serde_json::{Value, json};
 use std::sync::LazyLock;
 
-use Operation::{Create, Header, Read, Update};
+use Operation::{Header, Read, Update};
 
 #[derive(Clone, Copy, Debug)]
 pub(super) enum H {
@@ -74,9 +74,9 @@ const F_HEALTH: &[FieldSpec] = &[
 /// Relative to `sys/`.
 static SEALED: LazyLock<Paths<Sealed>> = LazyLock::new(|| {
     Paths::new(vec![
-        path("init", "init", &[(Read, Sealed::InitStatus), (Update, Sealed::Init), (Create, Sealed::Init)], F_INIT, "Initialise the server, or read whether it is."),
+        path("init", "init", &[(Read, Sealed::InitStatus), (Update, Sealed::Init)], F_INIT, "Initialise the server, or read whether it is."),
         path("seal-status", "seal-status", &[(Read, Sealed::SealStatus)], &[], "The seal status."),
-        path("unseal", "unseal", &[(Update, Sealed::Unseal), (Create, Sealed::Unseal)], F_UNSEAL, "Submit one unseal key share."),
+        path("unseal", "unseal", &[(Update, Sealed::Unseal)], F_UNSEAL, "Submit one unseal key share."),
         path("health", "health", &[(Read, Sealed::Health), (Header, Sealed::Health)], F_HEALTH, "Health of the server, as a status code."),
         path("leader", "leader", &[(Read, Sealed::Leader)], &[], "High-availability status (single node: not enabled)."),
     ])
