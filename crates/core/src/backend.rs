@@ -268,6 +268,9 @@ impl Canon {
 pub struct PathTable {
     specs: Vec<PathSpec>,
     regexes: Vec<Regex>,
+    /// Whether any row declares canonical parameters: most tables (kv, token)
+    /// have none, and then [`PathTable::canonical_path`] costs no regex pass.
+    any_canonical: bool,
 }
 
 /// A matched row and its parameters.
@@ -297,7 +300,8 @@ impl PathTable {
             .iter()
             .map(|s| Regex::new(&format!("^(?:{})$", s.pattern)).expect("valid path pattern"))
             .collect();
-        PathTable { specs, regexes }
+        let any_canonical = specs.iter().any(|s| !s.canonical.is_empty());
+        PathTable { specs, regexes, any_canonical }
     }
 
     pub fn specs(&self) -> &[PathSpec] {
@@ -325,6 +329,9 @@ impl PathTable {
     /// caller routes the returned path again: it may match another row (a
     /// policy name of only spaces becomes the list path, as in OpenBao).
     pub fn canonical_path(&self, rel_path: &str) -> Option<String> {
+        if !self.any_canonical {
+            return None;
+        }
         let (spec, re) = self.specs.iter().zip(&self.regexes).find(|(_, re)| re.is_match(rel_path))?;
         if spec.canonical.is_empty() {
             return None;

@@ -251,6 +251,10 @@ where
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
+    // Most requests (GET, LIST, DELETE) have no body: no read, no timer.
+    if axum::body::HttpBody::is_end_stream(&body) {
+        return Ok(Bytes::new());
+    }
     let mut admit = Some(admit);
     if declared.is_some_and(|n| n > ADMIT_BODY_THRESHOLD as u64)
         && let Some(f) = admit.take()
