@@ -358,7 +358,7 @@ impl PathTable {
     }
 
     /// The `?help` body for a path: `{"help": "...", "openapi": {...}}`.
-    pub fn help(&self, rel_path: &str, backend_help: &str) -> Result<Value> {
+    pub fn help(&self, rel_path: &str, backend_help: &str, special: Option<&SpecialPaths>) -> Result<Value> {
         let route = self.route(rel_path).ok_or_else(|| Error::UnsupportedPath(rel_path.to_string()))?;
         let spec = route.spec;
         let mut text = format!(
@@ -377,7 +377,7 @@ impl PathTable {
             text.push('\n');
         }
         // The row's part of the OpenAPI document, relative to the mount (as Vault's `?help`).
-        let openapi = crate::openapi::help_document(spec, crate::core::VERSION);
+        let openapi = crate::openapi::help_document(spec, special, crate::core::VERSION);
         Ok(json!({"help": text, "openapi": openapi}))
     }
 }
@@ -588,7 +588,7 @@ mod tests {
         assert_eq!((r.name(), r.param("path")), ("data", "a/b"));
         assert!(t.route("data/").is_none());
         assert!(t.route("configx").is_none());
-        let help = t.help("data/x", "").unwrap();
+        let help = t.help("data/x", "", None).unwrap();
         assert!(help["help"].as_str().unwrap().contains("data (map)"));
     }
 

@@ -124,11 +124,12 @@ pub fn document(mounts: &[OasMount<'_>], version: &str, generic_mount_paths: boo
 }
 
 /// The part of the document for one row, relative to its mount, without
-/// operation-id prefix, tags or special-path flags (the table alone does not
-/// know them): the `openapi` block of `?help`.
-pub fn help_document(spec: &PathSpec, version: &str) -> Value {
+/// operation-id prefix or tags; with the mount's special paths (when given)
+/// it carries `x-vault-sudo` / `x-vault-unauthenticated` as the whole
+/// document does: the `openapi` block of `?help`.
+pub fn help_document(spec: &PathSpec, special: Option<&SpecialPaths>, version: &str) -> Value {
     let mut schemas = BTreeMap::new();
-    let ctx = Ctx { special: None, id_prefix: "", tag: None };
+    let ctx = Ctx { special, id_prefix: "", tag: None };
     let mut paths = BTreeMap::new();
     for (path, item) in row_items(spec, &ctx, &mut schemas) {
         paths.entry(format!("/{path}")).or_insert(item);
@@ -639,7 +640,7 @@ mod tests {
     #[test]
     fn help_document_is_relative_without_prefix() {
         let spec = row("tools/hash(/(?P<name>.+))?", &[Operation::Update]);
-        let doc = help_document(&spec, "1");
+        let doc = help_document(&spec, None, "1");
         let paths = doc["paths"].as_object().unwrap();
         assert_eq!(paths.keys().collect::<Vec<_>>(), ["/tools/hash", "/tools/hash/{name}"]);
         assert_eq!(paths["/tools/hash"]["post"]["operationId"], "write-tools-hash");

@@ -22,7 +22,7 @@ impl Core {
             Target::SealExempt => crate::sys::handle_unauthenticated(self, ctx.take_incoming()).await.map(Some),
             Target::Help => {
                 let mount = mount.ok_or_else(|| Error::internal("pipeline: help without a mount"))?;
-                let help = mount.backend.table().help(&ctx.rel_path, mount.backend.help())?;
+                let help = mount.backend.table().help(&ctx.rel_path, mount.backend.help(), Some(&mount.special))?;
                 Ok(Some(Response { raw: Some(RawResponse::json(200, &help)), ..Default::default() }))
             }
             Target::Row => {

@@ -152,6 +152,9 @@ mod tests {
         assert_eq!(post["operationId"], "write-mounts-path-tune");
         let schema = &help["openapi"]["components"]["schemas"]["WriteMountsPathTuneRequest"];
         assert_eq!(schema["properties"]["default_lease_ttl"]["type"], "integer");
+        // The mount's special paths reach ?help too: sys/seal needs sudo.
+        let help = body(&call(&core, Some(ROOT), Operation::Help, "sys/seal", json!({})).await);
+        assert_eq!(help["openapi"]["paths"]["/seal"]["x-vault-sudo"], true, "{}", help["openapi"]);
     }
 
     #[tokio::test]
