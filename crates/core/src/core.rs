@@ -73,10 +73,10 @@ struct Progress {
 
 /// State that exists only while unsealed. Dropping it stops its tasks.
 pub struct Active {
-    pub(crate) router: ArcSwap<Router>,
-    pub(crate) tokens: Arc<TokenStore>,
+    router: ArcSwap<Router>,
+    tokens: Arc<TokenStore>,
     pub(crate) leases: Arc<LeaseManager>,
-    pub(crate) policies: Arc<PolicyStore>,
+    policies: Arc<PolicyStore>,
     cluster: ClusterInfo,
     mounts_lock: tokio::sync::Mutex<()>,
     tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,

@@ -99,6 +99,6 @@ async fn issue_login_token(active: &Arc<Active>, mount: &RouteEntry, path: &str,
             bound_cidrs: login.bound_cidrs,
         }
     };
-    let (token, entry) = active.tokens.create_internal(create).await?;
-    Ok((active.tokens.auth_for(&token, &entry), warnings))
+    let (token, entry) = active.tokens().create_internal(create).await?;
+    Ok((active.tokens().auth_for(&token, &entry), warnings))
 }

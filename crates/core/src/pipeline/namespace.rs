@@ -34,13 +34,13 @@ impl Namespace {
     }
     /// The mount table snapshot (lock-free).
     pub fn router(&self) -> arc_swap::Guard<Arc<Router>> {
-        self.active.router.load()
+        self.active.router()
     }
     pub fn tokens(&self) -> &Arc<TokenStore> {
-        &self.active.tokens
+        self.active.tokens()
     }
     pub fn policies(&self) -> &Arc<PolicyStore> {
-        &self.active.policies
+        self.active.policies()
     }
     /// The unsealed state it lives in (wrapping and login tokens still take it).
     pub(crate) fn active(&self) -> &Arc<Active> {
