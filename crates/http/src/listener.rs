@@ -74,6 +74,8 @@ fn raise_nofile_limit() -> Option<u64> {
             }
         }
     }
+    // rlim_t is u64 on Linux but not on every unix.
+    #[allow(clippy::unnecessary_cast)]
     Some(rl.rlim_cur as u64)
 }
 
@@ -127,6 +129,21 @@ impl<T> IdleIo<T> {
     }
 }
 
+impl<T> IdleIo<T> {
+    /// The outcome of a write: progress records the time; a write still
+    /// pending once the connection has been idle too long fails.
+    fn written(&mut self, cx: &mut Context<'_>, r: Poll<std::io::Result<usize>>) -> Poll<std::io::Result<usize>> {
+        match r {
+            Poll::Ready(r) => {
+                self.touch();
+                Poll::Ready(r)
+            }
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(idle_error())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
 fn idle_error() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::TimedOut, "connection idle timeout")
 }
@@ -149,14 +166,8 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, data) {
-            Poll::Ready(r) => {
-                self.touch();
-                Poll::Ready(r)
-            }
-            Poll::Pending if self.expired(cx) => Poll::Ready(Err(idle_error())),
-            Poll::Pending => Poll::Pending,
-        }
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        self.written(cx, r)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
@@ -165,14 +176,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
     fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(r) => {
-                self.touch();
-                Poll::Ready(r)
-            }
-            Poll::Pending if self.expired(cx) => Poll::Ready(Err(idle_error())),
-            Poll::Pending => Poll::Pending,
-        }
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.written(cx, r)
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
