@@ -175,6 +175,24 @@ pub struct Login {
     /// Client addresses the issued token is bound to (`token_bound_cidrs`);
     /// empty = anywhere. The method has already checked the login's own address.
     pub bound_cidrs: Vec<crate::cidr::BoundCidr>,
+    /// Who logged in, as the identity store sees it (Vault's `logical.Alias`):
+    /// the core finds or creates the entity alias with this name on this
+    /// mount's accessor, and the entity behind it. `None` = no identity (the
+    /// token gets no entity), as for methods that have no user.
+    pub alias: Option<LoginAlias>,
+    /// Names of the external groups the login brings (JWT `groups_claim`,
+    /// OIDC groups): each is matched to a group alias on this mount, whose
+    /// external group the entity then belongs to for this login.
+    pub group_aliases: Vec<String>,
+}
+
+/// The alias part of a [`Login`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoginAlias {
+    /// Alias name: the username, the approle role id, the JWT `user_claim` value.
+    pub name: String,
+    /// Alias metadata (userpass: none; JWT: the `claim_mappings` values).
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Default)]

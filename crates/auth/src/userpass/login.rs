@@ -10,7 +10,7 @@
 use super::Userpass;
 use super::password::{self, Password};
 use super::users;
-use coffer_core::logical::Login;
+use coffer_core::logical::{Login, LoginAlias};
 use coffer_core::{Error, Request, Response, Result};
 use std::collections::BTreeMap;
 
@@ -47,6 +47,9 @@ pub(crate) async fn login(b: &Userpass, req: &mut Request, name: &str) -> Result
             token_type: t.token_type.clone(),
             // The issued token is bound to the same addresses (every use is checked).
             bound_cidrs: t.bound_cidrs.clone(),
+            // As in Vault: the alias is the (lower-cased) username.
+            alias: Some(LoginAlias { name: name.to_string(), ..Default::default() }),
+            group_aliases: Vec::new(),
         }),
         ..Default::default()
     }))
