@@ -131,6 +131,17 @@ impl PolicyStore {
         Ok(names)
     }
 
+    /// The compiled ACL for a token's policy set as seen by its entity:
+    /// templated paths (`{{identity.entity.id}}`...) rendered with `vars`.
+    /// The identity stages call this; without an entity (`None`) it is
+    /// [`acl_for`](Self::acl_for). Today templated paths are not rendered yet
+    /// and match nothing (Vault's rule for a template that cannot be
+    /// resolved), so both give the same ACL.
+    pub fn acl_for_identity(&self, policies: &[String], vars: Option<&Arc<coffer_policy::TemplateVars>>) -> Arc<Acl> {
+        let _ = vars;
+        self.acl_for(policies)
+    }
+
     /// The compiled ACL for a token's policy set. Unknown names are ignored
     /// (as Vault does); `root` gives the root ACL.
     pub fn acl_for(&self, policies: &[String]) -> Arc<Acl> {

@@ -18,9 +18,11 @@
 
 mod acl;
 mod parse;
+mod template;
 
 pub use acl::{Acl, AclDecision, AclRequest, AclResult};
 pub use parse::{parse, PathRule, Policy, PolicyError};
+pub use template::{AliasVars, GroupVars, TemplateVars};
 
 /// A set of capabilities (bit set).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
