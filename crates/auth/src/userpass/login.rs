@@ -10,7 +10,7 @@
 use super::Userpass;
 use super::password::{self, Password};
 use super::users;
-use coffer_core::logical::{Login, LoginAlias};
+use coffer_core::logical::LoginAlias;
 use coffer_core::{Error, Request, Response, Result};
 use std::collections::BTreeMap;
 
@@ -33,24 +33,8 @@ pub(crate) async fn login(b: &Userpass, req: &mut Request, name: &str) -> Result
     }
     let metadata = BTreeMap::from([("username".to_string(), name.to_string())]);
     Ok(Some(Response {
-        login: Some(Login {
-            policies: t.policies.clone(),
-            no_default_policy: t.no_default_policy,
-            metadata,
-            display_name: name.to_string(),
-            ttl: t.ttl(),
-            max_ttl: t.max_ttl(),
-            period: t.period(),
-            explicit_max_ttl: t.explicit_max_ttl(),
-            num_uses: t.num_uses,
-            renewable: true,
-            token_type: t.token_type.clone(),
-            // The issued token is bound to the same addresses (every use is checked).
-            bound_cidrs: t.bound_cidrs.clone(),
-            // As in Vault: the alias is the (lower-cased) username.
-            alias: Some(LoginAlias { name: name.to_string(), ..Default::default() }),
-            group_aliases: Vec::new(),
-        }),
+        // As in Vault: the alias is the (lower-cased) username.
+        login: Some(user.token.login(name, metadata, Some(LoginAlias { name: name.to_string(), ..Default::default() }))),
         ..Default::default()
     }))
 }
@@ -58,6 +42,7 @@ pub(crate) async fn login(b: &Userpass, req: &mut Request, name: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::super::testutil::Harness;
+    use coffer_core::logical::Login;
     use super::*;
     use coffer_core::Operation::{Delete, Update};
     use serde_json::{Value, json};

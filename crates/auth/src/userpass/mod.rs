@@ -57,30 +57,11 @@ const F_TOKEN_POLICIES: FieldSpec =
     field("token_policies", FieldKind::StringList, "Policies of the tokens issued at login.");
 const F_POLICIES: FieldSpec = field("policies", FieldKind::StringList, "Deprecated: use token_policies.");
 
-const F_USER: &[FieldSpec] = &[
+const F_USER: &[FieldSpec] = crate::token_fields!(
     F_USERNAME,
     F_PASSWORD,
     field("password_hash", FieldKind::String, "Not supported: provide password."),
-    F_TOKEN_POLICIES,
-    F_POLICIES,
-    field("token_ttl", FieldKind::Duration, "Initial TTL of issued tokens; 0 uses the mount's default."),
-    field("ttl", FieldKind::Duration, "Deprecated: use token_ttl."),
-    field("token_max_ttl", FieldKind::Duration, "Maximum lifetime of issued tokens; 0 uses the mount's maximum."),
-    field("max_ttl", FieldKind::Duration, "Deprecated: use token_max_ttl."),
-    field("token_period", FieldKind::Duration, "Issue periodic tokens with this period."),
-    field("token_explicit_max_ttl", FieldKind::Duration, "Hard cap on the lifetime of issued tokens, renewals included."),
-    field("token_no_default_policy", FieldKind::Bool, "Do not add the `default` policy to issued tokens."),
-    field("token_num_uses", FieldKind::Int, "Uses allowed per issued token; 0 is unlimited."),
-    field(
-        "token_bound_cidrs",
-        FieldKind::StringList,
-        "Addresses or CIDR blocks a login, and every use of the token it issues, must come from.",
-    ),
-    field("bound_cidrs", FieldKind::StringList, "Deprecated: use token_bound_cidrs."),
-    field("token_type", FieldKind::String, "`default`, `service` or `batch`; the mount's tuned token_type has the last word.")
-        .default_str("default-service"),
-    field("token_strictly_bind_ip", FieldKind::Bool, "Not supported yet; only false is accepted."),
-];
+);
 
 const F_PASSWORD_UPDATE: &[FieldSpec] = &[F_USERNAME, F_PASSWORD];
 const F_POLICIES_UPDATE: &[FieldSpec] = &[F_USERNAME, F_TOKEN_POLICIES, F_POLICIES];

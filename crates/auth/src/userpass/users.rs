@@ -7,12 +7,10 @@
 
 use super::Userpass;
 use super::password::{self, Password};
-use coffer_core::cidr::{self, BoundCidr};
-use coffer_core::fields::{get_bool, get_duration, get_int, get_str, get_str_list};
+use crate::token_fields::{self, Legacy, TokenSettings};
+use coffer_core::fields::get_str;
 use coffer_core::{Data, Error, Request, Response, Result};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-use std::time::Duration;
 
 // ----------------------------------------------------------------- storage keys
 
@@ -46,35 +44,6 @@ impl std::fmt::Debug for UserEntry {
     }
 }
 
-/// Vault's `tokenutil.TokenParams` for the tokens a login issues. Durations in seconds.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub(crate) struct TokenSettings {
-    pub(crate) policies: Vec<String>,
-    pub(crate) ttl: u64,
-    pub(crate) max_ttl: u64,
-    pub(crate) period: u64,
-    pub(crate) explicit_max_ttl: u64,
-    pub(crate) no_default_policy: bool,
-    pub(crate) num_uses: i64,
-    /// Stored in display form (`coffer_core::cidr`); checked at login and
-    /// carried by the issued token, which the core binds to them.
-    pub(crate) bound_cidrs: Vec<BoundCidr>,
-    /// `default`, `service` or `batch`; empty means `default`.
-    pub(crate) token_type: String,
-}
-
-/// Set while a deprecated name (`policies`, `ttl`, `max_ttl`, `bound_cidrs`)
-/// is the one last written without its `token_` counterpart alone.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub(crate) struct Legacy {
-    pub(crate) policies: bool,
-    pub(crate) ttl: bool,
-    pub(crate) max_ttl: bool,
-    pub(crate) bound_cidrs: bool,
-}
-
 pub(crate) async fn load(b: &Userpass, name: &str) -> Result<Option<UserEntry>> {
     b.view.get_json(&user_key(name)).await
 }
@@ -85,111 +54,19 @@ async fn store(b: &Userpass, name: &str, entry: &UserEntry) -> Result<()> {
 
 // --------------------------------------------------------------- field parsing
 
-/// Vault's `tokenutil.UpgradeValue`: the deprecated name sets the value unless
-/// the new name is also given (then the new one wins); the new name alone
-/// retires the deprecated one.
-fn upgrade<T>(old: Option<T>, new: Option<T>, value: &mut T, legacy: &mut bool) {
-    match (old, new) {
-        (Some(_), Some(n)) => {
-            *value = n;
-            *legacy = true;
-        }
-        (Some(o), None) => {
-            *value = o;
-            *legacy = true;
-        }
-        (None, Some(n)) => {
-            *value = n;
-            *legacy = false;
-        }
-        (None, None) => {}
-    }
-}
-
-fn secs(data: &Data, key: &str) -> Result<Option<u64>> {
-    Ok(get_duration(data, key)?.map(|d| d.as_secs()))
-}
-
-/// The deprecated `policies` went through Vault's policy sanitiser
-/// (trimmed, lowercased, sorted, deduplicated).
-fn legacy_policies(data: &Data) -> Result<Option<Vec<String>>> {
-    Ok(get_str_list(data, "policies")?.map(|v| {
-        let mut v: Vec<String> = v.into_iter().map(|p| p.to_lowercase()).collect();
-        v.sort();
-        v.dedup();
-        v
-    }))
-}
-
 fn apply_policies(data: &Data, entry: &mut UserEntry) -> Result<()> {
-    upgrade(
-        legacy_policies(data)?,
-        get_str_list(data, "token_policies")?,
-        &mut entry.token.policies,
-        &mut entry.legacy.policies,
-    );
-    Ok(())
+    token_fields::apply_policies(data, &mut entry.token, &mut entry.legacy)
 }
 
-/// Apply the `token_*` fields (and their deprecated names) present in `data`,
-/// then check the result as Vault's `ParseTokenFields` does.
+/// Apply the `token_*` fields present in `data` (userpass has no others
+/// besides the password, which the handlers take out first).
 fn apply_token_fields(data: &Data, entry: &mut UserEntry) -> Result<()> {
     if let Some(p) = get_str(data, "password_hash")?
         && !p.is_empty()
     {
         return Err(Error::invalid("password_hash: not supported by Coffer; provide password instead"));
     }
-    apply_policies(data, entry)?;
-    let (t, l) = (&mut entry.token, &mut entry.legacy);
-    upgrade(secs(data, "ttl")?, secs(data, "token_ttl")?, &mut t.ttl, &mut l.ttl);
-    upgrade(secs(data, "max_ttl")?, secs(data, "token_max_ttl")?, &mut t.max_ttl, &mut l.max_ttl);
-    let cidrs = |key: &str| -> Result<Option<Vec<BoundCidr>>> {
-        cidr::get_list(data, key)?.map(|l| l.map_err(|e| Error::invalid(format!("{key}: {e}")))).transpose()
-    };
-    let old_cidrs = cidrs("bound_cidrs")?;
-    let new_cidrs = cidrs("token_bound_cidrs")?;
-    upgrade(old_cidrs, new_cidrs, &mut t.bound_cidrs, &mut l.bound_cidrs);
-    if let Some(v) = secs(data, "token_period")? {
-        t.period = v;
-    }
-    if let Some(v) = secs(data, "token_explicit_max_ttl")? {
-        t.explicit_max_ttl = v;
-    }
-    if let Some(v) = get_bool(data, "token_no_default_policy")? {
-        t.no_default_policy = v;
-    }
-    if let Some(v) = get_int(data, "token_num_uses")? {
-        t.num_uses = v;
-    }
-    if let Some(v) = get_str(data, "token_type")? {
-        t.token_type = match v.as_str() {
-            "" | "default" => "default".into(),
-            "service" => "service".into(),
-            "batch" => "batch".into(),
-            other => return Err(Error::invalid(format!("invalid 'token_type' value {other:?}"))),
-        };
-    }
-    if get_bool(data, "token_strictly_bind_ip")? == Some(true) {
-        return Err(Error::invalid("token_strictly_bind_ip: not supported yet; only false is accepted"));
-    }
-    // Vault's order: uses, then what a batch token cannot carry, then the TTLs.
-    if t.num_uses < 0 {
-        return Err(Error::invalid("'token_num_uses' cannot be negative"));
-    }
-    if t.token_type == "batch" {
-        if t.period != 0 {
-            return Err(Error::invalid("'token_type' cannot be 'batch' or 'default_batch' when set to generate periodic tokens"));
-        }
-        if t.num_uses != 0 {
-            return Err(Error::invalid(
-                "'token_type' cannot be 'batch' or 'default_batch' when set to generate tokens with limited use count",
-            ));
-        }
-    }
-    if t.max_ttl > 0 && t.ttl > t.max_ttl {
-        return Err(Error::invalid("'token_ttl' cannot be greater than 'token_max_ttl'"));
-    }
-    Ok(())
+    token_fields::apply(data, &mut entry.token, &mut entry.legacy)
 }
 
 const MISSING_PASSWORD: &str = "must provide either password or password_hash";
@@ -206,35 +83,9 @@ pub(crate) async fn read(b: &Userpass, name: &str) -> Result<Option<Response>> {
     Ok(Some(Response::data(read_data(&entry))))
 }
 
-/// The `data` of a read: the token fields (Vault's `PopulateTokenData`), plus
-/// the deprecated names still in use; never anything about the password.
-/// Keys in Go's (sorted) map order.
+/// The `data` of a read: the token fields, never anything about the password.
 fn read_data(e: &UserEntry) -> Data {
-    let t = &e.token;
-    let mut d = std::collections::BTreeMap::<&str, Value>::new();
-    d.insert("token_bound_cidrs", Value::from(cidr::to_strings(&t.bound_cidrs)));
-    d.insert("token_explicit_max_ttl", Value::from(t.explicit_max_ttl));
-    d.insert("token_max_ttl", Value::from(t.max_ttl));
-    d.insert("token_no_default_policy", Value::from(t.no_default_policy));
-    d.insert("token_num_uses", Value::from(t.num_uses));
-    d.insert("token_period", Value::from(t.period));
-    d.insert("token_policies", Value::from(t.policies.clone()));
-    d.insert("token_strictly_bind_ip", Value::from(false));
-    d.insert("token_ttl", Value::from(t.ttl));
-    d.insert("token_type", Value::from(if t.token_type.is_empty() { "default" } else { t.token_type.as_str() }));
-    if e.legacy.policies && !t.policies.is_empty() {
-        d.insert("policies", Value::from(t.policies.clone()));
-    }
-    if e.legacy.ttl && t.ttl > 0 {
-        d.insert("ttl", Value::from(t.ttl));
-    }
-    if e.legacy.max_ttl && t.max_ttl > 0 {
-        d.insert("max_ttl", Value::from(t.max_ttl));
-    }
-    if e.legacy.bound_cidrs && !t.bound_cidrs.is_empty() {
-        d.insert("bound_cidrs", Value::from(cidr::to_strings(&t.bound_cidrs)));
-    }
-    d.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Map<_, _>>()
+    token_fields::read_data(&e.token, &e.legacy)
 }
 
 /// Create (password required) or update (only the fields given change).
@@ -292,28 +143,12 @@ pub(crate) async fn update_policies(b: &Userpass, req: &mut Request, name: &str)
     Ok(None)
 }
 
-/// The TTLs of a user's tokens as durations (for the login).
-impl TokenSettings {
-    pub(crate) fn ttl(&self) -> Duration {
-        Duration::from_secs(self.ttl)
-    }
-    pub(crate) fn max_ttl(&self) -> Duration {
-        Duration::from_secs(self.max_ttl)
-    }
-    pub(crate) fn period(&self) -> Duration {
-        Duration::from_secs(self.period)
-    }
-    pub(crate) fn explicit_max_ttl(&self) -> Duration {
-        Duration::from_secs(self.explicit_max_ttl)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::testutil::{Harness, contains};
     use super::*;
     use coffer_core::Operation::{Create, Delete, List, Read, Update};
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     #[tokio::test]
     async fn crud_and_exact_read_shape() {
