@@ -125,6 +125,32 @@ listener "tcp" {
     );
 }
 
+/// hvac's own test suite (tests/config_files/vault-tls.hcl in its sdist, as HCL and in
+/// the JSON form its ServerManager writes after picking a port): legacy `backend`, a TLS
+/// listener without `address` (HCL) or with one (JSON), `disable_mlock`, 768h TTLs.
+/// tests/test_hvac_suite.py starts Coffer with exactly this file.
+#[test]
+fn hvac_test_suite_config() {
+    let from_hcl = hcl(
+        "backend \"inmem\" {\n}\n\nlistener \"tcp\" {\n  tls_cert_file = \"tests/config_files/server-cert.pem\"\n  tls_key_file  = \"tests/config_files/server-key.pem\"\n}\n\ndisable_mlock = true\n\ndefault_lease_ttl = \"768h\"\nmax_lease_ttl = \"768h\"\n",
+    );
+    let from_json = json(
+        r#"{"backend": {"inmem": {}}, "listener": {"tcp": {"tls_cert_file": "tests/config_files/server-cert.pem", "tls_key_file": "tests/config_files/server-key.pem", "address": "127.0.0.1:44755"}}, "disable_mlock": true, "default_lease_ttl": "768h", "max_lease_ttl": "768h"}"#,
+    );
+    for c in [&from_hcl, &from_json] {
+        assert_eq!(c.storage.kind, "inmem");
+        assert!(c.disable_mlock);
+        assert_eq!(c.default_lease_ttl, Duration::from_secs(768 * 3600));
+        assert_eq!(c.max_lease_ttl, Duration::from_secs(768 * 3600));
+        let l = &c.listeners[0];
+        assert!(!l.tls_disable);
+        assert_eq!(l.tls_cert_file.as_deref(), Some(std::path::Path::new("tests/config_files/server-cert.pem")));
+        assert_eq!(l.tls_key_file.as_deref(), Some(std::path::Path::new("tests/config_files/server-key.pem")));
+    }
+    assert_eq!(from_hcl.listeners[0].address, "127.0.0.1:8200");
+    assert_eq!(from_json.listeners[0].address, "127.0.0.1:44755");
+}
+
 /// The official Docker image's example, which still uses `backend`.
 #[test]
 fn vault_docker_json_example() {
