@@ -386,3 +386,32 @@ def test_unknown_method_and_flag_conflicts_are_usage_errors(server, home):
     assert cp.returncode == 1 and "-no-store and -no-print cannot be used together" in cp.stderr
     cp = coffer(server, "login", "-non-interactive", "-method=userpass", "username=a", home=home)
     assert cp.returncode == 1 and "'password' must be specified" in cp.stderr
+
+
+def test_wrapped_login_is_unwrapped_unless_asked_not_to(server, home):
+    """With -wrap-ttl the login answer is a wrapping token: the CLI unwraps it and stores
+    the login's token, as Vault's CLI does; -token-only prints the wrapping token itself,
+    -no-store prints the wrap info; neither stores anything."""
+    mount = unique("upw")
+    enable_auth(server, mount, "userpass")
+    try:
+        assert_status(server.http("POST", f"auth/{mount}/users/bob",
+                                  json_body={"password": "pw-bob", "token_policies": ["default"]}), 204)
+        args = ["-wrap-ttl=5m", "-method=userpass", f"-path={mount}", "username=bob", "password=pw-bob"]
+        cp = coffer(server, "login", "-token-only", *args, home=home)
+        assert cp.returncode == 0, cp.stderr
+        wrapping = cp.stdout.strip()
+        assert stored_token(home) is None
+        look = assert_status(server.http("POST", "sys/wrapping/lookup", token=None, json_body={"token": wrapping}), 200)
+        assert look.json()["data"]["creation_path"] == f"auth/{mount}/login/bob"
+        cp = coffer(server, "login", "-no-store", "-format=json", *args, home=home)
+        assert cp.returncode == 0, cp.stderr
+        assert json.loads(cp.stdout)["wrap_info"]["creation_path"] == f"auth/{mount}/login/bob"
+        assert stored_token(home) is None
+        cp = coffer(server, "login", "-format=json", *args, home=home)
+        assert cp.returncode == 0, cp.stderr
+        auth = json.loads(cp.stdout)["auth"]
+        assert stored_token(home) == auth["client_token"]
+        assert lookup_self(server, auth["client_token"])["meta"] == {"username": "bob"}
+    finally:
+        disable_auth(server, mount)
