@@ -2,7 +2,8 @@
 # Coffer against OpenBao, every workload, in alternating rounds (coffer-bench -compare):
 #   1. both dev servers (in memory): kv2-read, kv2-write, kv1-read, kv1-write, token-create,
 #      batch-token-create, token-lookup,
-#      userpass-login;
+#      userpass-login, approle-login, jwt-login (cached key), kv2-read-templated and its
+#      baseline kv2-read-entity-plain;
 #   2. durable writes: Coffer on `storage "file"` against OpenBao dev (in memory) and against
 #      OpenBao on single-node raft (its durable storage).
 # Non-root, policy-scoped load tokens throughout (coffer-bench's default). Every process it
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/../../.."
 DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-64}
-WORKLOADS=${WORKLOADS:-kv2-read kv2-write kv1-read kv1-write token-create batch-token-create token-lookup userpass-login}
+WORKLOADS=${WORKLOADS:-kv2-read kv2-write kv1-read kv1-write token-create batch-token-create token-lookup userpass-login approle-login jwt-login kv2-read-templated kv2-read-entity-plain}
 DURABLE=${DURABLE:-1}
 OUT=${OUT:-target/bench-results/compare}
 BASE_PORT=${BASE_PORT:-28600}

@@ -64,7 +64,7 @@ pub struct RunArgs {
     #[arg(long, env = "VAULT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// kv2-read, kv2-write, kv1-read, kv1-write, token-create, batch-token-create, token-lookup,
-    /// userpass-login, trivial-get,
+    /// userpass-login, approle-login, jwt-login, kv2-read-templated, kv2-read-entity-plain, trivial-get,
     /// or a weighted mix such as kv2-read=80,kv2-write=20.
     #[arg(long, default_value = "kv2-read", value_parser = parse_mix)]
     pub workload: Mix,

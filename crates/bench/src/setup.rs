@@ -9,7 +9,10 @@ use hyper::Method;
 use serde_json::{Value, json};
 
 use crate::client::{ApiClient, Target, vault_errors};
-use crate::workload::{Mix, Targets, USERPASS_MOUNT, USERPASS_PASSWORD, USERPASS_USER, Workload, key_name, kv1_body, kv2_body};
+use crate::logins;
+use crate::workload::{
+    ENTITY_PREFIX, Mix, Targets, USERPASS_MOUNT, USERPASS_PASSWORD, USERPASS_USER, Workload, key_name, kv1_body, kv2_body,
+};
 
 pub const POLICY_NAME: &str = "coffer-bench";
 pub const DEFAULT_KV2_MOUNT: &str = "bench-kv2";
@@ -37,6 +40,10 @@ pub struct Cleanup {
     pub mounts: Vec<String>,
     /// Auth methods enabled for the run (disabling one revokes its login tokens).
     pub auth_mounts: Vec<String>,
+    /// Identity entities the run's logins created, by id...
+    pub entities: Vec<String>,
+    /// ... and by (auth mount, alias name), looked up at teardown.
+    pub entity_aliases: Vec<(String, String)>,
 }
 
 pub struct Prepared {
@@ -48,12 +55,13 @@ pub struct Prepared {
     pub cleanup: Cleanup,
 }
 
-/// The ACL policy text granting exactly the mix's paths.
-pub fn policy_hcl(mix: &Mix, kv2_mount: &str, kv1_mount: &str) -> String {
+/// The ACL policy text granting exactly the mix's paths (`entity_id`: the load token's
+/// entity, for the entity workloads).
+pub fn policy_hcl(mix: &Mix, kv2_mount: &str, kv1_mount: &str, entity_id: &str) -> String {
     let mut rules: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for w in mix.workloads() {
         let mount = if w.uses_kv1() { kv1_mount } else { kv2_mount };
-        if let Some((path, caps)) = w.policy_rule(mount) {
+        if let Some((path, caps)) = w.policy_rule(mount, entity_id) {
             let entry = rules.entry(path).or_default();
             for cap in caps {
                 if !entry.contains(cap) {
@@ -151,6 +159,28 @@ async fn setup_inner(
         seed_keys(target, token, &targets.kv1_mount, seed, &body).await?;
     }
 
+    // The entity workloads load with a userpass login token (it has an entity); its
+    // policy is written below, once the entity id is known.
+    let wants_entity = mix.workloads().any(Workload::uses_entity_token);
+    let entity_token = if wants_entity && !opts.root_token_for_load {
+        Some(logins::setup_entity_token(target, api, cleanup, targets, &[POLICY_NAME]).await?)
+    } else if wants_entity {
+        bail!("root-token-for-load: the entity workloads read with a login token that has an entity; leave -root-token-for-load unset");
+    } else {
+        None
+    };
+    if wants_entity {
+        let body: Value = serde_json::from_slice(&kv2_body(opts.value_size))?;
+        let prefix = format!("{}/data/{ENTITY_PREFIX}/{}", targets.kv2_mount, targets.entity_id);
+        seed_keys(target, token, &prefix, opts.keys, &body).await?;
+    }
+    if mix.contains(Workload::ApproleLogin) {
+        logins::setup_approle(api, cleanup, targets).await?;
+    }
+    if mix.contains(Workload::JwtLogin) {
+        logins::setup_jwt(api, cleanup, targets).await?;
+    }
+
     if mix.contains(Workload::TokenLookup) {
         for _ in 0..opts.keys.max(1) {
             let t = create_token(api, &json!({"policies": ["default"], "ttl": "2h", "display_name": "coffer-bench-lookup"}))
@@ -169,6 +199,7 @@ async fn setup_inner(
             bail!("enabling auth/{USERPASS_MOUNT}/: HTTP {status}: {}", vault_errors(&value));
         }
         cleanup.auth_mounts.push(USERPASS_MOUNT.to_string());
+        cleanup.entity_aliases.push((USERPASS_MOUNT.to_string(), USERPASS_USER.to_string()));
         // Short token TTL: every login mints a token; they all go when the mount is disabled.
         api.ok(
             Method::POST,
@@ -182,7 +213,14 @@ async fn setup_inner(
     if opts.root_token_for_load {
         return Ok((token.to_string(), "setup token (-root-token-for-load)".to_string()));
     }
-    let hcl = policy_hcl(mix, &targets.kv2_mount, &targets.kv1_mount);
+    let hcl = policy_hcl(mix, &targets.kv2_mount, &targets.kv1_mount, &targets.entity_id);
+    if let Some(load) = entity_token {
+        api.ok(Method::PUT, &format!("sys/policies/acl/{POLICY_NAME}"), Some(&json!({ "policy": hcl })))
+            .await
+            .context("writing the load policy")?;
+        cleanup.policy = Some(POLICY_NAME.to_string());
+        return Ok((load, format!("non-root, userpass login with entity {}, policies [{POLICY_NAME}, default]", targets.entity_id)));
+    }
     // Workloads that need no rule (logins) get a token with only `default`.
     let policies = if hcl.is_empty() {
         json!(["default"])
@@ -290,6 +328,9 @@ pub async fn teardown(target: &Target, setup_token: &str, cleanup: Cleanup) -> a
     for m in &cleanup.mounts {
         note(api.ok(Method::DELETE, &format!("sys/mounts/{m}"), None).await);
     }
+    // Entities outlive their auth mount: delete them while the mounts (whose accessors
+    // name the aliases) still exist.
+    note(logins::delete_entities(&mut api, &cleanup).await.map(|_| Value::Null));
     for m in &cleanup.auth_mounts {
         note(api.ok(Method::DELETE, &format!("sys/auth/{m}"), None).await);
     }
@@ -307,7 +348,7 @@ mod tests {
     #[test]
     fn policy_covers_only_the_mix() {
         let mix = parse_mix("kv2-read=80,kv2-write=20,token-lookup=1").unwrap();
-        let hcl = policy_hcl(&mix, "bench-kv2", "bench-kv1");
+        let hcl = policy_hcl(&mix, "bench-kv2", "bench-kv1", "");
         assert_eq!(
             hcl,
             "path \"auth/token/lookup\" {\n  capabilities = [\"update\"]\n}\n\

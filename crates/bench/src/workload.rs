@@ -16,11 +16,15 @@ pub enum Workload {
     BatchTokenCreate,
     TokenLookup,
     UserpassLogin,
+    ApproleLogin,
+    JwtLogin,
+    Kv2ReadTemplated,
+    Kv2ReadEntityPlain,
     TrivialGet,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 13] = [
         Workload::Kv2Read,
         Workload::Kv2Write,
         Workload::Kv1Read,
@@ -29,6 +33,10 @@ impl Workload {
         Workload::BatchTokenCreate,
         Workload::TokenLookup,
         Workload::UserpassLogin,
+        Workload::ApproleLogin,
+        Workload::JwtLogin,
+        Workload::Kv2ReadTemplated,
+        Workload::Kv2ReadEntityPlain,
         Workload::TrivialGet,
     ];
 
@@ -42,6 +50,10 @@ impl Workload {
             Workload::BatchTokenCreate => "batch-token-create",
             Workload::TokenLookup => "token-lookup",
             Workload::UserpassLogin => "userpass-login",
+            Workload::ApproleLogin => "approle-login",
+            Workload::JwtLogin => "jwt-login",
+            Workload::Kv2ReadTemplated => "kv2-read-templated",
+            Workload::Kv2ReadEntityPlain => "kv2-read-entity-plain",
             Workload::TrivialGet => "trivial-get",
         }
     }
@@ -51,7 +63,13 @@ impl Workload {
     }
 
     pub fn uses_kv2(self) -> bool {
-        matches!(self, Workload::Kv2Read | Workload::Kv2Write)
+        matches!(self, Workload::Kv2Read | Workload::Kv2Write) || self.uses_entity_token()
+    }
+
+    /// Reads sent with a userpass login token (so the token has an identity entity),
+    /// under a path of that entity's own: `<kv2>/data/bench/<entity id>/key-*`.
+    pub fn uses_entity_token(self) -> bool {
+        matches!(self, Workload::Kv2ReadTemplated | Workload::Kv2ReadEntityPlain)
     }
 
     pub fn uses_kv1(self) -> bool {
@@ -60,7 +78,7 @@ impl Workload {
 
     /// Reads need the keys to exist before the load starts.
     pub fn needs_seed(self) -> bool {
-        matches!(self, Workload::Kv2Read | Workload::Kv1Read)
+        matches!(self, Workload::Kv2Read | Workload::Kv1Read) || self.uses_entity_token()
     }
 
     /// Whether a response status counts as success. Every workload here expects a 2xx
@@ -69,8 +87,9 @@ impl Workload {
         (200..300).contains(&status)
     }
 
-    /// ACL path and capabilities the load token needs for this workload on `mount`.
-    pub fn policy_rule(self, mount: &str) -> Option<(String, &'static [&'static str])> {
+    /// ACL path and capabilities the load token needs for this workload on `mount`;
+    /// `entity_id` is the load token's entity (the entity workloads' paths).
+    pub fn policy_rule(self, mount: &str, entity_id: &str) -> Option<(String, &'static [&'static str])> {
         match self {
             Workload::Kv2Read => Some((format!("{mount}/data/{KEY_PREFIX}*"), &["read"])),
             Workload::Kv2Write => Some((format!("{mount}/data/{KEY_PREFIX}*"), &["create", "update"])),
@@ -80,8 +99,12 @@ impl Workload {
                 Some(("auth/token/create".to_string(), &["create", "update"]))
             }
             Workload::TokenLookup => Some(("auth/token/lookup".to_string(), &["update"])),
+            // The templated rule, rendered per token from its entity...
+            Workload::Kv2ReadTemplated => Some((format!("{mount}/data/{ENTITY_PREFIX}/{{{{identity.entity.id}}}}/*"), &["read"])),
+            // ... and the same path written out for the one entity: the baseline.
+            Workload::Kv2ReadEntityPlain => Some((format!("{mount}/data/{ENTITY_PREFIX}/{entity_id}/*"), &["read"])),
             // Logins are unauthenticated: no rule needed.
-            Workload::UserpassLogin | Workload::TrivialGet => None,
+            Workload::UserpassLogin | Workload::ApproleLogin | Workload::JwtLogin | Workload::TrivialGet => None,
         }
     }
 }
@@ -96,6 +119,18 @@ impl fmt::Display for Workload {
 pub const USERPASS_MOUNT: &str = "bench-userpass";
 pub const USERPASS_USER: &str = "bench";
 pub const USERPASS_PASSWORD: &str = "coffer-bench-password";
+
+/// The approle role, and the jwt role, issuer, audience and subject the login workloads
+/// set up (their mounts get a random suffix: `bench-approle-1f2e3d4c`).
+pub const APPROLE_ROLE: &str = "bench";
+pub const JWT_ROLE: &str = "bench";
+pub const JWT_ISSUER: &str = "https://coffer-bench.invalid";
+pub const JWT_AUDIENCE: &str = "coffer-bench";
+pub const JWT_SUBJECT: &str = "coffer-bench";
+/// The user whose login token (and entity) the entity workloads read with.
+pub const ENTITY_USER: &str = "bench-entity";
+/// Entity workloads read `<kv2>/data/bench/<entity id>/key-*`.
+pub const ENTITY_PREFIX: &str = "bench";
 
 /// Seeded keys are `key-0` … `key-{n-1}`.
 pub const KEY_PREFIX: &str = "key-";
@@ -214,6 +249,15 @@ pub struct Targets {
     pub lookup_tokens: Vec<String>,
     /// Path for trivial-get, with leading `/`.
     pub trivial_path: String,
+    /// approle-login: mount path, role id and secret id.
+    pub approle_mount: String,
+    pub role_id: String,
+    pub secret_id: String,
+    /// jwt-login: mount path and the pre-minted token.
+    pub jwt_mount: String,
+    pub jwt: String,
+    /// The entity of the load token (entity workloads).
+    pub entity_id: String,
 }
 
 /// Build the request set for every workload in the mix.
@@ -298,6 +342,30 @@ pub fn prepare(mix: &Mix, t: &Targets) -> Result<Vec<OpPlan>, String> {
                 uri: uri(&format!("/v1/auth/{USERPASS_MOUNT}/login/{USERPASS_USER}"))?,
                 body: Bytes::from(serde_json::json!({ "password": USERPASS_PASSWORD }).to_string()),
             }],
+            Workload::ApproleLogin => vec![Prepared {
+                method: Method::POST,
+                uri: uri(&format!("/v1/auth/{}/login", t.approle_mount))?,
+                body: Bytes::from(serde_json::json!({ "role_id": t.role_id, "secret_id": t.secret_id }).to_string()),
+            }],
+            Workload::JwtLogin => vec![Prepared {
+                method: Method::POST,
+                uri: uri(&format!("/v1/auth/{}/login", t.jwt_mount))?,
+                body: Bytes::from(serde_json::json!({ "role": JWT_ROLE, "jwt": t.jwt }).to_string()),
+            }],
+            Workload::Kv2ReadTemplated | Workload::Kv2ReadEntityPlain => {
+                if t.entity_id.is_empty() {
+                    return Err(format!("{workload}: the load token has no entity"));
+                }
+                (0..keys)
+                    .map(|i| {
+                        Ok(Prepared {
+                            method: Method::GET,
+                            uri: uri(&format!("/v1/{}/data/{ENTITY_PREFIX}/{}/{}", t.kv2_mount, t.entity_id, key_name(i)))?,
+                            body: Bytes::new(),
+                        })
+                    })
+                    .collect::<Result<_, String>>()?
+            }
             Workload::TrivialGet => vec![Prepared {
                 method: Method::GET,
                 uri: uri(&t.trivial_path)?,
@@ -376,10 +444,36 @@ mod tests {
     }
 
     #[test]
+    fn login_and_entity_requests() {
+        let mix = parse_mix("approle-login,jwt-login,kv2-read-templated").unwrap();
+        let mut t = Targets {
+            kv2_mount: "bench-kv2".into(),
+            keys: 2,
+            approle_mount: "bench-approle-1".into(),
+            role_id: "r".into(),
+            secret_id: "s".into(),
+            jwt_mount: "bench-jwt-1".into(),
+            jwt: "a.b.c".into(),
+            ..Default::default()
+        };
+        assert!(prepare(&mix, &t).unwrap_err().contains("no entity"));
+        t.entity_id = "e-1".into();
+        let plans = prepare(&mix, &t).unwrap();
+        assert_eq!(plans[0].requests[0].uri.path(), "/v1/auth/bench-approle-1/login");
+        assert_eq!(&plans[0].requests[0].body[..], br#"{"role_id":"r","secret_id":"s"}"#);
+        assert_eq!(&plans[1].requests[0].body[..], br#"{"role":"bench","jwt":"a.b.c"}"#);
+        assert_eq!(plans[2].requests[1].uri.path(), "/v1/bench-kv2/data/bench/e-1/key-1");
+    }
+
+    #[test]
     fn policy_rules_scope_to_the_mount() {
-        let (path, caps) = Workload::Kv2Read.policy_rule("bench-kv2").unwrap();
+        let (path, caps) = Workload::Kv2Read.policy_rule("bench-kv2", "").unwrap();
         assert_eq!(path, "bench-kv2/data/key-*");
         assert_eq!(caps, &["read"]);
-        assert!(Workload::TrivialGet.policy_rule("x").is_none());
+        assert!(Workload::TrivialGet.policy_rule("x", "").is_none());
+        let (templated, _) = Workload::Kv2ReadTemplated.policy_rule("bench-kv2", "e-1").unwrap();
+        assert_eq!(templated, "bench-kv2/data/bench/{{identity.entity.id}}/*");
+        let (plain, _) = Workload::Kv2ReadEntityPlain.policy_rule("bench-kv2", "e-1").unwrap();
+        assert_eq!(plain, "bench-kv2/data/bench/e-1/*");
     }
 }

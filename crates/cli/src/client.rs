@@ -60,6 +60,10 @@ pub const HTTP_HELP: &str = "HTTP Options:
       Disable verification of TLS certificates (insecure).
       Env: VAULT_SKIP_VERIFY / COFFER_SKIP_VERIFY.
 
+  -mfa=<string>
+      Supply MFA credentials as part of the X-Vault-MFA header
+      (\"<method id>:<passcode>\"). May be repeated.
+
   -wrap-ttl=<duration>
       Wraps the response in a cubbyhole token with this TTL (\"5m\", 300).
       Env: VAULT_WRAP_TTL.
@@ -191,6 +195,10 @@ impl Client {
                 anyhow::bail!("invalid -header {h:?}: format must be key=value");
             };
             headers.push((k.to_string(), v.to_string()));
+        }
+        // `-mfa=<method id>:<passcode>` (repeatable): Vault's single-phase login MFA header.
+        for m in f.all("mfa") {
+            headers.push(("X-Vault-MFA".to_string(), m));
         }
         Ok(Client { http, addr, token, namespace, wrap_ttl, headers })
     }

@@ -12,6 +12,7 @@ mod generic;
 mod kv;
 mod lease;
 mod login;
+mod login_mfa;
 mod mounts;
 mod operator;
 mod policy;
