@@ -78,7 +78,12 @@ pub(crate) async fn login(b: &AppRole, req: &mut Request) -> Result<Option<Respo
         };
         metadata.extend(entry.metadata);
         if !entry.token_bound_cidrs.is_empty() {
-            token.bound_cidrs = entry.token_bound_cidrs;
+            // Validated when the secret id was created.
+            token.bound_cidrs = entry
+                .token_bound_cidrs
+                .iter()
+                .map(|s| cidr::BoundCidr::parse(s).map_err(|e| Error::internal(format!("approle: stored token_bound_cidrs: {e}"))))
+                .collect::<Result<_>>()?;
         }
     } else if !role.secret_id_bound_cidrs.is_empty() && !inside(&role.secret_id_bound_cidrs, ip) {
         return Err(unauthorized(ip, "role"));

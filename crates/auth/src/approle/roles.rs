@@ -269,7 +269,9 @@ pub(crate) async fn read_setting(b: &AppRole, name: &str, s: Setting) -> Result<
         Setting::TokenNumUses => data(json!({"token_num_uses": t.num_uses})),
         Setting::BindSecretId => data(json!({"bind_secret_id": e.bind_secret_id})),
         Setting::SecretIdBoundCidrs => data(json!({"secret_id_bound_cidrs": list_or_null(e.secret_id_bound_cidrs.clone())})),
-        Setting::BoundCidrList => data(json!({"bound_cidr_list": list_or_null(e.secret_id_bound_cidrs.clone())}))
+        // OpenBao shows the deprecated field itself, which is always migrated
+        // into secret_id_bound_cidrs: null, with the deprecation warning.
+        Setting::BoundCidrList => data(json!({"bound_cidr_list": null}))
             .map(|r| r.with_warning("The \"bound_cidr_list\" field is deprecated and will be removed. Please use \"secret_id_bound_cidrs\" instead.")),
         Setting::TokenBoundCidrs => data(json!({"token_bound_cidrs": list_or_null(cidr::to_strings(&t.bound_cidrs))})),
         Setting::Period => {
@@ -513,7 +515,9 @@ mod tests {
         h.ok(Update, "role/r/period", json!({"token_period": "2h"})).await;
         assert_eq!(h.read("role/r/period").await.unwrap(), json!({"token_period": 7200}));
         h.ok(Update, "role/r/secret-id-bound-cidrs", json!({"secret_id_bound_cidrs": "10.0.0.0/8"})).await;
-        assert_eq!(h.read("role/r/bound-cidr-list").await.unwrap(), json!({"bound_cidr_list": ["10.0.0.0/8"]}));
+        assert_eq!(h.read("role/r/bound-cidr-list").await.unwrap(), json!({"bound_cidr_list": null}));
+        h.ok(Update, "role/r/bound-cidr-list", json!({"bound_cidr_list": "10.1.0.0/16"})).await;
+        assert_eq!(h.read("role/r/secret-id-bound-cidrs").await.unwrap(), json!({"secret_id_bound_cidrs": ["10.1.0.0/16"]}));
         assert_eq!(h.err(Update, "role/r/secret-id-bound-cidrs", json!({"secret_id_bound_cidrs": ""})).await.1, "missing bound_cidr_list");
         assert_eq!(h.read("role/r/local-secret-ids").await.unwrap(), json!({"local_secret_ids": false}));
         // Deletes reset to the defaults.

@@ -15,7 +15,7 @@ use super::salt::Kind;
 use super::{AppRole, multierror_500, now_ns};
 use coffer_core::barrier::Change;
 use coffer_core::cidr::{self, BoundCidr};
-use coffer_core::fields::{get_int, get_raw, get_str};
+use coffer_core::fields::{get_int, get_raw, get_str, get_str_list};
 use coffer_core::util::{ct_eq, rfc3339_ns};
 use coffer_core::view::ViewOp;
 use coffer_core::{Data, Error, Request, Response, Result};
@@ -61,7 +61,8 @@ pub(crate) struct SecretIdEntry {
     pub(crate) metadata: BTreeMap<String, String>,
     /// CIDR blocks as written.
     pub(crate) cidr_list: Vec<String>,
-    pub(crate) token_bound_cidrs: Vec<BoundCidr>,
+    /// CIDR blocks as written; they replace the role's on the token.
+    pub(crate) token_bound_cidrs: Vec<String>,
 }
 
 impl SecretIdEntry {
@@ -246,16 +247,16 @@ pub(crate) async fn generate(b: &AppRole, req: &mut Request, name: &str, custom:
             go_quoted(&cidr_list)
         )));
     }
-    let token_bound_cidrs = match cidr::get_list(d, "token_bound_cidrs")? {
-        None => Vec::new(),
-        Some(l) => l.map_err(|e| Error::invalid(format!("token_bound_cidrs: {e}")))?,
-    };
+    let token_bound_cidrs = get_str_list(d, "token_bound_cidrs")?.unwrap_or_default();
+    if let Some(bad) = token_bound_cidrs.iter().find(|s| !s.contains('/') || BoundCidr::parse(s).is_err()) {
+        return Err(multierror_500(format!("failed to validate token CIDR blocks: invalid CIDR address: {bad}")));
+    }
     let role_tb = cidr::to_strings(&role.token.bound_cidrs);
-    if !role_tb.is_empty() && !subset(&role_tb, &cidr::to_strings(&token_bound_cidrs)) {
+    if !role_tb.is_empty() && !subset(&role_tb, &token_bound_cidrs) {
         return Err(multierror_500(format!(
             "failed to verify subset relationship between the token bound CIDRs on the role {} and the token bound CIDRs on the secret ID {}",
             go_quoted(&role_tb),
-            go_quoted(&cidr::to_strings(&token_bound_cidrs))
+            go_quoted(&token_bound_cidrs)
         )));
     }
     let mut num_uses = role.secret_id_num_uses;
@@ -302,7 +303,7 @@ pub(crate) async fn generate(b: &AppRole, req: &mut Request, name: &str, custom:
         .await?;
     if !created {
         b.view.delete(&acc_key).await?;
-        return Err(Error::invalid("SecretID is already registered"));
+        return Err(multierror_500("failed to store secret_id: SecretID is already registered"));
     }
     Ok(Some(Response::json(json!({
         "secret_id": secret.as_str(),
@@ -336,7 +337,7 @@ fn lookup_data(e: &SecretIdEntry) -> Value {
         "secret_id_accessor": e.accessor,
         "secret_id_num_uses": e.num_uses,
         "secret_id_ttl": e.ttl,
-        "token_bound_cidrs": cidr::to_strings(&e.token_bound_cidrs),
+        "token_bound_cidrs": e.token_bound_cidrs,
     })
 }
 
@@ -519,14 +520,15 @@ mod tests {
             (json!({"ttl": "1h"}), (400, "ttl cannot be longer than the role's secret_id_ttl".into())),
             (json!({"cidr_list": "10.0.0.0/8"}), (500, "1 error occurred:\n\t* failed to verify subset relationship between CIDR blocks on the role [\"127.0.0.0/8\"] and CIDR blocks on the secret ID [\"10.0.0.0/8\"]\n\n".into())),
             (json!({"cidr_list": "127.0.0.1"}), (500, "1 error occurred:\n\t* failed to validate CIDR blocks: invalid CIDR address: 127.0.0.1\n\n".into())),
-            (json!({"token_bound_cidrs": "10.1.1.1"}), (500, "1 error occurred:\n\t* failed to verify subset relationship between the token bound CIDRs on the role [\"127.0.0.0/8\"] and the token bound CIDRs on the secret ID [\"10.1.1.1\"]\n\n".into())),
+            (json!({"token_bound_cidrs": "10.1.1.1/32"}), (500, "1 error occurred:\n\t* failed to verify subset relationship between the token bound CIDRs on the role [\"127.0.0.0/8\"] and the token bound CIDRs on the secret ID [\"10.1.1.1/32\"]\n\n".into())),
+            (json!({"token_bound_cidrs": "127.0.0.1"}), (500, "1 error occurred:\n\t* failed to validate token CIDR blocks: invalid CIDR address: 127.0.0.1\n\n".into())),
             (json!({"metadata": "notjson"}), (400, "failed to parse metadata: failed to parse the input: invalid <key,value> format".into())),
             (json!({"metadata": {"a": "b"}}), (400, "Field validation failed: error converting input for field \"metadata\": expected a string".into())),
         ] {
             assert_eq!(h.err(Update, "role/r/secret-id", body.clone()).await, want, "{body}");
         }
         assert!(h.list("role/r/secret-id").await.is_empty(), "nothing was created");
-        let r = h.ok(Update, "role/r/secret-id", json!({"num_uses": 1, "ttl": "30s", "cidr_list": "127.0.0.1/32", "token_bound_cidrs": "127.0.0.1", "metadata": "k=v"})).await.unwrap().data.unwrap();
+        let r = h.ok(Update, "role/r/secret-id", json!({"num_uses": 1, "ttl": "30s", "cidr_list": "127.0.0.1/32", "token_bound_cidrs": "127.0.0.1/32", "metadata": "k=v"})).await.unwrap().data.unwrap();
         assert_eq!((r["secret_id_num_uses"].clone(), r["secret_id_ttl"].clone()), (json!(1), json!(30)));
     }
 
@@ -537,7 +539,7 @@ mod tests {
         h.ok(Update, "role/s", json!({})).await;
         let r = h.ok(Update, "role/r/custom-secret-id", json!({"secret_id": "my-custom-secret-1234"})).await.unwrap().data.unwrap();
         assert_eq!(r["secret_id"], "my-custom-secret-1234");
-        assert_eq!(h.err(Update, "role/r/custom-secret-id", json!({"secret_id": "my-custom-secret-1234"})).await, (400, "SecretID is already registered".into()));
+        assert_eq!(h.err(Update, "role/r/custom-secret-id", json!({"secret_id": "my-custom-secret-1234"})).await, (500, "1 error occurred:\n\t* failed to store secret_id: SecretID is already registered\n\n".into()));
         assert_eq!(h.list("role/r/secret-id").await.len(), 1, "the refused one left no accessor");
         h.ok(Update, "role/s/custom-secret-id", json!({"secret_id": "my-custom-secret-1234"})).await;
         assert_eq!(h.err(Update, "role/r/custom-secret-id", json!({})).await, (400, "missing secret_id".into()));
