@@ -173,10 +173,10 @@ pub(crate) async fn forget_accessor(b: &AppRole, accessor: &str) -> Result<()> {
 /// Every secret id of a deleted role.
 pub(crate) async fn delete_all_for_role(b: &AppRole, role: &str) -> Result<()> {
     for h in b.view.list(&role_secrets_prefix(role)).await? {
-        if let Some(bytes) = b.view.take(&secret_key(role, &h)).await? {
-            if let Ok(e) = parse_entry(&bytes) {
-                forget_accessor(b, &e.accessor).await?;
-            }
+        if let Some(bytes) = b.view.take(&secret_key(role, &h)).await?
+            && let Ok(e) = parse_entry(&bytes)
+        {
+            forget_accessor(b, &e.accessor).await?;
         }
     }
     Ok(())
@@ -480,7 +480,7 @@ mod tests {
         assert_eq!(h.list("role/r/secret-id").await, want);
         h.ok(Update, "role/r/secret-id/destroy", json!({"secret_id": sid})).await;
         assert!(h.ok(Update, "role/r/secret-id/lookup", json!({"secret_id": sid})).await.is_none(), "204 once destroyed");
-        assert_eq!(h.list("role/r/secret-id").await, [acc2.clone()]);
+        assert_eq!(h.list("role/r/secret-id").await, std::slice::from_ref(&acc2));
         h.ok(Update, "role/r/secret-id-accessor/destroy", json!({"secret_id_accessor": acc2})).await;
         assert!(h.list("role/r/secret-id").await.is_empty());
         assert_eq!(h.err(Update, "role/r/secret-id-accessor/destroy", json!({"secret_id_accessor": acc2})).await.0, 500);
