@@ -289,10 +289,17 @@ fn missing(field: &str) -> Error {
     Error::invalid(format!("missing {field}"))
 }
 
-/// Update one setting. Vault answers an unknown role here with `unsupported path`.
+/// OpenBao answers an update of an unknown role's setting or role id with the
+/// bytes of `unsupported path` (a 404). The row does serve the operation, so
+/// this is a coded error with that text, not `Error::UnsupportedPath`.
+fn no_such_role() -> Error {
+    Error::Coded(404, "1 error occurred:\n\t* unsupported path\n\n".into())
+}
+
+/// Update one setting.
 pub(crate) async fn write_setting(b: &AppRole, req: &mut Request, name: &str, s: Setting) -> Result<Option<Response>> {
     let _guard = b.write_lock.lock().await;
-    let Some(mut e) = load(b, name).await? else { return Err(Error::UnsupportedPath(req.rel_path.clone())) };
+    let Some(mut e) = load(b, name).await? else { return Err(no_such_role()) };
     let d = &req.data;
     match s {
         Setting::Policies => token_fields::apply_policies(d, &mut e.token, &mut e.legacy)?,
@@ -406,7 +413,7 @@ pub(crate) async fn write_role_id(b: &AppRole, req: &mut Request, name: &str) ->
         _ => return Err(missing("role_id")),
     };
     let _guard = b.write_lock.lock().await;
-    let Some(mut e) = load(b, name).await? else { return Err(Error::UnsupportedPath(req.rel_path.clone())) };
+    let Some(mut e) = load(b, name).await? else { return Err(no_such_role()) };
     let old = std::mem::replace(&mut e.role_id, id);
     store(b, name, &e, &old).await?;
     Ok(None)
