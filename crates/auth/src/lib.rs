@@ -1,8 +1,10 @@
-//! coffer-auth: auth methods (userpass; jwt/oidc and approle come with their issues).
+//! coffer-auth: auth methods (userpass, approle; jwt/oidc comes with its issue).
 //! `token_fields` is Vault's `tokenutil`, shared by every method that issues tokens.
 
+pub mod approle;
 pub mod hashing;
 pub mod token_fields;
 pub mod userpass;
 
+pub use approle::approle_factory;
 pub use userpass::userpass_factory;
