@@ -651,7 +651,7 @@ fn a_template_that_cannot_be_resolved_matches_nothing() {
     }
     // No entity: every templated rule is dropped, the plain ones kept.
     let p = Arc::new(parse("t", "path \"s/{{identity.entity.id}}\" { capabilities = [\"read\"] }\npath \"s/plain\" { capabilities = [\"read\"] }").unwrap());
-    for a in [Acl::new(&[p.clone()]), Acl::for_identity(&[p.clone()], None)] {
+    for a in [Acl::new(std::slice::from_ref(&p)), Acl::for_identity(std::slice::from_ref(&p), None)] {
         assert!(!reads(&a, "s/ent-1") && !reads(&a, "s/{{identity.entity.id}}") && reads(&a, "s/plain"));
     }
     // An empty id or name does not resolve (Vault's ACL mode).
