@@ -264,10 +264,12 @@ impl Acl {
     }
 
     /// Compile for a token's identity: templated paths are rendered with
-    /// `vars` ([`crate::template::render`]) and kept as the literal path that
-    /// results; a templated path that does not render (unknown parameter,
-    /// missing value, a value that would widen the match) is dropped, so it
-    /// matches nothing. `None`: every templated path is dropped.
+    /// `vars` ([`crate::template::render`]) and kept as the path that results;
+    /// a templated path that does not render (unknown parameter, missing
+    /// value, a value that would widen the match) is dropped, so it matches
+    /// nothing. A `deny` path is the exception for widening values: it is
+    /// rendered with them as they are, since a wider deny grants nothing.
+    /// `None`: every templated path is dropped.
     pub fn for_identity(policies: &[Arc<Policy>], vars: Option<&TemplateVars>) -> Acl {
         let mut acl = Acl { policy_names: policies.iter().map(|p| p.name.clone()).collect(), ..Acl::default() };
         if policies.iter().any(|p| p.name == "root") {
@@ -285,8 +287,15 @@ impl Acl {
             for r in &p.rules {
                 let rendered;
                 let pat = if r.templated {
-                    match vars.map(|v| crate::template::render(&r.pattern, v)) {
-                        // Values hold no `+`/`*`, but the joined pattern is checked as at parse time.
+                    let deny = r.caps.contains(Caps::DENY);
+                    let render = if deny { crate::template::render_deny } else { crate::template::render };
+                    match vars.map(|v| render(&r.pattern, v)) {
+                        // A widened deny may join a `+` and a `*`: read it as the wider `*`.
+                        Some(Ok(p)) if deny => {
+                            rendered = p.replace("+*", "*");
+                            rendered.as_str()
+                        }
+                        // Grant values hold no `+`/`*`; the joined pattern is checked as at parse time.
                         Some(Ok(p)) if !p.contains("+*") => {
                             rendered = p;
                             rendered.as_str()

@@ -101,6 +101,18 @@ pub(crate) fn validate(pattern: &str) -> Result<bool, ()> {
 /// caller drops the rule. Values are inserted as literal text and never
 /// rendered again (a `{{` in a value is just two braces).
 pub fn render(pattern: &str, vars: &TemplateVars) -> Result<String, Unrendered> {
+    render_with(pattern, vars, false)
+}
+
+/// [`render`] for a `deny` rule: a value that would widen the match is
+/// inserted as it is, because a wider deny grants nothing (dropping the rule
+/// instead could let a broader grant reach the paths it was meant to deny).
+/// A value that does not resolve still drops the rule, as in Vault.
+pub(crate) fn render_deny(pattern: &str, vars: &TemplateVars) -> Result<String, Unrendered> {
+    render_with(pattern, vars, true)
+}
+
+fn render_with(pattern: &str, vars: &TemplateVars, widen_ok: bool) -> Result<String, Unrendered> {
     let mut out = String::with_capacity(pattern.len() + 32);
     let mut why = Unrendered::NotFound;
     let ok = split(pattern, |p| match p {
@@ -109,7 +121,7 @@ pub fn render(pattern: &str, vars: &TemplateVars) -> Result<String, Unrendered> 
             true
         }
         Piece::Param(name) => match resolve(name, vars) {
-            Some(v) if safe_value(v) => {
+            Some(v) if widen_ok || safe_value(v) => {
                 out.push_str(v);
                 true
             }

@@ -686,6 +686,22 @@ fn a_value_that_would_widen_the_match_drops_the_rule() {
         assert_eq!(a.capabilities("s/x"), vec!["deny"]);
         assert_eq!(render(pattern, v), Err(Unrendered::Widening), "{pattern}");
     }
+    // A deny is never dropped for such a value: widened, it still grants nothing.
+    let deny = |pattern: &str, v: &TemplateVars| {
+        let text = format!("path \"s/*\" {{ capabilities = [\"read\"] }}\npath {pattern:?} {{ capabilities = [\"deny\"] }}");
+        Acl::for_identity(&[Arc::new(parse("t", &text).unwrap())], Some(v))
+    };
+    let a = deny("s/{{identity.entity.name}}", &star);
+    assert!(!reads(&a, "s/x") && !reads(&a, "s/*"));
+    let a = deny("s/{{identity.entity.metadata.slash}}/k", &vars());
+    assert!(!reads(&a, "s/bob/x/k") && reads(&a, "s/bob/k"));
+    let a = deny("s/{{identity.entity.metadata.empty}}*", &vars());
+    assert!(!reads(&a, "s/x"));
+    let a = deny("s/{{identity.entity.name}}*", &plus);
+    assert!(!reads(&a, "s/x") && !reads(&a, "s/a/b"));
+    // ... but a deny that cannot be resolved is dropped, as in Vault.
+    let a = deny("s/{{identity.entity.metadata.nope}}", &vars());
+    assert!(reads(&a, "s/x"));
     // A `{{` in a value is literal text, never rendered again.
     let a = tacl("s/{{identity.entity.metadata.braces}}");
     assert!(reads(&a, "s/{{identity.entity.id}}") && !reads(&a, "s/ent-1"));
