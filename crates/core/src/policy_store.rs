@@ -3,11 +3,14 @@
 //! Policies are stored raw (as the user wrote them) under `sys/policy/` and
 //! parsed once into `coffer_policy::Policy`. Each distinct set of policy
 //! names on a token gets one compiled `Acl`, cached until any policy changes,
-//! so the request hot path never parses or merges policies.
+//! so the request hot path never parses or merges policies. A set with
+//! templated paths is also compiled per entity it is rendered for
+//! ([`PolicyStore::acl_for_identity`]), cached the same way and bounded by
+//! [`TEMPLATED_CACHE_MAX`].
 
 use crate::error::{Error, Result};
 use crate::view::StorageView;
-use coffer_policy::{Acl, Policy};
+use coffer_policy::{Acl, Policy, TemplateVars};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -40,8 +43,43 @@ pub struct PolicyStore {
 struct AclCache {
     generation: u64,
     // Keyed by the token's own Vec so a lookup borrows `&[String]` and allocates nothing.
-    map: HashMap<Vec<String>, Arc<Acl>>,
+    map: HashMap<Vec<String>, Plain>,
+    /// ACLs of templated sets rendered for an entity: policy set → entity id → ACL.
+    /// Two borrowed lookups, so a hit allocates nothing either.
+    templated: HashMap<Vec<String>, HashMap<String, Rendered>>,
+    /// Entries in `templated` (all inner maps together), at most [`TEMPLATED_CACHE_MAX`].
+    templated_len: usize,
 }
+
+impl AclCache {
+    /// The cached ACL of `policies` rendered for `vars`, if it was rendered from equal variables.
+    fn rendered(&self, policies: &[String], vars: &Arc<TemplateVars>) -> Option<Arc<Acl>> {
+        let r = self.templated.get(policies)?.get(vars.entity_id.as_str())?;
+        (Arc::ptr_eq(&r.vars, vars) || *r.vars == **vars).then(|| r.acl.clone())
+    }
+}
+
+/// The plain ACL of a policy set (templated paths dropped), and whether any
+/// of its policies has a templated path (then an entity's ACL differs).
+struct Plain {
+    acl: Arc<Acl>,
+    templated: bool,
+}
+
+/// An ACL rendered for one entity, with the variables it was rendered from:
+/// reused while the caller's variables are the same `Arc` or equal to them.
+/// Holding the `Arc` keeps its address from being reused by other variables.
+struct Rendered {
+    vars: Arc<TemplateVars>,
+    acl: Arc<Acl>,
+}
+
+/// Most plain ACLs cached (distinct token policy sets) before the cache is emptied.
+pub const PLAIN_CACHE_MAX: usize = 4096;
+/// Most rendered ACLs cached (distinct policy set × entity pairs) before
+/// they are all dropped and compiled again on demand. A rendered ACL of the
+/// default policy and a small user policy is a few KiB.
+pub const TEMPLATED_CACHE_MAX: usize = 4096;
 
 impl PolicyStore {
     /// Load every stored policy; create `default` on a fresh store.
@@ -81,6 +119,8 @@ impl PolicyStore {
         let mut cache = self.acls.write();
         cache.generation += 1;
         cache.map.clear();
+        cache.templated.clear();
+        cache.templated_len = 0;
     }
 
     /// Create or replace a policy. Parse errors are 400 and leave the stored
@@ -132,26 +172,79 @@ impl PolicyStore {
     }
 
     /// The compiled ACL for a token's policy set as seen by its entity:
-    /// templated paths (`{{identity.entity.id}}`...) rendered with `vars`.
-    /// The identity stages call this; without an entity (`None`) it is
-    /// [`acl_for`](Self::acl_for). Today templated paths are not rendered yet
-    /// and match nothing (Vault's rule for a template that cannot be
-    /// resolved), so both give the same ACL.
-    pub fn acl_for_identity(&self, policies: &[String], vars: Option<&Arc<coffer_policy::TemplateVars>>) -> Arc<Acl> {
-        let _ = vars;
-        self.acl_for(policies)
+    /// templated paths (`{{identity.entity.id}}`...) rendered with `vars`
+    /// (a path that does not render matches nothing). The identity stage
+    /// calls this on every request of a token with an entity; without one
+    /// (`None`) it is [`acl_for`](Self::acl_for).
+    ///
+    /// A set without templated paths is served from the plain cache, at the
+    /// cost of `acl_for` (no allocation on a hit). A templated set is compiled
+    /// per (set, entity id) and cached; a hit allocates nothing and compares
+    /// the cached variables with `vars` by pointer, or by value when the
+    /// caller built a new `Arc` (a changed entity compiles again).
+    pub fn acl_for_identity(&self, policies: &[String], vars: Option<&Arc<TemplateVars>>) -> Arc<Acl> {
+        let Some(vars) = vars else { return self.acl_for(policies) };
+        let generation = {
+            let cache = self.acls.read();
+            match cache.map.get(policies) {
+                Some(p) if !p.templated => return p.acl.clone(),
+                Some(_) => match cache.rendered(policies, vars) {
+                    Some(acl) => return acl,
+                    None => cache.generation,
+                },
+                None => {
+                    drop(cache);
+                    let (acl, templated) = self.plain(policies);
+                    if !templated {
+                        return acl;
+                    }
+                    // The plain entry may have been evicted while the rendered one stayed.
+                    let cache = self.acls.read();
+                    match cache.rendered(policies, vars) {
+                        Some(acl) => return acl,
+                        // Read before the policies are (in the compile below).
+                        None => cache.generation,
+                    }
+                }
+            }
+        };
+        let acl = Arc::new(Acl::for_identity(&self.policy_set(policies), Some(vars)));
+        let mut cache = self.acls.write();
+        if cache.generation != generation {
+            // A policy changed while this ACL was compiled: use it for this request only.
+            return acl;
+        }
+        let entry = Rendered { vars: vars.clone(), acl: acl.clone() };
+        let c = &mut *cache;
+        let known = c.templated.get_mut(policies).and_then(|m| m.get_mut(vars.entity_id.as_str()));
+        if let Some(slot) = known {
+            *slot = entry;
+            return acl;
+        }
+        if c.templated_len >= TEMPLATED_CACHE_MAX {
+            c.templated.clear();
+            c.templated_len = 0;
+        }
+        match c.templated.get_mut(policies) {
+            Some(m) => m.insert(vars.entity_id.clone(), entry),
+            None => c.templated.entry(policies.to_vec()).or_default().insert(vars.entity_id.clone(), entry),
+        };
+        c.templated_len += 1;
+        acl
     }
 
     /// The compiled ACL for a token's policy set. Unknown names are ignored
-    /// (as Vault does); `root` gives the root ACL.
+    /// (as Vault does); `root` gives the root ACL. Templated paths match
+    /// nothing here (no entity).
     pub fn acl_for(&self, policies: &[String]) -> Arc<Acl> {
-        let generation = {
-            let cache = self.acls.read();
-            if let Some(acl) = cache.map.get(policies) {
-                return acl.clone();
-            }
-            cache.generation
-        };
+        if let Some(p) = self.acls.read().map.get(policies) {
+            return p.acl.clone();
+        }
+        self.plain(policies).0
+    }
+
+    /// The policies of a set, in order (unknown names skipped, `root` as an empty root policy).
+    fn policy_set(&self, policies: &[String]) -> Vec<Arc<Policy>> {
         let parsed = self.parsed.read();
         let mut set: Vec<Arc<Policy>> = Vec::with_capacity(policies.len());
         for name in policies {
@@ -164,20 +257,39 @@ impl PolicyStore {
                 set.push(p.clone());
             }
         }
-        drop(parsed);
+        set
+    }
+
+    /// Compile (and cache) the plain ACL of a set: (ACL, whether the set has templated paths).
+    fn plain(&self, policies: &[String]) -> (Arc<Acl>, bool) {
+        let generation = {
+            let cache = self.acls.read();
+            if let Some(p) = cache.map.get(policies) {
+                return (p.acl.clone(), p.templated);
+            }
+            cache.generation
+        };
+        let set = self.policy_set(policies);
+        let templated = set.iter().any(|p| p.rules.iter().any(|r| r.templated));
         let acl = Arc::new(Acl::new(&set));
         let mut cache = self.acls.write();
         if cache.generation != generation {
-            // A policy changed while this ACL was compiled: use it for this request only.
-            return acl;
+            return (acl, templated);
         }
         // Bound the cache: token policy sets are few in practice, but a
         // caller could mint many distinct combinations.
-        if cache.map.len() > 4096 {
+        if cache.map.len() >= PLAIN_CACHE_MAX {
             cache.map.clear();
         }
-        cache.map.insert(policies.to_vec(), acl.clone());
-        acl
+        cache.map.insert(policies.to_vec(), Plain { acl: acl.clone(), templated });
+        (acl, templated)
+    }
+
+    #[cfg(test)]
+    fn templated_entries(&self) -> usize {
+        let c = self.acls.read();
+        debug_assert_eq!(c.templated_len, c.templated.values().map(HashMap::len).sum::<usize>());
+        c.templated_len
     }
 }
 
@@ -258,6 +370,91 @@ mod tests {
         // A policy change still invalidates it.
         store.put("app", r#"path "other/*" { capabilities = ["read"] }"#).await.unwrap();
         assert!(!Arc::ptr_eq(&store.acl_for(&policies), &first));
+
+        // A token with an entity: a set without templated paths is the plain
+        // ACL, found as cheaply; a templated set (here through `default`) is
+        // found without allocating too, with the same Arc or an equal one.
+        let plain: Vec<String> = vec!["app".into()];
+        let vars = entity("e1", "alice");
+        let same = Arc::new((*vars).clone());
+        let p = store.acl_for_identity(&plain, Some(&vars));
+        assert!(Arc::ptr_eq(&p, &store.acl_for(&plain)));
+        let t = store.acl_for_identity(&policies, Some(&vars));
+        let before = counting::allocations();
+        for _ in 0..100 {
+            assert!(Arc::ptr_eq(&store.acl_for_identity(&plain, Some(&vars)), &p));
+            assert!(Arc::ptr_eq(&store.acl_for_identity(&policies, Some(&vars)), &t));
+            assert!(Arc::ptr_eq(&store.acl_for_identity(&policies, Some(&same)), &t));
+            assert!(Arc::ptr_eq(&store.acl_for_identity(&policies, None), &store.acl_for(&policies)));
+        }
+        assert_eq!(counting::allocations() - before, 0);
+    }
+
+    fn entity(id: &str, name: &str) -> Arc<TemplateVars> {
+        Arc::new(TemplateVars {
+            entity_id: id.into(),
+            entity_name: name.into(),
+            entity_metadata: [("team".to_string(), format!("team-{name}"))].into(),
+            ..TemplateVars::default()
+        })
+    }
+
+    const TEMPLATED: &str = r#"path "kv/{{identity.entity.name}}/*" { capabilities = ["read"] }
+path "kv/shared/{{identity.entity.metadata.team}}" { capabilities = ["update"] }
+path "kv/plain" { capabilities = ["list"] }"#;
+
+    #[tokio::test]
+    async fn templated_sets_are_rendered_per_entity_cached_and_invalidated() {
+        let store = PolicyStore::load(view().await).await.unwrap();
+        store.put("user", TEMPLATED).await.unwrap();
+        let set: Vec<String> = vec!["user".into()];
+        let (alice, bob) = (entity("e1", "alice"), entity("e2", "bob"));
+        let a = store.acl_for_identity(&set, Some(&alice));
+        let b = store.acl_for_identity(&set, Some(&bob));
+        assert_eq!(a.capabilities("kv/alice/x"), vec!["read"]);
+        assert_eq!(a.capabilities("kv/bob/x"), vec!["deny"]);
+        assert_eq!(a.capabilities("kv/shared/team-alice"), vec!["update"]);
+        assert_eq!(b.capabilities("kv/bob/x"), vec!["read"]);
+        assert_eq!(b.capabilities("kv/shared/team-alice"), vec!["deny"]);
+        // Without an entity the templated rules match nothing; the plain one stays.
+        let none = store.acl_for_identity(&set, None);
+        assert_eq!(none.capabilities("kv/alice/x"), vec!["deny"]);
+        assert_eq!(none.capabilities("kv/plain"), vec!["list"]);
+        assert!(Arc::ptr_eq(&store.acl_for_identity(&set, Some(&alice)), &a));
+        assert_eq!(store.templated_entries(), 2);
+
+        // The entity changed (a renamed entity: new variables under the same id).
+        let renamed = entity("e1", "carol");
+        let c = store.acl_for_identity(&set, Some(&renamed));
+        assert_eq!(c.capabilities("kv/carol/x"), vec!["read"]);
+        assert_eq!(c.capabilities("kv/alice/x"), vec!["deny"]);
+        assert_eq!(store.templated_entries(), 2);
+
+        // Any policy change drops every rendered ACL.
+        store.put("user", r#"path "kv/{{identity.entity.id}}" { capabilities = ["read"] }"#).await.unwrap();
+        assert_eq!(store.templated_entries(), 0);
+        let d = store.acl_for_identity(&set, Some(&bob));
+        assert_eq!(d.capabilities("kv/bob/x"), vec!["deny"]);
+        assert_eq!(d.capabilities("kv/e2"), vec!["read"]);
+        store.delete("user").await.unwrap();
+        assert_eq!(store.acl_for_identity(&set, Some(&bob)).capabilities("kv/e2"), vec!["deny"]);
+    }
+
+    #[tokio::test]
+    async fn the_rendered_cache_is_bounded() {
+        let store = PolicyStore::load(view().await).await.unwrap();
+        store.put("user", TEMPLATED).await.unwrap();
+        let set: Vec<String> = vec!["user".into(), "default".into()];
+        let n = TEMPLATED_CACHE_MAX + 500;
+        let mut peak = 0;
+        for i in 0..n {
+            let v = entity(&format!("e{i}"), &format!("u{i}"));
+            let acl = store.acl_for_identity(&set, Some(&v));
+            assert_eq!(acl.capabilities(&format!("kv/u{i}/x")), vec!["read"]);
+            peak = peak.max(store.templated_entries());
+        }
+        assert_eq!(peak, TEMPLATED_CACHE_MAX);
+        assert!(store.templated_entries() <= TEMPLATED_CACHE_MAX);
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value as J};
 
-use crate::{Caps, PathRule, Policy};
+use crate::{Caps, PathRule, Policy, TemplateVars};
 
 /// One request to authorize.
 #[derive(Clone, Copy, Debug)]
@@ -257,8 +257,20 @@ const LIST_BUF: usize = 512;
 
 impl Acl {
     /// Compile. A policy named `root` makes a root ACL (everything allowed,
-    /// including sudo). Templated paths are skipped.
+    /// including sudo). Templated paths are skipped (a token without an
+    /// entity: Vault drops a template it cannot resolve).
     pub fn new(policies: &[Arc<Policy>]) -> Acl {
+        Acl::for_identity(policies, None)
+    }
+
+    /// Compile for a token's identity: templated paths are rendered with
+    /// `vars` ([`crate::template::render`]) and kept as the path that results;
+    /// a templated path that does not render (unknown parameter, missing
+    /// value, a value that would widen the match) is dropped, so it matches
+    /// nothing. A `deny` path is the exception for widening values: it is
+    /// rendered with them as they are, since a wider deny grants nothing.
+    /// `None`: every templated path is dropped.
+    pub fn for_identity(policies: &[Arc<Policy>], vars: Option<&TemplateVars>) -> Acl {
         let mut acl = Acl { policy_names: policies.iter().map(|p| p.name.clone()).collect(), ..Acl::default() };
         if policies.iter().any(|p| p.name == "root") {
             acl.root = true;
@@ -273,10 +285,26 @@ impl Acl {
         let mut index: HashMap<(Kind, String), u32> = HashMap::new();
         for p in policies {
             for r in &p.rules {
-                if r.templated {
-                    continue;
-                }
-                let pat = r.pattern.as_str();
+                let rendered;
+                let pat = if r.templated {
+                    let deny = r.caps.contains(Caps::DENY);
+                    let render = if deny { crate::template::render_deny } else { crate::template::render };
+                    match vars.map(|v| render(&r.pattern, v)) {
+                        // A widened deny may join a `+` and a `*`: read it as the wider `*`.
+                        Some(Ok(p)) if deny => {
+                            rendered = p.replace("+*", "*");
+                            rendered.as_str()
+                        }
+                        // Grant values hold no `+`/`*`; the joined pattern is checked as at parse time.
+                        Some(Ok(p)) if !p.contains("+*") => {
+                            rendered = p;
+                            rendered.as_str()
+                        }
+                        _ => continue,
+                    }
+                } else {
+                    r.pattern.as_str()
+                };
                 let kind = if pat.contains('+') {
                     Kind::Seg
                 } else if pat.ends_with('*') {

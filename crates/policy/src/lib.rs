@@ -7,9 +7,13 @@
 //! are pinned against `bao server -dev` by `tests/acl_corpus.rs`.
 //!
 //! Known gaps (documented, deliberate):
-//! - Templated paths (`{{identity.entity.id}}` …) parse, but are never
-//!   matched: Coffer has no identity store yet. Vault also skips a templated
-//!   path when the token has no entity, which is what this amounts to.
+//! - Templated paths (`{{identity.entity.id}}` …) are rendered for a token's
+//!   entity ([`Acl::for_identity`], [`TemplateVars`]); one that cannot be
+//!   resolved matches nothing, as in Vault. A rendered value holding `/`,
+//!   `*` or `+` (OpenBao 2.7's default refusal), or one that is empty, `.`
+//!   or `..` (Coffer's addition), also drops the rule: a value never widens
+//!   the match. `time.*` parameters never render in a path (Vault renders
+//!   them; an ACL that changes every second cannot be cached).
 //! - `mfa_methods`, `control_group` (Vault Enterprise), `comment`,
 //!   `pagination_limit` and `list_scan_response_keys_filter_path` (OpenBao)
 //!   are accepted and ignored. `expiration` (OpenBao) is rejected, because
@@ -22,7 +26,7 @@ mod template;
 
 pub use acl::{Acl, AclDecision, AclRequest, AclResult};
 pub use parse::{parse, PathRule, Policy, PolicyError};
-pub use template::{AliasVars, GroupVars, TemplateVars};
+pub use template::{render, AliasVars, GroupVars, TemplateVars, Unrendered};
 
 /// A set of capabilities (bit set).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -31,7 +31,9 @@ pub struct PathRule {
     pub required_parameters: Vec<String>,
     pub min_wrapping_ttl: Option<Duration>,
     pub max_wrapping_ttl: Option<Duration>,
-    /// Contains `{{...}}`; never matched (no identity store yet).
+    /// Contains `{{...}}`: matched only once rendered for an identity
+    /// ([`crate::Acl::for_identity`]); without one, or when a parameter does
+    /// not render, the rule matches nothing.
     pub templated: bool,
 }
 
@@ -103,6 +105,11 @@ fn parse_rule(pattern: &str, line: usize, body: &Node) -> Result<PathRule, Polic
     if pattern.contains("+*") {
         return perr(line, format!("invalid use of wildcards ('+*' is forbidden) {ctx}"));
     }
+    // Vault checks only that `{{` and `}}` balance; parameters are resolved
+    // (or not: the rule then matches nothing) when the ACL is built.
+    let Ok(templated) = crate::template::validate(pattern) else {
+        return perr(line, format!("path {pattern:?}: failed to validate policy templating: unbalanced templating characters"));
+    };
     let mut rule = PathRule {
         pattern: pattern.to_string(),
         line,
@@ -112,7 +119,7 @@ fn parse_rule(pattern: &str, line: usize, body: &Node) -> Result<PathRule, Polic
         required_parameters: Vec::new(),
         min_wrapping_ttl: None,
         max_wrapping_ttl: None,
-        templated: pattern.contains("{{"),
+        templated,
     };
     let mut seen: HashMap<&str, usize> = HashMap::new();
     let mut capabilities: Vec<(String, usize)> = Vec::new();
