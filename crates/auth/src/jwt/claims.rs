@@ -68,7 +68,7 @@ pub(crate) fn validate_registered(claims: &Value, role: &Role, bound_issuer: &st
             return Err("audience claim found in JWT but no audiences bound to the role".into());
         }
     } else if !aud.iter().any(|a| role.bound_audiences.iter().any(|b| b == a)) {
-        return Err("invalid audience (aud) claim: audience provided does not match any of the expected audiences".into());
+        return Err("invalid audience (aud) claim: audience claim does not match any expected audience".into());
     }
     let skew = leeway(role.clock_skew_leeway, DEFAULT_CLOCK_SKEW);
     if let Some(exp) = num(claims, "exp")

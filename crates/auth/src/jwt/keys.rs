@@ -64,29 +64,14 @@ pub(crate) struct Key {
     key: DecodingKey,
 }
 
-/// What the OIDC flow needs from a discovery document.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Discovery {
-    pub issuer: String,
-    pub authorization_endpoint: String,
-    pub token_endpoint: String,
-}
-
 pub(crate) struct Fetched {
     keys: Vec<Key>,
-    pub discovery: Option<Discovery>,
 }
 
 pub(crate) struct Entry {
     source: Source,
     fetched: Fetched,
     at: Instant,
-}
-
-impl Entry {
-    pub(crate) fn discovery(&self) -> Option<&Discovery> {
-        self.fetched.discovery.as_ref()
-    }
 }
 
 /// A mount's cached keys.
@@ -176,12 +161,12 @@ pub(crate) async fn load_source(source: &Source) -> Result<Fetched, String> {
     match source {
         Source::Static(pems) => {
             let keys = pems.iter().map(|p| parse_pem(p)).collect::<Result<Vec<_>, _>>()?;
-            Ok(Fetched { keys, discovery: None })
+            Ok(Fetched { keys })
         }
         Source::Jwks { url, ca_pem } => {
             let c = client(ca_pem)?;
             let keys = parse_jwks(&get_json(&c, url).await?)?;
-            Ok(Fetched { keys, discovery: None })
+            Ok(Fetched { keys })
         }
         Source::Discovery { url, ca_pem } => {
             let c = client(ca_pem)?;
@@ -197,8 +182,7 @@ pub(crate) async fn load_source(source: &Source) -> Result<Fetched, String> {
                 return Err("the discovery document has no jwks_uri".into());
             }
             let keys = parse_jwks(&get_json(&c, &jwks_uri).await?)?;
-            let discovery = Discovery { issuer, authorization_endpoint: field("authorization_endpoint"), token_endpoint: field("token_endpoint") };
-            Ok(Fetched { keys, discovery: Some(discovery) })
+            Ok(Fetched { keys })
         }
     }
 }
@@ -330,7 +314,10 @@ pub(crate) async fn verify(cache: &KeyCache, source: &Source, token: &str, algs:
     // `none` and HS* are never in `algs` (config.rs refuses them), and never parse to a family.
     let alg = match h.alg.parse::<Algorithm>() {
         Ok(a) if algs.iter().any(|x| x == &h.alg) && family(a).is_some() => a,
-        _ => return Err(format!("error verifying token signature: unsupported signing algorithm {:?}; expected one of {algs:?}", h.alg)),
+        _ => {
+            let expected: Vec<String> = algs.iter().map(|a| format!("{a:?}")).collect();
+            return Err(format!("error verifying token signature: unexpected signature algorithm {:?}; expected [{}]", h.alg, expected.join(" ")));
+        }
     };
     let entry = cache.get(source).await.map_err(|e| format!("error verifying token signature: fetching keys: {e}"))?;
     if let Some(claims) = try_keys(&entry, token, alg, h.kid.as_deref()) {
