@@ -113,6 +113,8 @@ class Issuer:
 
     def __init__(self, tls: "TlsFiles | None" = None):
         self.keys: list[Key] = []
+        self.raw_jwks: list[dict] = []  # extra JWKs served as they are (e.g. an `oct` key)
+        self.padding = 0  # bytes of filler added to the JWKS document
         self.jwks_hits = 0
         issuer = self
 
@@ -123,7 +125,9 @@ class Issuer:
             def do_GET(self):
                 if self.path == "/jwks":
                     issuer.jwks_hits += 1
-                    body = {"keys": [k.jwk for k in issuer.keys]}
+                    body = {"keys": [k.jwk for k in issuer.keys] + issuer.raw_jwks}
+                    if issuer.padding:
+                        body["filler"] = "x" * issuer.padding
                 elif self.path == "/.well-known/openid-configuration":
                     body = {"issuer": issuer.url, "jwks_uri": issuer.url + "/jwks",
                             "authorization_endpoint": issuer.url + "/auth", "token_endpoint": issuer.url + "/token",
@@ -582,3 +586,38 @@ def test_hvac_jwt_api(server, issuer):
     assert out["auth"]["client_token"] and sorted(out["auth"]["policies"]) == ["a", "default"]
     c.auth.jwt.delete_role("gh", path=m)
     assert server.http("LIST", f"auth/{m}/role").status_code == 404
+
+
+def test_symmetric_jwk_is_never_a_key(server):
+    """A JWKS that (wrongly) publishes an `oct` key: an HS256 token signed with that secret
+    is refused; the RSA key beside it still works."""
+    i = Issuer()
+    try:
+        k = Key("rsa")
+        secret = b"shared-secret-that-must-not-verify"
+        i.keys.append(k)
+        i.raw_jwks.append({"kty": "oct", "kid": "hmac-1", "alg": "HS256", "k": b64(secret)})
+        m = mount(server)
+        configure(server, m, jwks_url=i.url + "/jwks")
+        write_role(server, m, "r", role_type="jwt", user_claim="sub", bound_subject="svc")
+        claims = {"sub": "svc", "exp": int(time.time()) + 60}
+        r = assert_status(login(server, m, hs256_with(secret, claims, kid="hmac-1"), "r"), 400)
+        assert 'unexpected signature algorithm "HS256"' in errors_of(r)[0]
+        assert_status(login(server, m, k.sign(claims), "r"), 200)
+    finally:
+        i.close()
+
+
+def test_oversized_jwks_is_refused(coffer):
+    """Coffer's bound: a JWKS document over 256 KiB is not read (config write answers 400)."""
+    i = Issuer()
+    try:
+        i.keys.append(Key("ec"))
+        m = mount(coffer)
+        i.padding = 300 * 1024
+        r = assert_status(coffer.http("POST", f"auth/{m}/config", json_body={"jwks_url": i.url + "/jwks"}), 400)
+        assert "larger than 262144 bytes" in errors_of(r)[0], r.text
+        i.padding = 100 * 1024
+        configure(coffer, m, jwks_url=i.url + "/jwks")
+    finally:
+        i.close()
