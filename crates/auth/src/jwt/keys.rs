@@ -82,8 +82,6 @@ pub(crate) struct KeyCache {
     refresh: tokio::sync::Mutex<()>,
     /// When a refetch after a miss was last tried.
     last_attempt: Mutex<Option<Instant>>,
-    /// Number of fetches made (for tests and docs).
-    fetches: std::sync::atomic::AtomicU64,
 }
 
 impl KeyCache {
@@ -95,11 +93,6 @@ impl KeyCache {
 
     fn cached(&self, source: &Source) -> Option<Arc<Entry>> {
         self.current.lock().clone().filter(|e| &e.source == source)
-    }
-
-    #[cfg(test)]
-    pub(crate) fn fetch_count(&self) -> u64 {
-        self.fetches.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The keys of `source`, fetched if none are cached for it.
@@ -119,7 +112,6 @@ impl KeyCache {
             }
             *last = Some(Instant::now());
         }
-        self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let f = load_source(source).await?;
         Ok(self.install(source.clone(), f))
     }
@@ -144,7 +136,6 @@ impl KeyCache {
             }
             *last = Some(Instant::now());
         }
-        self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match load_source(&seen.source).await {
             Ok(f) => Some(self.install(seen.source.clone(), f)),
             Err(e) => {

@@ -17,6 +17,9 @@ mod keys;
 mod login;
 mod role;
 
+#[cfg(test)]
+mod tests;
+
 use async_trait::async_trait;
 use coffer_core::{
     Backend, BackendFactory, EngineFactory, FieldKind, FieldSpec, MountContext, Operation, PathTable, Paths, Request, Response,
