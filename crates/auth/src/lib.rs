@@ -3,8 +3,10 @@
 
 pub mod approle;
 pub mod hashing;
+pub mod jwt;
 pub mod token_fields;
 pub mod userpass;
 
 pub use approle::approle_factory;
+pub use jwt::jwt_factory;
 pub use userpass::userpass_factory;

@@ -131,6 +131,8 @@ pub(crate) fn new_core(storage: Arc<dyn Storage>, cfg: CoreConfig) -> Arc<Core> 
     }
     core.register_auth("userpass", coffer_auth::userpass_factory());
     core.register_auth("approle", coffer_auth::approle_factory());
+    core.register_auth("jwt", coffer_auth::jwt_factory());
+    core.register_auth("oidc", coffer_auth::jwt_factory());
     core
 }
 
