@@ -165,4 +165,4 @@ pub(crate) fn list_or_null(v: &[String]) -> Value {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -9,15 +9,15 @@ use coffer_storage::InmemStorage;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-const ROOT: &str = "root-test";
+pub(crate) const ROOT: &str = "root-test";
 
-async fn core() -> Arc<Core> {
+pub(crate) async fn core() -> Arc<Core> {
     let core = Core::new(Arc::new(InmemStorage::new()), CoreConfig::default());
     core.initialize(1, 1, Some(ROOT), true).await.unwrap();
     core
 }
 
-async fn call(core: &Core, op: Operation, path: &str, body: Value) -> Result<Response> {
+pub(crate) async fn call(core: &Core, op: Operation, path: &str, body: Value) -> Result<Response> {
     let data = match body {
         Value::Object(m) => m,
         _ => Data::new(),
@@ -34,7 +34,7 @@ async fn call(core: &Core, op: Operation, path: &str, body: Value) -> Result<Res
     .await
 }
 
-async fn write(core: &Core, path: &str, body: Value) -> Result<Option<Data>> {
+pub(crate) async fn write(core: &Core, path: &str, body: Value) -> Result<Option<Data>> {
     call(core, Operation::Update, path, body).await.map(|r| r.data)
 }
 
@@ -45,7 +45,7 @@ fn err(r: Result<Option<Data>>) -> String {
     }
 }
 
-async fn id_of(core: &Core, path: &str, body: Value) -> String {
+pub(crate) async fn id_of(core: &Core, path: &str, body: Value) -> String {
     write(core, path, body).await.unwrap().unwrap()["id"].as_str().unwrap().to_string()
 }
 
@@ -143,4 +143,132 @@ async fn the_store_survives_a_seal_and_unseal() {
     let store = core.active().unwrap().identity().clone();
     assert_eq!(store.entity(&e).unwrap().policies, vec!["p"]);
     assert_eq!(store.group_ids_for_entity(&e), vec![g]);
+}
+
+/// A minimal auth method for the login tests: `login/<name>` (unauthenticated)
+/// logs in as alias `<name>` with the groups named in `groups`.
+mod fake_auth {
+    use crate::backend::{Backend, BackendFactory, FieldKind, FieldSpec, MountContext, PathTable, Paths, Route, SpecialPaths, field, path};
+    use crate::error::Result;
+    use crate::logical::{Login, LoginAlias, Operation, Request, Response};
+    use std::sync::{Arc, LazyLock};
+
+    #[derive(Clone, Copy, Debug)]
+    enum H {
+        Login,
+    }
+    const F: &[FieldSpec] = &[field("groups", FieldKind::StringList, "groups"), field("batch", FieldKind::Bool, "batch token")];
+    static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| Paths::new(vec![path("login", "login/(?P<name>.+)", &[(Operation::Update, H::Login)], F, "log in")]));
+    struct Fake;
+    #[async_trait::async_trait]
+    impl Backend for Fake {
+        fn table(&self) -> &PathTable {
+            &TABLE
+        }
+        fn special_paths(&self) -> SpecialPaths {
+            SpecialPaths { unauthenticated: vec!["login/*"], root: vec![] }
+        }
+        async fn serve(&self, route: &Route<'_>, req: &mut Request) -> Result<Option<Response>> {
+            let H::Login = TABLE.handler(route, req.operation)?;
+            let groups = crate::fields::get_str_list(&req.data, "groups")?.unwrap_or_default();
+            let batch = crate::fields::get_bool(&req.data, "batch")?.unwrap_or(false);
+            let name = route.param("name").to_string();
+            let login = Login {
+                policies: vec!["tp".into()],
+                display_name: name.clone(),
+                renewable: true,
+                token_type: if batch { "batch" } else { "default" }.into(),
+                alias: Some(LoginAlias { name, metadata: Default::default() }),
+                group_aliases: groups,
+                ..Default::default()
+            };
+            Ok(Some(Response { login: Some(login), ..Default::default() }))
+        }
+    }
+    pub struct Factory;
+    impl BackendFactory for Factory {
+        fn build(&self, _ctx: MountContext) -> Result<Arc<dyn Backend>> {
+            Ok(Arc::new(Fake))
+        }
+    }
+}
+
+pub(crate) async fn login_core() -> (Arc<Core>, String) {
+    let core = core().await;
+    core.register_auth("fake", Arc::new(fake_auth::Factory));
+    write(&core, "sys/auth/fake", json!({"type": "fake"})).await.unwrap();
+    let acc = {
+        let active = core.active().unwrap();
+        let router = active.router();
+        router.entries().iter().find(|e| e.entry.kind == "fake").unwrap().entry.accessor.clone()
+    };
+    (core, acc)
+}
+
+pub(crate) async fn login(core: &Core, name: &str, body: Value) -> crate::logical::Auth {
+    let data = match body {
+        Value::Object(m) => m,
+        _ => Data::new(),
+    };
+    let r = core
+        .handle(Incoming { operation: Operation::Update, path: format!("auth/fake/login/{name}"), data, token: None, wrap_ttl: None, remote_addr: Some("127.0.0.1:4000".parse().unwrap()), headers: vec![] })
+        .await
+        .unwrap();
+    r.auth.unwrap()
+}
+
+pub(crate) async fn as_token(core: &Core, token: &str, op: Operation, path: &str) -> Result<Response> {
+    core.handle(Incoming { operation: op, path: path.into(), data: Data::new(), token: Some(token.into()), wrap_ttl: None, remote_addr: Some("127.0.0.1:4000".parse().unwrap()), headers: vec![] }).await
+}
+
+#[tokio::test]
+async fn a_login_finds_or_creates_its_entity_and_alias() {
+    let (core, acc) = login_core().await;
+    let first = login(&core, "alice", json!({})).await;
+    assert!(!first.entity_id.is_empty());
+    let store = core.active().unwrap().identity().clone();
+    let e = store.entity(&first.entity_id).unwrap();
+    assert!(e.name.starts_with("entity_") && e.name.len() == "entity_12345678.root".len(), "{}", e.name);
+    assert_eq!((e.aliases.len(), e.aliases[0].name.as_str(), e.aliases[0].mount_accessor.as_str()), (1, "alice", acc.as_str()));
+    // The second login reuses them; a batch token carries the entity too.
+    assert_eq!(login(&core, "alice", json!({})).await.entity_id, first.entity_id);
+    let b = login(&core, "alice", json!({"batch": true})).await;
+    assert_eq!((b.token_type.as_str(), b.entity_id.as_str()), ("batch", first.entity_id.as_str()));
+    let looked = as_token(&core, &b.client_token, Operation::Read, "auth/token/lookup-self").await.unwrap().data.unwrap();
+    assert_eq!(looked["entity_id"], json!(first.entity_id));
+    assert_eq!(store.snapshot().entities().len(), 1);
+    // A child token carries its parent's entity.
+    write(&core, "sys/policies/acl/tp", json!({"policy": "path \"auth/token/create\" { capabilities = [\"update\"] }"})).await.unwrap();
+    let child = core
+        .handle(Incoming { operation: Operation::Update, path: "auth/token/create".into(), data: Data::new(), token: Some(first.client_token.clone()), wrap_ttl: None, remote_addr: Some("127.0.0.1:4000".parse().unwrap()), headers: vec![] })
+        .await
+        .unwrap()
+        .auth
+        .unwrap();
+    assert_eq!(child.entity_id, first.entity_id);
+}
+
+#[tokio::test]
+async fn a_login_sets_external_group_memberships_to_its_groups() {
+    let (core, acc) = login_core().await;
+    let devs = id_of(&core, "identity/group", json!({"name": "devs", "type": "external", "policies": ["dp"]})).await;
+    let ops = id_of(&core, "identity/group", json!({"name": "ops", "type": "external"})).await;
+    write(&core, "identity/group-alias", json!({"name": "developers", "mount_accessor": acc, "canonical_id": devs})).await.unwrap();
+    write(&core, "identity/group-alias", json!({"name": "operators", "mount_accessor": acc, "canonical_id": ops})).await.unwrap();
+    let a = login(&core, "bob", json!({"groups": ["developers", "operators", "unknown"]})).await;
+    let store = core.active().unwrap().identity().clone();
+    let mut got = store.group_ids_for_entity(&a.entity_id);
+    got.sort();
+    let mut want = vec![devs.clone(), ops.clone()];
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!((a.identity_policies.clone(), a.token_policies.clone()), (vec!["dp".to_string()], vec!["default".to_string(), "tp".to_string()]));
+    assert_eq!(a.policies, vec!["default", "dp", "tp"]);
+    // The next login brings only `operators`: exactly that membership remains.
+    login(&core, "bob", json!({"groups": ["operators"]})).await;
+    assert_eq!(store.group_ids_for_entity(&a.entity_id), vec![ops]);
+    // A manual (internal) group membership is left alone by logins.
+    let internal = id_of(&core, "identity/group", json!({"name": "staff", "member_entity_ids": [a.entity_id]})).await;
+    login(&core, "bob", json!({})).await;
+    assert_eq!(store.group_ids_for_entity(&a.entity_id), vec![internal]);
 }
