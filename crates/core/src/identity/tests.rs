@@ -147,7 +147,7 @@ async fn the_store_survives_a_seal_and_unseal() {
 
 /// A minimal auth method for the login tests: `login/<name>` (unauthenticated)
 /// logs in as alias `<name>` with the groups named in `groups`.
-mod fake_auth {
+pub(crate) mod fake_auth {
     use crate::backend::{Backend, BackendFactory, FieldKind, FieldSpec, MountContext, PathTable, Paths, Route, SpecialPaths, field, path};
     use crate::error::Result;
     use crate::logical::{Login, LoginAlias, Operation, Request, Response};
