@@ -65,7 +65,24 @@ pub(super) async fn serve(h: H, cx: &Ctx, route: &Route<'_>, req: &Request) -> R
             let entities = snap.entities();
             let mut info = Map::new();
             for e in &entities {
-                info.insert(e.id.clone(), json!({"name": e.name}));
+                let mut m = Map::new();
+                m.insert("name".into(), json!(e.name));
+                if !e.aliases.is_empty() {
+                    let aliases: Vec<Value> = e
+                        .aliases
+                        .iter()
+                        .map(|a| {
+                            let mut am = Map::new();
+                            am.insert("id".into(), json!(a.id));
+                            am.insert("mount_accessor".into(), json!(a.mount_accessor));
+                            cx.mount_fields(&a.mount_accessor, &mut am);
+                            am.insert("name".into(), json!(a.name));
+                            Value::Object(am)
+                        })
+                        .collect();
+                    m.insert("aliases".into(), Value::Array(aliases));
+                }
+                info.insert(e.id.clone(), Value::Object(m));
             }
             let keys: Vec<String> = entities.iter().map(|e| e.id.clone()).collect();
             Ok(Some(Response::json(json!({"keys": keys, "key_info": info}))))
@@ -237,6 +254,7 @@ async fn delete(cx: &Ctx, ids: Vec<String>) -> Result<Option<Response>> {
         if g.member_entity_ids.iter().any(|m| ids.contains(m)) {
             let mut g = (*g).clone();
             g.member_entity_ids.retain(|m| !ids.contains(m));
+            g.entity_ids_set = true;
             g.last_update_time = now();
             change.put_group(g);
         }
@@ -321,6 +339,7 @@ async fn merge(cx: &Ctx, data: &Data) -> Result<Option<Response>> {
         if g.member_entity_ids.iter().any(|m| from_ids.contains(&m.as_str())) {
             let mut g = (*g).clone();
             g.member_entity_ids.retain(|m| !from_ids.contains(&m.as_str()));
+            g.entity_ids_set = true;
             if !g.member_entity_ids.contains(&target.id) {
                 g.member_entity_ids.push(target.id.clone());
             }

@@ -62,8 +62,8 @@ pub(super) fn render(cx: &Ctx, snap: &Snapshot, g: &Group) -> Data {
         "creation_time": g.creation_time,
         "id": g.id,
         "last_update_time": g.last_update_time,
-        "member_entity_ids": list_or_null(&g.member_entity_ids),
-        "member_group_ids": list_or_null(&g.member_group_ids),
+        "member_entity_ids": if g.entity_ids_set { json!(g.member_entity_ids) } else { list_or_null(&g.member_entity_ids) },
+        "member_group_ids": if g.group_ids_set { json!(g.member_group_ids) } else { list_or_null(&g.member_group_ids) },
         "metadata": opt(&g.metadata),
         "modify_index": g.modify_index,
         "name": g.name,
@@ -72,6 +72,13 @@ pub(super) fn render(cx: &Ctx, snap: &Snapshot, g: &Group) -> Data {
         "policies": list_or_null(&g.policies),
         "type": g.kind,
     });
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn obj(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -94,10 +101,16 @@ pub(super) async fn serve(h: H, cx: &Ctx, route: &Route<'_>, req: &Request) -> R
             let groups = snap.groups();
             let mut info = Map::new();
             for g in &groups {
-                info.insert(
-                    g.id.clone(),
-                    json!({"name": g.name, "num_member_entities": g.member_entity_ids.len(), "num_parent_groups": snap.parent_group_ids(&g.id).len()}),
-                );
+                let mut m = obj(json!({"name": g.name, "num_member_entities": g.member_entity_ids.len(), "num_parent_groups": snap.parent_group_ids(&g.id).len()}));
+                if let Some(a) = &g.alias {
+                    let mut am = Map::new();
+                    am.insert("id".into(), json!(a.id));
+                    am.insert("mount_accessor".into(), json!(a.mount_accessor));
+                    cx.mount_fields(&a.mount_accessor, &mut am);
+                    am.insert("name".into(), json!(a.name));
+                    m.insert("alias".into(), Value::Object(am));
+                }
+                info.insert(g.id.clone(), Value::Object(m));
             }
             let keys: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
             Ok(Some(Response::json(json!({"keys": keys, "key_info": info}))))
@@ -159,6 +172,8 @@ async fn write(cx: &Ctx, id: Option<String>, by_name: Option<String>, data: &Dat
             metadata: None,
             member_entity_ids: Vec::new(),
             member_group_ids: Vec::new(),
+            entity_ids_set: false,
+            group_ids_set: false,
             alias: None,
             creation_time: t.clone(),
             last_update_time: t.clone(),
@@ -195,6 +210,7 @@ async fn write(cx: &Ctx, id: Option<String>, by_name: Option<String>, data: &Dat
             return Err(multi(500, &format!("invalid entity ID {bad:?}")));
         }
         g.member_entity_ids = members;
+        g.entity_ids_set = true;
     }
     if let Some(members) = member_groups {
         if g.external() {
@@ -213,6 +229,7 @@ async fn write(cx: &Ctx, id: Option<String>, by_name: Option<String>, data: &Dat
             return Err(Error::invalid(format!("cyclic relationship detected for member group ID {via:?}")));
         }
         g.member_group_ids = members;
+        g.group_ids_set = true;
     }
     g.last_update_time = t;
     let (gid, gname) = (g.id.clone(), g.name.clone());
@@ -238,6 +255,7 @@ async fn delete(cx: &Ctx, id: &str) -> Result<Option<Response>> {
         if let Some(p) = snap.group(&parent) {
             let mut p = (*p).clone();
             p.member_group_ids.retain(|m| m != id);
+            p.group_ids_set = true;
             p.last_update_time = now();
             change.put_group(p);
         }

@@ -142,6 +142,8 @@ async fn write(cx: &Ctx, id: Option<String>, data: &Data) -> Result<Option<Respo
             metadata: None,
             member_entity_ids: Vec::new(),
             member_group_ids: Vec::new(),
+            entity_ids_set: false,
+            group_ids_set: false,
             alias: None,
             creation_time: t.clone(),
             last_update_time: t.clone(),

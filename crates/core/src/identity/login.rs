@@ -83,6 +83,7 @@ fn plan(snap: &Snapshot, accessor: &str, login: &LoginAlias, group_names: &[Stri
         let want = wanted.contains(&g.id);
         if member != want {
             let mut g = (*g).clone();
+            g.entity_ids_set = true;
             if want {
                 g.member_entity_ids.push(entity.id.clone());
             } else {

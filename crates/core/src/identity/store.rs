@@ -92,6 +92,12 @@ pub struct Group {
     pub member_entity_ids: Vec<String>,
     #[serde(default)]
     pub member_group_ids: Vec<String>,
+    /// The member lists were ever assigned: an empty one then renders `[]`,
+    /// a never-set one `null` (Vault's nil slice).
+    #[serde(default)]
+    pub entity_ids_set: bool,
+    #[serde(default)]
+    pub group_ids_set: bool,
     #[serde(default)]
     pub alias: Option<GroupAlias>,
     pub creation_time: String,
