@@ -158,6 +158,10 @@ def _script(srv) -> list:
 # aliases in a `data` list beside `errors`; Coffer's error body has `errors` only
 # (docs/compatibility.md). Status and error text are compared.
 _MERGE_CONFLICT_STEP = ("POST", "entity/merge")
+# A group write naming an unknown member entity or group, or itself: OpenBao
+# answers 500 with a multierror; Coffer 400 with the same text (a bad request is
+# not a server error, and the schemathesis run in test_openapi.py forbids 5xx).
+_BAD_MEMBER_TEXTS = ("invalid entity ID", "invalid member group ID", "is same as the ID of the group")
 
 
 def test_identity_endpoints_match_openbao(coffer, bao):
@@ -166,6 +170,8 @@ def test_identity_endpoints_match_openbao(coffer, bao):
     for i, ((m, p, (cs, cb)), (_, _, (bs, bb))) in enumerate(zip(got, want)):
         if (m, p) == _MERGE_CONFLICT_STEP and bs == 400 and isinstance(bb, dict):
             bb.pop("data", None)
+        if bs == 500 and cs == 400 and any(t in json.dumps(bb) for t in _BAD_MEMBER_TEXTS):
+            bs = 400  # OpenBao answers bad input with 500 here; Coffer with 400, same text
         assert (cs, cb) == (bs, bb), f"step {i}: {m} identity/{p}:\n coffer {cs} {json.dumps(cb, sort_keys=True)}\n bao    {bs} {json.dumps(bb, sort_keys=True)}"
 
 

@@ -207,7 +207,7 @@ async fn write(cx: &Ctx, id: Option<String>, by_name: Option<String>, data: &Dat
         }
         let members = clean_policies(members);
         if let Some(bad) = members.iter().find(|m| snap.entity(m).is_none()) {
-            return Err(multi(500, &format!("invalid entity ID {bad:?}")));
+            return Err(multi(400, &format!("invalid entity ID {bad:?}")));
         }
         g.member_entity_ids = members;
         g.entity_ids_set = true;
@@ -219,10 +219,10 @@ async fn write(cx: &Ctx, id: Option<String>, by_name: Option<String>, data: &Dat
         let members = clean_policies(members);
         for m in &members {
             if *m == g.id {
-                return Err(multi(500, &format!("member group ID {m:?} is same as the ID of the group")));
+                return Err(multi(400, &format!("member group ID {m:?} is same as the ID of the group")));
             }
             if snap.group(m).is_none() {
-                return Err(multi(500, &format!("invalid member group ID {m:?}")));
+                return Err(multi(400, &format!("invalid member group ID {m:?}")));
             }
         }
         if !created && let Some(via) = snap.cycle_through(&g.id, &members) {

@@ -89,7 +89,7 @@ async fn group_cycles_are_refused_and_nesting_inherits_policies() {
     let cyc = write(&core, &format!("identity/group/id/{g1}"), json!({"member_group_ids": [g3]})).await;
     assert_eq!(err(cyc), format!("cyclic relationship detected for member group ID \"{g3}\""));
     let own = write(&core, &format!("identity/group/id/{g1}"), json!({"member_group_ids": [g1]})).await;
-    assert!(matches!(own, Err(Error::Coded(500, m)) if m.contains("is same as the ID of the group")));
+    assert!(matches!(own, Err(Error::Coded(400, m)) if m.contains("is same as the ID of the group")));
     let store = core.active().unwrap().identity().clone();
     assert_eq!(store.group_ids_for_entity(&e), vec![g1.clone(), g2.clone(), g3.clone()]);
     let r = store.resolved(&e).unwrap();
