@@ -128,6 +128,7 @@ async fn every_row_of_every_table_is_served_and_reads_only_declared_fields() {
     root(&core, "sys/mounts/kv2", json!({"type": "kv", "options": {"version": "2"}})).await;
     root(&core, "sys/auth/userpass", json!({"type": "userpass"})).await;
     root(&core, "sys/auth/jwt", json!({"type": "jwt"})).await;
+    root(&core, "sys/auth/approle", json!({"type": "approle"})).await;
 
     let mut kinds = BTreeSet::new();
     let mut rows = 0;
@@ -143,7 +144,7 @@ async fn every_row_of_every_table_is_served_and_reads_only_declared_fields() {
         kinds.insert(what);
     }
     rows += walk(&core, &key, "sys (sealed-exempt)", "sys/", coffer_core::sys::sealed_table()).await;
-    let want: BTreeSet<String> = ["system", "cubbyhole", "token", "kv v1", "kv v2", "userpass", "jwt"].map(String::from).into();
+    let want: BTreeSet<String> = ["system", "cubbyhole", "identity", "token", "kv v1", "kv v2", "userpass", "jwt", "approle"].map(String::from).into();
     assert_eq!(kinds, want, "every backend type is walked");
     // 77 rows today; a lower bound so that adding rows needs no edit here.
     assert!(rows >= 70, "walked {rows} rows");

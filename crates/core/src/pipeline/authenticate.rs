@@ -19,6 +19,5 @@ pub(crate) async fn authenticate(ctx: &mut RequestContext, ns: &Namespace) -> Re
             None => TokenState::Invalid,
         },
     };
-    // The Identity issue resolves `ctx.entity` from the entry here.
     Ok(())
 }

@@ -78,7 +78,7 @@ impl Core {
         match ctx.target {
             Target::Help => match ctx.token {
                 TokenState::Valid(_) => Ok(()),
-                TokenState::OutsideBoundCidrs => Err(cidr_denied()),
+                TokenState::OutsideBoundCidrs | TokenState::EntityDisabled => Err(cidr_denied()),
                 _ => Err(Error::InvalidToken),
             },
             Target::Unserved(why) => {
@@ -101,11 +101,11 @@ async fn refuse(ctx: &RequestContext, ns: &Namespace, mode: Mode, not_served: Er
     }
     let entry = match &ctx.token {
         TokenState::Valid(e) => e,
-        TokenState::OutsideBoundCidrs => return cidr_denied(),
+        TokenState::OutsideBoundCidrs | TokenState::EntityDisabled => return cidr_denied(),
         TokenState::Invalid => return Error::InvalidToken,
         TokenState::Absent | TokenState::Unchecked => return no_token(),
     };
-    let acl = ns.policies().acl_for(&entry.policies);
+    let acl = super::identity::acl(ns, &entry.policies, ctx.identity.as_ref());
     let res = acl.check_ref(&AclRequest {
         op: capability_of(ctx.operation),
         path: &ctx.acl_path,
@@ -133,7 +133,7 @@ async fn authorize_row(ctx: &mut RequestContext, ns: &Namespace, mount: &RouteEn
     let entry = match &ctx.token {
         TokenState::Valid(e) => Some(e.clone()),
         _ if ctx.unauthenticated => None,
-        TokenState::OutsideBoundCidrs => return Err(cidr_denied()),
+        TokenState::OutsideBoundCidrs | TokenState::EntityDisabled => return Err(cidr_denied()),
         TokenState::Invalid => return Err(Error::InvalidToken),
         TokenState::Absent | TokenState::Unchecked => return Err(no_token()),
     };
@@ -182,8 +182,9 @@ async fn authorize_row(ctx: &mut RequestContext, ns: &Namespace, mount: &RouteEn
 
 /// The ACL and the use count for an authenticated request on a row.
 async fn check_acl(ctx: &mut RequestContext, ns: &Namespace, mount: &RouteEntry, req: &mut Request, entry: &Arc<crate::token::TokenEntry>) -> Result<()> {
-    // Borrowed from the cached entry: the cache lookup allocates nothing.
-    let acl = ns.policies().acl_for(&entry.policies);
+    // Borrowed from the cached entry (and the entity's cached union with
+    // its identity policies): the cache lookups allocate nothing.
+    let acl = super::identity::acl(ns, &entry.policies, ctx.identity.as_ref());
     let res = acl.check_ref(&AclRequest { op: capability_of(req.operation), path: &req.path, data: Some(&req.data), wrap_ttl: req.wrap_ttl });
     let root_protected = SpecialPaths::matches(&mount.special.root, &req.rel_path);
     if !ctx.unauthenticated && (!res.allowed || (root_protected && !res.sudo)) {

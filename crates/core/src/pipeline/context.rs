@@ -43,8 +43,7 @@ impl RequestHeaders {
     }
 }
 
-/// The identity entity behind the token (the Identity issue fills this in;
-/// always `None` today).
+/// The identity entity behind the token (set by the resolve-identity stage).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntityId(pub String);
 
@@ -63,6 +62,8 @@ pub enum TokenState {
     Invalid,
     /// Valid, but bound to client addresses this request is not from.
     OutsideBoundCidrs,
+    /// Valid, but its identity entity is disabled (resolve identity).
+    EntityDisabled,
     /// Valid and usable from this client address.
     Valid(Arc<TokenEntry>),
 }
@@ -114,6 +115,9 @@ pub struct RequestContext {
     /// Never logged, never in `Debug`.
     pub(crate) client_token: Option<String>,
     pub(crate) entity: Option<EntityId>,
+    /// The token's entity as the identity store resolved it (its policies,
+    /// groups' policies and template variables); `None` without an entity.
+    pub(crate) identity: Option<Arc<crate::identity::Resolved>>,
     pub(crate) remote_addr: Option<SocketAddr>,
     pub(crate) headers: RequestHeaders,
     /// The headers as received, handed on to the backend's `Request`.
@@ -149,6 +153,7 @@ impl RequestContext {
             data: inc.data,
             client_token: inc.token,
             entity: None,
+            identity: None,
             remote_addr: inc.remote_addr,
             headers,
             raw_headers: inc.headers,
@@ -199,6 +204,10 @@ impl RequestContext {
     }
     pub fn entity(&self) -> Option<&EntityId> {
         self.entity.as_ref()
+    }
+    /// The resolved identity of an authenticated caller with an entity.
+    pub fn identity(&self) -> Option<&Arc<crate::identity::Resolved>> {
+        self.identity.as_ref()
     }
     pub fn token(&self) -> &TokenState {
         &self.token

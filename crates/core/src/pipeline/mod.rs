@@ -7,6 +7,7 @@
 //!   0. seal-exempt?     sys/init, seal-status, unseal, health, leader → 6
 //!   1. resolve namespace   sealed → 503; unknown namespace → 404
 //!   2. authenticate        token → entry (decides nothing yet)
+//!  2b. resolve identity    entry → entity, identity policies (disabled entity → refused in 4)
 //!   3. route               mount, then row; unserved is remembered, not answered
 //!   4. authorize           token rules, 403-vs-404 refusal, existence check, ACL, num_uses
 //!   5. audit request
@@ -25,6 +26,7 @@ mod authenticate;
 mod authorize;
 pub mod context;
 mod dispatch;
+mod identity;
 mod lease;
 pub mod namespace;
 mod route;
@@ -60,6 +62,7 @@ impl Core {
         }
         let ns = self.resolve_namespace(ctx)?; // 1
         authenticate::authenticate(ctx, &ns).await?; // 2
+        identity::resolve_identity(ctx, &ns); // 2b
         let mount = route::route_mount(ctx, &ns)?; // 3
         let row = mount.as_ref().and_then(|m| route::route_row(ctx, m.backend.table()));
         self.authorize(ctx, &ns, mount.as_deref(), row.as_ref(), Mode::Serve).await?; // 4
@@ -105,6 +108,7 @@ impl Core {
         }
         let ns = self.resolve_namespace(&mut ctx)?;
         authenticate::authenticate(&mut ctx, &ns).await?;
+        identity::resolve_identity(&mut ctx, &ns);
         let mount = route::route_mount(&mut ctx, &ns)?;
         let row = mount.as_ref().and_then(|m| route::route_row(&mut ctx, m.backend.table()));
         self.authorize(&mut ctx, &ns, mount.as_deref(), row.as_ref(), Mode::Admit).await

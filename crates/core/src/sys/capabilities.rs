@@ -41,20 +41,20 @@ pub(super) async fn serve(h: H, cx: &Ctx, req: &Request) -> Result<Option<Respon
     if paths.is_empty() {
         return Err(Error::invalid("missing paths"));
     }
-    let policies = match h {
-        H::Caller => req.caller.as_ref().map(|c| c.policies.clone()).ok_or(Error::PermissionDenied)?,
+    let (policies, entity_id) = match h {
+        H::Caller => req.caller.as_ref().map(|c| (c.policies.clone(), c.entity_id.clone())).ok_or(Error::PermissionDenied)?,
         H::Token => {
             let token = fields::get_str(&req.data, "token")?.unwrap_or_default();
             let entry = active.tokens().lookup(&token).await?.ok_or_else(|| Error::invalid("1 error occurred:\n\t* invalid token\n\n"))?;
-            active.tokens().caller(&entry).policies
+            (entry.policies.clone(), entry.entity_id.clone())
         }
         H::Accessor => {
             let acc = fields::get_str(&req.data, "accessor")?.unwrap_or_default();
             let entry = active.tokens().lookup_accessor(&acc).await?.ok_or_else(|| Error::invalid("invalid accessor"))?;
-            active.tokens().caller(&entry).policies
+            (entry.policies.clone(), entry.entity_id.clone())
         }
     };
-    let acl = active.policies().acl_for(&policies);
+    let acl = active.effective_acl(&policies, &entity_id);
     let mut m = Map::new();
     for p in &paths {
         let caps = acl.capabilities(p.trim_start_matches('/'));

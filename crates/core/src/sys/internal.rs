@@ -36,7 +36,7 @@ pub(super) async fn serve(h: H, cx: &Ctx, route: &Route<'_>, req: &Request) -> R
             let mut secret = Map::new();
             let mut auth = Map::new();
             let is_root = req.caller.as_ref().is_some_and(|c| c.is_root);
-            let acl = req.caller.as_ref().map(|c| active.policies().acl_for(&c.policies));
+            let acl = req.caller.as_ref().map(|c| active.effective_acl(&c.policies, &c.entity_id));
             for e in router.entries() {
                 let visible = e.entry.config.listing_visibility.as_deref() == Some("unauth")
                     || is_root
@@ -65,7 +65,7 @@ pub(super) async fn serve(h: H, cx: &Ctx, route: &Route<'_>, req: &Request) -> R
             let Some(e) = router.lookup(path).or_else(|| router.lookup(&format!("{path}/"))) else {
                 return Err(Error::invalid(format!("no mount found for path \"{path}\"")));
             };
-            if !caller.is_root && !active.policies().acl_for(&caller.policies).has_any_under(&e.prefix) {
+            if !caller.is_root && !active.effective_acl(&caller.policies, &caller.entity_id).has_any_under(&e.prefix) {
                 return Err(Error::PermissionDenied);
             }
             let mut v = obj(e.entry.to_json(crate::core::VERSION));

@@ -31,7 +31,7 @@ pub(super) fn handle(active: &Active, req: &Request) -> Result<Option<Response>>
     let generic = fields::get_bool(&req.data, "generic_mount_paths")?.unwrap_or(false);
     let router = active.router();
     let caller = req.caller.as_deref();
-    let acl = caller.filter(|c| !c.is_root).map(|c| active.policies().acl_for(&c.policies));
+    let acl = caller.filter(|c| !c.is_root).map(|c| active.effective_acl(&c.policies, &c.entity_id));
     let mut mounts = Vec::new();
     let mut sys_visible = false;
     for e in router.entries() {
