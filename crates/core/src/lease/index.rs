@@ -4,7 +4,8 @@
 //!   creation path, so a storage list of `id/<prefix>` is `LIST
 //!   sys/leases/lookup/<prefix>` and revoking a prefix reads one key range.
 //! - `meta/tokens-indexed`    marker: tokens stored before leases existed
-//!   have been given their index entries (see `LeaseManager::index_existing_tokens`).
+//!   have been given their index entries (see `LeaseManager::index_existing_tokens`;
+//!   until it exists, the manager's operations wait for the background indexing).
 
 use super::LeaseEntry;
 use crate::error::{Error, Result};
@@ -66,6 +67,7 @@ impl LeaseIndex {
         self.view.get_json(&lease_key(lease_id)).await
     }
 
+    #[cfg(test)]
     pub(crate) async fn put(&self, e: &LeaseEntry) -> Result<()> {
         self.view.write(vec![self.put_op(e)?]).await
     }

@@ -7,9 +7,15 @@ use super::{LeaseEntry, LeaseIndex, LeaseInfo, LeaseKind, LeaseOwner};
 use crate::error::{Error, Result};
 use crate::logical::Response;
 use crate::token::TokenStore;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
+use tokio::sync::watch;
+
+/// Pages of the background indexing: the first two hex digits of a token hash.
+const INDEX_PAGES: u16 = 256;
+/// Wait before retrying a page whose storage read or write failed.
+const INDEX_RETRY: Duration = Duration::from_secs(5);
 
 /// How to revoke (`sync` and `revoke-force` of `sys/leases/*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +26,15 @@ pub enum RevokeMode {
     Lazy,
     /// Revoke now, ignoring owner errors: the index entry goes regardless.
     Force,
+}
+
+/// Where the indexing of existing tokens stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Indexing {
+    Running,
+    Done,
+    /// Sealed before it finished; the next unseal starts it again.
+    Stopped,
 }
 
 /// What one tidy run did.
@@ -34,6 +49,15 @@ pub struct LeaseManager {
     index: LeaseIndex,
     tokens: TokenLeases,
     tidying: AtomicBool,
+    /// `true` once every stored token has its index entry: at once when the
+    /// storage's marker says so, else when the background indexing started
+    /// by [`index_existing_tokens`](Self::index_existing_tokens) is done.
+    /// Until then every operation that reads the index waits for it, so none
+    /// misses a lease that is not indexed yet.
+    indexed: watch::Sender<Indexing>,
+    /// Tests: the background indexing takes one permit per page.
+    #[cfg(test)]
+    gate: parking_lot::Mutex<Option<Arc<tokio::sync::Semaphore>>>,
 }
 
 impl std::fmt::Debug for LeaseManager {
@@ -45,7 +69,33 @@ impl std::fmt::Debug for LeaseManager {
 impl LeaseManager {
     /// `index` must be the one the token store writes to.
     pub fn new(index: LeaseIndex, tokens: Arc<TokenStore>) -> Arc<LeaseManager> {
-        Arc::new(LeaseManager { index, tokens: TokenLeases { store: tokens }, tidying: AtomicBool::new(false) })
+        Arc::new(LeaseManager {
+            index,
+            tokens: TokenLeases { store: tokens },
+            tidying: AtomicBool::new(false),
+            indexed: watch::channel(Indexing::Running).0,
+            #[cfg(test)]
+            gate: parking_lot::Mutex::new(None),
+        })
+    }
+
+    /// Whether every stored token is known to have its index entry.
+    pub fn is_indexed(&self) -> bool {
+        *self.indexed.borrow() == Indexing::Done
+    }
+
+    /// Wait until the index is complete (see `indexed`). Immediate on any
+    /// storage whose tokens were all indexed before (the marker), which is
+    /// every storage written by a version with leases.
+    /// A seal during the wait ends it with [`Error::Sealed`].
+    pub async fn wait_indexed(&self) -> Result<()> {
+        let mut rx = self.indexed.subscribe();
+        // The sender lives in `self`, so it cannot close while we wait.
+        let state = rx.wait_for(|s| *s != Indexing::Running).await.map(|s| *s).unwrap_or(Indexing::Stopped);
+        match state {
+            Indexing::Done => Ok(()),
+            _ => Err(Error::Sealed),
+        }
     }
 
     pub fn index(&self) -> &LeaseIndex {
@@ -60,6 +110,7 @@ impl LeaseManager {
 
     /// A lease and its live state; `None` if unknown (or its owner is gone).
     pub async fn lookup(&self, lease_id: &str) -> Result<Option<LeaseInfo>> {
+        self.wait_indexed().await?;
         let Some(entry) = self.index.get(lease_id).await? else { return Ok(None) };
         Ok(self.owner(&entry).state(&entry).await?.map(|state| LeaseInfo { entry, state }))
     }
@@ -67,6 +118,7 @@ impl LeaseManager {
     /// `LIST sys/leases/lookup/<prefix>`: the children of `prefix` (a `/` is
     /// added when missing).
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.wait_indexed().await?;
         self.index.list(&dir(prefix)).await
     }
 
@@ -78,6 +130,7 @@ impl LeaseManager {
 
     /// Revoke one lease. An unknown id is not an error (Vault answers 204).
     pub async fn revoke(&self, lease_id: &str, mode: RevokeMode) -> Result<()> {
+        self.wait_indexed().await?;
         match self.index.get(lease_id).await? {
             Some(e) => self.revoke_entry(&e, mode).await,
             None => Ok(()),
@@ -105,6 +158,7 @@ impl LeaseManager {
     /// is first tried as one lease id, as Vault does; then as a folder, so
     /// `auth/userpass/login/al` does not touch `alice`'s leases.
     pub async fn revoke_prefix(&self, prefix: &str, mode: RevokeMode) -> Result<()> {
+        self.wait_indexed().await?;
         if !prefix.ends_with('/')
             && let Some(e) = self.index.get(prefix).await?
         {
@@ -134,6 +188,7 @@ impl LeaseManager {
     }
 
     async fn tidy_inner(&self) -> Result<TidyReport> {
+        self.wait_indexed().await?;
         let mut report = TidyReport::default();
         for id in self.index.ids_under("").await? {
             let Some(e) = self.index.get(&id).await? else { continue };
@@ -153,17 +208,66 @@ impl LeaseManager {
         Vec::new()
     }
 
-    /// Give tokens stored before the lease index existed their entries. Runs
-    /// once per storage (a marker records it); cheap when already done.
-    pub async fn index_existing_tokens(&self) -> Result<()> {
+    /// Give tokens stored before the lease index existed their entries, once
+    /// per storage (a marker records it). With the marker (every storage
+    /// written since leases exist) this is one read. Without it, the
+    /// indexing runs in the background, page by page of token hashes
+    /// ([`TokenStore::index_leases_page`]), so unseal does not wait for a
+    /// scan of every token; lease operations wait for it instead
+    /// ([`wait_indexed`](Self::wait_indexed)), token lookups and expiry do
+    /// not (they never read the index). The task holds the manager weakly:
+    /// sealing drops the manager and ends it, and the next unseal starts
+    /// over (pages already done are skipped quickly: their entries exist).
+    pub async fn index_existing_tokens(self: &Arc<Self>) -> Result<()> {
         if self.index.has_marker(TOKENS_INDEXED_KEY).await? {
+            self.indexed.send_replace(Indexing::Done);
             return Ok(());
         }
-        let n = self.tokens.store.index_leases(&self.index).await?;
-        if n > 0 {
-            tracing::info!(count = n, "indexed the leases of existing tokens");
+        self.indexed.send_replace(Indexing::Running);
+        tokio::spawn(Self::index_in_background(Arc::downgrade(self)));
+        Ok(())
+    }
+
+    async fn index_in_background(me: Weak<LeaseManager>) {
+        let mut written = 0;
+        let mut page = 0;
+        while page <= INDEX_PAGES {
+            #[cfg(test)]
+            Self::gate_wait(&me).await;
+            let Some(m) = me.upgrade() else { return };
+            let step = if page < INDEX_PAGES {
+                m.tokens.store.index_leases_page(&m.index, &format!("{page:02x}")).await.map(|n| written += n)
+            } else {
+                m.index.set_marker(TOKENS_INDEXED_KEY).await
+            };
+            match step {
+                Ok(()) => page += 1,
+                Err(Error::Sealed) => {
+                    m.indexed.send_replace(Indexing::Stopped);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "indexing the leases of existing tokens failed; retrying");
+                    drop(m);
+                    tokio::time::sleep(INDEX_RETRY).await;
+                }
+            }
         }
-        self.index.set_marker(TOKENS_INDEXED_KEY).await
+        if let Some(m) = me.upgrade() {
+            m.indexed.send_replace(Indexing::Done);
+        }
+        tracing::info!(count = written, "indexed the leases of existing tokens");
+    }
+
+    /// Tests: wait for the gate without holding the manager.
+    #[cfg(test)]
+    async fn gate_wait(me: &Weak<LeaseManager>) {
+        let gate = me.upgrade().and_then(|m| m.gate.lock().clone());
+        if let Some(g) = gate
+            && let Ok(p) = g.acquire().await
+        {
+            p.forget();
+        }
     }
 }
 
@@ -199,6 +303,8 @@ mod tests {
         async fn new() -> H {
             let h = Harness::new().await;
             let leases = LeaseManager::new(h.leases.clone(), h.store.clone());
+            leases.index_existing_tokens().await.unwrap();
+            leases.wait_indexed().await.unwrap();
             H { h, leases }
         }
 
@@ -434,6 +540,7 @@ mod tests {
             .unwrap();
         let again = LeaseManager::new(index, store.clone());
         again.index_existing_tokens().await.unwrap();
+        assert!(again.is_indexed(), "the marker is there: nothing to index, nothing to wait for");
         let mut after = again.index().ids_under("").await.unwrap();
         after.sort();
         assert_eq!(after, before);
@@ -453,6 +560,7 @@ mod tests {
         t.h.leases.view().clear().await.unwrap();
         assert!(t.all().await.is_empty());
         t.leases.index_existing_tokens().await.unwrap();
+        t.leases.wait_indexed().await.unwrap();
         assert_eq!(t.all().await, ids);
         assert!(t.leases.lookup(&t.lease_id(&a).await).await.unwrap().is_some());
         // The marker makes later unseals skip the scan.
@@ -492,5 +600,119 @@ mod tests {
         *t.h.hooks.fail_revoke.lock() = false;
         t.h.store.tidy().await.unwrap();
         assert!(t.h.store.load(&t.h.store.hash(&tok)).await.unwrap().is_none());
+    }
+
+    /// Pre-index data (token records, no lease entries, no marker), many
+    /// tokens: indexing runs in the background while requests are served;
+    /// lease operations issued meanwhile wait and miss nothing; expiry goes on;
+    /// the finished index holds exactly the live tokens' leases.
+    #[tokio::test]
+    async fn indexing_runs_in_the_background_and_lease_operations_wait_for_it() {
+        const USERS: usize = 20;
+        const PER_USER: usize = 60;
+        let t = H::new().await;
+        let mut by_user: Vec<Vec<String>> = vec![Vec::new(); USERS];
+        for i in 0..USERS * PER_USER {
+            by_user[i % USERS].push(t.login(&format!("auth/userpass/login/user{}", i % USERS), 3600).await);
+        }
+        // Token trees: a child of user3's first login, and short-lived logins that expire during the indexing.
+        let kid = t.child(&by_user[3][0]).await;
+        let mut short = Vec::new();
+        for i in 0..40 {
+            short.push(t.login(&format!("auth/userpass/login/short{i}"), 2).await);
+        }
+        let mut live_ids = Vec::new();
+        for tok in by_user.iter().flatten().filter(|_| true) {
+            live_ids.push(t.lease_id(tok).await);
+        }
+        let kid_id = t.lease_id(&kid).await;
+        let probe = by_user[5].last().unwrap().clone();
+        let probe_id = t.lease_id(&probe).await;
+        t.h.leases.view().clear().await.unwrap();
+
+        // A restart over that storage, with the background indexing held after its first page.
+        let leases = LeaseManager::new(t.h.leases.clone(), t.h.store.clone());
+        let gate = Arc::new(tokio::sync::Semaphore::new(1));
+        *leases.gate.lock() = Some(gate.clone());
+        leases.index_existing_tokens().await.unwrap();
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!leases.is_indexed());
+        // Served at once: tokens work without the index.
+        assert!(t.h.works(&probe).await && t.h.works(&kid).await);
+        // Lease operations wait for the index instead of missing what it lacks.
+        let (l, p) = (leases.clone(), probe_id.clone());
+        let lookup = tokio::spawn(async move { l.lookup(&p).await });
+        let l = leases.clone();
+        let revoke = tokio::spawn(async move { l.revoke_prefix("auth/userpass/login/user3", RevokeMode::Sync).await });
+        let l = leases.clone();
+        let listed = tokio::spawn(async move { l.list("auth/userpass/login/user7/").await });
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!lookup.is_finished() && !revoke.is_finished() && !listed.is_finished());
+        // Expiry does not wait: the sweeper revokes the expired logins (and nothing else).
+        t.h.store.advance_clock(Duration::from_secs(3));
+        t.h.store.sweep().await.unwrap();
+        for tok in &short {
+            assert!(t.h.store.load(&t.h.store.hash(tok)).await.unwrap().is_none());
+        }
+        assert!(t.h.works(&probe).await);
+
+        gate.add_permits(1_000);
+        let info = lookup.await.unwrap().unwrap().expect("a lease indexed after the lookup was asked for");
+        assert_eq!(info.entry.path, "auth/userpass/login/user5");
+        revoke.await.unwrap().unwrap();
+        assert_eq!(listed.await.unwrap().unwrap().len(), PER_USER);
+        assert!(leases.is_indexed());
+        // user3's logins and the child of one of them are gone; everyone else's are kept.
+        for tok in by_user[3].iter().chain([&kid]) {
+            assert!(!t.h.works(tok).await);
+        }
+        assert!(t.h.works(&by_user[4][0]).await);
+        let mut expect: Vec<String> = live_ids.into_iter().filter(|id| !id.starts_with("auth/userpass/login/user3/")).collect();
+        expect.sort();
+        let mut all = leases.index().ids_under("").await.unwrap();
+        all.sort();
+        assert!(!all.contains(&kid_id));
+        assert_eq!(all, expect, "exactly the live tokens' leases, none dangling, none missing");
+        // Done once: the marker is written, so a later restart waits for nothing.
+        let again = LeaseManager::new(t.h.leases.clone(), t.h.store.clone());
+        again.index_existing_tokens().await.unwrap();
+        assert!(again.is_indexed());
+    }
+
+    /// Sealing (the manager dropped) during the background indexing ends it;
+    /// the next start indexes what is left.
+    #[tokio::test]
+    async fn indexing_interrupted_by_a_seal_resumes_at_the_next_start() {
+        let t = H::new().await;
+        let mut toks = Vec::new();
+        for i in 0..300 {
+            toks.push(t.login(&format!("auth/userpass/login/u{}", i % 7), 3600).await);
+        }
+        let ids = t.all().await;
+        t.h.leases.view().clear().await.unwrap();
+        let first = LeaseManager::new(t.h.leases.clone(), t.h.store.clone());
+        let gate = Arc::new(tokio::sync::Semaphore::new(3));
+        *first.gate.lock() = Some(gate.clone());
+        first.index_existing_tokens().await.unwrap();
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        let weak = Arc::downgrade(&first);
+        drop(first);
+        gate.add_permits(1_000);
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        assert!(weak.upgrade().is_none(), "the indexing task does not keep a sealed manager alive");
+        assert!(t.all().await.len() < ids.len(), "interrupted part-way");
+        let second = LeaseManager::new(t.h.leases.clone(), t.h.store.clone());
+        second.index_existing_tokens().await.unwrap();
+        second.wait_indexed().await.unwrap();
+        assert_eq!(t.all().await, ids);
+        assert!(second.lookup(&t.lease_id(&toks[0]).await).await.unwrap().is_some());
     }
 }

@@ -19,6 +19,12 @@
 //! id names the token without revealing the token, its storage key or its
 //! cubbyhole id.
 //!
+//! Unseal reads nothing here: the index lives in storage and every
+//! operation reads what it needs (one key, one key range). The one exception
+//! is a storage from before the index: its tokens are indexed once, in the
+//! background, and [`LeaseManager`]'s operations wait for that to finish
+//! ([`LeaseManager::wait_indexed`]) rather than miss an unindexed lease.
+//!
 //! Invariant: a token with a lease has its index entry written in the same
 //! storage batch as its record and deleted in the same batch as its record
 //! (token store `insert` / `revoke_one`), so after any crash either both

@@ -53,6 +53,8 @@ const STRIPES: usize = 64;
 pub(crate) const ROOT_TOKEN_PATH: &str = "auth/token/root";
 /// Domain separation of the HMAC that names a token's lease.
 const LEASE_ID_CONTEXT: &[u8] = b"coffer lease id\0";
+/// Lease entries written per storage batch when indexing existing tokens.
+pub(crate) const INDEX_BATCH: usize = 512;
 
 const SALT_KEY: &str = "salt";
 fn id_key(hash: &str) -> String {
@@ -591,17 +593,54 @@ impl TokenStore {
         Ok(())
     }
 
-    /// Write the lease entry of every stored token that should have one and
-    /// lacks it (tokens created before the lease index existed). Returns how
-    /// many were written.
-    pub(crate) async fn index_leases(&self, leases: &LeaseIndex) -> Result<usize> {
+    /// Give the stored tokens whose hash starts with `hash_prefix` (token
+    /// hashes are lowercase hex, so 256 two-digit prefixes cover them all)
+    /// the lease index entries they lack (tokens created before the lease
+    /// index existed), [`INDEX_BATCH`] entries to a storage batch. Returns how
+    /// many were written. Memory is one page of hashes and one batch.
+    ///
+    /// Safe beside live traffic: a token created meanwhile writes its own
+    /// entry (the same bytes); a token revoked between its read here and this
+    /// batch's commit would keep a dangling entry, so each written token is
+    /// read again from storage after the commit and its entry removed if the
+    /// record is gone (a revocation committed after ours deletes the entry
+    /// itself, in its own batch).
+    pub(crate) async fn index_leases_page(&self, leases: &LeaseIndex, hash_prefix: &str) -> Result<usize> {
+        let hashes: Vec<String> = self
+            .view
+            .keys_recursive(&id_key(hash_prefix))
+            .await?
+            .into_iter()
+            .filter_map(|k| k.strip_prefix("id/").map(str::to_string))
+            .collect();
         let mut n = 0;
-        for hash in self.view.list("id/").await? {
-            let Some(e) = self.load(&hash).await? else { continue };
-            let Some(lease) = self.lease_entry(&e) else { continue };
-            if leases.get(&lease.lease_id).await?.is_none() {
-                leases.put(&lease).await?;
-                n += 1;
+        for chunk in hashes.chunks(INDEX_BATCH) {
+            let mut batch = Batch::new();
+            let mut written = Vec::new();
+            for hash in chunk {
+                // Storage, not the cache: the cache may briefly outlive a revocation.
+                let Some(e) = self.view.get_json::<TokenEntry>(&id_key(hash)).await? else { continue };
+                let Some(lease) = self.lease_entry(&e) else { continue };
+                if leases.get(&lease.lease_id).await?.is_some() {
+                    continue;
+                }
+                batch.add(leases.view(), [leases.put_op(&lease)?])?;
+                written.push((e.hash.clone(), lease.lease_id));
+            }
+            if written.is_empty() {
+                continue;
+            }
+            batch.commit().await?;
+            let mut dangling = Vec::new();
+            for (hash, id) in written {
+                if self.view.get(&id_key(&hash)).await?.is_some() {
+                    n += 1;
+                } else {
+                    dangling.push(leases.delete_op(&id));
+                }
+            }
+            if !dangling.is_empty() {
+                leases.view().write(dangling).await?;
             }
         }
         Ok(n)
