@@ -10,6 +10,7 @@ pub mod error;
 pub mod fields;
 pub mod json;
 pub mod lease;
+pub mod mfa;
 pub mod logical;
 pub mod mounts;
 pub mod openapi;
