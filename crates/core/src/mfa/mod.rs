@@ -282,6 +282,50 @@ impl Mfa {
         }
     }
 
+    /// Two-phase login, first half: park `pending` and answer Vault's
+    /// requirement (200, no token, `auth.mfa_requirement` with the request
+    /// id and the constraints, the warning).
+    pub async fn park(&self, pending: Pending) -> Result<Response> {
+        let constraints = self.constraints(&pending.enforcements).await?;
+        let id = self.pending.insert(pending, Instant::now())?;
+        let auth = crate::logical::Auth {
+            token_type: "default".into(),
+            mfa_requirement: Some(json!({"mfa_request_id": id, "mfa_constraints": constraints})),
+            ..Default::default()
+        };
+        Ok(Response { auth: Some(auth), warnings: vec![TWO_PHASE_WARNING.into()], ..Default::default() })
+    }
+
+    /// Two-phase login, second half (`sys/mfa/validate`): claim the pending
+    /// login `request_id` (so no concurrent validation can also have it),
+    /// check `payload`, and hand the login back for its token. A failed
+    /// check puts the login back for another try (as Vault: the request id
+    /// stays valid until it expires or succeeds); a success consumes it.
+    pub async fn complete(&self, request_id: &str, payload: &Payload) -> Result<Pending> {
+        if request_id.is_empty() {
+            return Err(Error::invalid("missing request ID"));
+        }
+        let claimed = self.pending.claim(request_id, Instant::now()).ok_or_else(|| Error::invalid("invalid request ID"))?;
+        let p = &claimed.value;
+        match self.validate(&p.entity_id, &p.enforcements, payload).await {
+            Ok(()) => Ok(claimed.value),
+            Err(e) => {
+                self.pending.restore(request_id, claimed, Instant::now());
+                Err(e)
+            }
+        }
+    }
+
+    /// Single-phase login: the `X-Vault-MFA` header values must meet every
+    /// enforcement; any failure is a plain 403, as in Vault.
+    pub async fn check_headers<'a>(&self, entity_id: &str, enforcements: &[Enforcement], headers: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        match self.validate(entity_id, enforcements, &parse_headers(headers)).await {
+            Ok(()) => Ok(()),
+            Err(Error::Coded(403, _)) => Err(Error::PermissionDenied),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Serve one `identity/mfa/*` request.
     pub async fn serve(&self, h: H, route: &Route<'_>, req: &Request, dir: &dyn Directory) -> Result<Option<Response>> {
         match h {

@@ -342,3 +342,71 @@ fn rows_route_to_their_handlers() {
     assert_eq!(r("mfa/login-enforcement/a/b"), None);
     assert_eq!(r("mfa/method/totp/nope"), None);
 }
+
+async fn enrolled() -> (Fx, String, Vec<Enforcement>) {
+    let f = fx().await;
+    let m = f.method(json!({"method_name": "my_totp", "issuer": "Coffer"})).await;
+    f.call(Update, "mfa/login-enforcement/e1", json!({"mfa_method_ids": [m], "auth_method_accessors": ["auth_userpass_1"]})).await.unwrap();
+    f.call(Update, "mfa/method/totp/admin-generate", json!({"method_id": m, "entity_id": "ent1"})).await.unwrap();
+    let enf = f.b.mfa.applicable("auth_userpass_1", "userpass", "ent1", &[]).await.unwrap();
+    (f, m, enf)
+}
+
+fn pending(enf: &[Enforcement]) -> Pending {
+    Pending { login: Login { display_name: "alice".into(), ..Default::default() }, entity_id: "ent1".into(), enforcements: enf.to_vec(), login_path: "auth/userpass/login/alice".into(), mount_path: "auth/userpass/".into() }
+}
+
+#[tokio::test]
+async fn two_phase_park_then_complete_once() {
+    let (f, m, enf) = enrolled().await;
+    let resp = f.b.mfa.park(pending(&enf)).await.unwrap();
+    assert_eq!(resp.warnings, [TWO_PHASE_WARNING]);
+    let auth = resp.auth.unwrap();
+    assert_eq!((auth.client_token.as_str(), auth.token_type.as_str(), auth.orphan), ("", "default", false));
+    let req = auth.mfa_requirement.unwrap();
+    assert_eq!(req["mfa_constraints"], json!({"e1": {"any": [{"type": "totp", "id": m, "uses_passcode": true, "name": "my_totp"}]}}));
+    let rid = req["mfa_request_id"].as_str().unwrap().to_string();
+    assert!(resp.login.is_none() && resp.data.is_none(), "no token, no data");
+    assert_eq!(f.b.mfa.complete("", &Payload::new()).await.unwrap_err().to_string(), "missing request ID");
+    assert_eq!(f.b.mfa.complete("nope", &Payload::new()).await.unwrap_err().to_string(), "invalid request ID");
+    // a wrong code: 403, and the request id stays usable
+    let code = f.code(&m, "ent1").await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    assert!(matches!(f.b.mfa.complete(&rid, &payload(&m, wrong)).await, Err(Error::Coded(403, _))));
+    let p = f.b.mfa.complete(&rid, &payload(&m, &code)).await.unwrap();
+    assert_eq!((p.login.display_name.as_str(), p.mount_path.as_str()), ("alice", "auth/userpass/"));
+    // used up
+    assert_eq!(f.b.mfa.complete(&rid, &payload(&m, &code)).await.unwrap_err().to_string(), "invalid request ID");
+    assert!(f.b.mfa.pending().is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_completes_of_one_request_give_one_login() {
+    let (f, m, enf) = enrolled().await;
+    let f = Arc::new(f);
+    let resp = f.b.mfa.park(pending(&enf)).await.unwrap();
+    let rid = resp.auth.unwrap().mfa_requirement.unwrap()["mfa_request_id"].as_str().unwrap().to_string();
+    let code = f.code(&m, "ent1").await;
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (f, rid, p) = (f.clone(), rid.clone(), payload(&m, &code));
+            tokio::spawn(async move { f.b.mfa.complete(&rid, &p).await.is_ok() })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        ok += t.await.unwrap() as usize;
+    }
+    assert_eq!(ok, 1);
+}
+
+#[tokio::test]
+async fn single_phase_headers_meet_the_enforcement_or_403() {
+    let (f, m, enf) = enrolled().await;
+    let code = f.code(&m, "ent1").await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    assert!(matches!(f.b.mfa.check_headers("ent1", &enf, [format!("my_totp:{wrong}").as_str()]).await, Err(Error::PermissionDenied)));
+    assert!(matches!(f.b.mfa.check_headers("ent1", &enf, ["garbage"]).await, Err(Error::PermissionDenied)));
+    f.b.mfa.check_headers("ent1", &enf, [format!("{m}:{code}").as_str()]).await.unwrap();
+    assert!(matches!(f.b.mfa.check_headers("ent1", &enf, [format!("my_totp:{code}").as_str()]).await, Err(Error::PermissionDenied)), "replayed");
+}
