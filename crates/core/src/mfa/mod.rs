@@ -73,9 +73,9 @@ macro_rules! mfa_rows {
             path("mfa-method-totp-generate", "mfa/method/totp/generate", &[(Update, $($w)::+(M::Generate))], $crate::mfa::F_METHOD_ID, "Generate a TOTP secret for the caller's entity."),
             path("mfa-method-totp-admin-generate", "mfa/method/totp/admin-generate", &[(Update, $($w)::+(M::AdminGenerate))], $crate::mfa::F_ADMIN, "Generate a TOTP secret for an entity."),
             path("mfa-method-totp-admin-destroy", "mfa/method/totp/admin-destroy", &[(Update, $($w)::+(M::AdminDestroy))], $crate::mfa::F_ADMIN, "Destroy an entity's TOTP secret."),
-            path("mfa-method-totp", "mfa/method/totp/(?P<method_id>[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})", &[(Read, $($w)::+(M::TotpRead)), (Update, $($w)::+(M::TotpUpdate)), (Delete, $($w)::+(M::TotpDelete))], $crate::mfa::methods::FIELDS, "Read, update or delete a TOTP MFA method."),
+            path("mfa-method-totp", "mfa/method/totp/(?P<method_id>[^/]+)", &[(Read, $($w)::+(M::TotpRead)), (Update, $($w)::+(M::TotpUpdate)), (Delete, $($w)::+(M::TotpDelete))], $crate::mfa::methods::FIELDS, "Read, update or delete a TOTP MFA method."),
             path("mfa-method-list", "mfa/method/?", &[(List, $($w)::+(M::MethodList))], &[], "List MFA methods of every type."),
-            path("mfa-method", "mfa/method/(?P<method_id>[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})", &[(Read, $($w)::+(M::MethodRead))], &[], "Read an MFA method of any type."),
+            path("mfa-method", "mfa/method/(?P<method_id>[^/]+)", &[(Read, $($w)::+(M::MethodRead))], &[], "Read an MFA method of any type."),
             path("mfa-login-enforcement-list", "mfa/login-enforcement/?", &[(List, $($w)::+(M::EnforcementList))], &[], "List login enforcements."),
             path("mfa-login-enforcement", r"mfa/login-enforcement/(?P<name>\w(?:[\w.-]*\w)?)", &[(Read, $($w)::+(M::EnforcementRead)), (Update, $($w)::+(M::EnforcementWrite)), (Delete, $($w)::+(M::EnforcementDelete))], $crate::mfa::enforcement::FIELDS, "Create, read, update or delete a login enforcement."),
         ]
@@ -110,6 +110,9 @@ pub struct Mfa {
     /// Serialises config writes: method-name uniqueness, "method in use",
     /// and one secret per method and entity are checked and written under it.
     writes: tokio::sync::Mutex<()>,
+    /// Every enforcement, read once and replaced on each write: stage 6b
+    /// asks on every login.
+    enforcements: parking_lot::RwLock<Option<std::sync::Arc<Vec<Enforcement>>>>,
 }
 
 /// Vault's warning on a login answered with an MFA requirement.
@@ -162,7 +165,7 @@ pub fn parse_payload(v: Option<&Value>) -> Result<Payload> {
 impl Mfa {
     /// The state over `view` (its keys: `method/`, `secret/`, `enforcement/`).
     pub fn new(view: StorageView) -> Mfa {
-        Mfa { view, guard: guard::Guard::default(), pending: pending::PendingStore::default(), writes: tokio::sync::Mutex::new(()) }
+        Mfa { view, guard: guard::Guard::default(), pending: pending::PendingStore::default(), writes: tokio::sync::Mutex::new(()), enforcements: parking_lot::RwLock::new(None) }
     }
 
     pub fn pending(&self) -> &pending::PendingStore<Pending> {
@@ -186,7 +189,17 @@ impl Mfa {
         Ok(out)
     }
 
-    pub async fn enforcements(&self) -> Result<Vec<Enforcement>> {
+    /// Every enforcement (from memory after the first read).
+    pub async fn enforcements(&self) -> Result<std::sync::Arc<Vec<Enforcement>>> {
+        if let Some(all) = self.enforcements.read().clone() {
+            return Ok(all);
+        }
+        let all = std::sync::Arc::new(self.load_enforcements().await?);
+        *self.enforcements.write() = Some(all.clone());
+        Ok(all)
+    }
+
+    async fn load_enforcements(&self) -> Result<Vec<Enforcement>> {
         let mut out = Vec::new();
         for name in self.view.list("enforcement/").await? {
             if let Some(e) = self.view.get_json::<Enforcement>(&enforcement_key(&name)).await? {
@@ -198,7 +211,7 @@ impl Mfa {
 
     /// The enforcements a login falls under (see [`Enforcement::applicable`]).
     pub async fn applicable(&self, accessor: &str, mount_type: &str, entity_id: &str, group_ids: &[String]) -> Result<Vec<Enforcement>> {
-        Ok(self.enforcements().await?.into_iter().filter(|e| e.applicable(accessor, mount_type, entity_id, group_ids)).collect())
+        Ok(self.enforcements().await?.iter().filter(|e| e.applicable(accessor, mount_type, entity_id, group_ids)).cloned().collect())
     }
 
     /// `mfa_constraints` of a two-phase answer: `{enforcement: {"any": [method...]}}`.
@@ -321,7 +334,7 @@ impl Mfa {
     pub async fn check_headers<'a>(&self, entity_id: &str, enforcements: &[Enforcement], headers: impl IntoIterator<Item = &'a str>) -> Result<()> {
         match self.validate(entity_id, enforcements, &parse_headers(headers)).await {
             Ok(()) => Ok(()),
-            Err(Error::Coded(403, _)) => Err(Error::PermissionDenied),
+            Err(Error::Coded(403, _)) => Err(Error::Coded(403, "permission denied".into())),
             Err(e) => Err(e),
         }
     }
@@ -353,7 +366,7 @@ impl Mfa {
                 }
                 let mut info = Map::new();
                 let keys: Vec<Value> = all.iter().map(|e| Value::from(e.name.clone())).collect();
-                for e in all {
+                for e in all.iter() {
                     info.insert(e.name.clone(), e.to_json());
                 }
                 Ok(Some(Response::json(json!({"key_info": info, "keys": keys}))))
@@ -365,7 +378,9 @@ impl Mfa {
             H::EnforcementWrite => self.write_enforcement(route.param("name"), &req.data, dir).await,
             H::EnforcementDelete => {
                 let _w = self.writes.lock().await;
+                *self.enforcements.write() = None;
                 self.view.delete(&enforcement_key(route.param("name"))).await?;
+                *self.enforcements.write() = None;
                 Ok(None)
             }
         }
@@ -396,7 +411,7 @@ impl Mfa {
 
     async fn delete_method(&self, id: &str) -> Result<Option<Response>> {
         let _w = self.writes.lock().await;
-        if let Some(e) = self.enforcements().await?.into_iter().find(|e| e.mfa_method_ids.iter().any(|m| m == id)) {
+        if let Some(e) = self.enforcements().await?.iter().find(|e| e.mfa_method_ids.iter().any(|m| m == id)) {
             return Err(Error::invalid(format!("methodID is still used by an enforcement configuration with ID: {}", e.id)));
         }
         self.view.delete(&method_key(id)).await?;
@@ -474,10 +489,26 @@ impl Mfa {
                 return Err(Error::invalid("one of the provided entity ids doesn't exist"));
             }
         }
+        *self.enforcements.write() = None;
         self.view.put_json(&key, &e).await?;
+        *self.enforcements.write() = None;
         Ok(None)
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+/// The identity store and mount table answer the handlers' existence questions.
+#[async_trait]
+impl Directory for crate::identity::Ctx {
+    async fn entity_exists(&self, id: &str) -> Result<bool> {
+        Ok(self.store.entity(id).is_some())
+    }
+    async fn group_exists(&self, id: &str) -> Result<bool> {
+        Ok(self.store.snapshot().group(id).is_some())
+    }
+    fn accessor_exists(&self, accessor: &str) -> bool {
+        self.mount(accessor).is_some()
+    }
+}
