@@ -78,6 +78,8 @@ pub struct Active {
     pub(crate) leases: Arc<LeaseManager>,
     policies: Arc<PolicyStore>,
     identity: Arc<crate::identity::IdentityStore>,
+    /// Login MFA: methods, enforcements, secrets (in the identity mount's view, below `mfa/`) and pending logins.
+    mfa: Arc<crate::mfa::Mfa>,
     cluster: ClusterInfo,
     mounts_lock: tokio::sync::Mutex<()>,
     tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -105,6 +107,10 @@ impl Active {
 
     pub fn identity(&self) -> &Arc<crate::identity::IdentityStore> {
         &self.identity
+    }
+
+    pub fn mfa(&self) -> &Arc<crate::mfa::Mfa> {
+        &self.mfa
     }
 
     /// The ACL a token with these policies and entity has (token ∪ identity
@@ -434,6 +440,7 @@ impl Core {
         }
         let identity_uuid = mounts.iter().find(|m| m.kind == "identity").map(|m| m.uuid.clone()).unwrap_or_default();
         let identity = crate::identity::IdentityStore::load(StorageView::new(b.clone(), format!("logical/{identity_uuid}/"))).await?;
+        let mfa = Arc::new(crate::mfa::Mfa::new(StorageView::new(b.clone(), format!("logical/{identity_uuid}/mfa/"))));
         if auths.is_empty() {
             let mut t = MountEntry::new("token/", "token", "token based credentials", true);
             t.config.token_type = Some("default-service".into());
@@ -446,6 +453,7 @@ impl Core {
             leases,
             policies,
             identity,
+            mfa,
             cluster,
             mounts_lock: tokio::sync::Mutex::new(()),
             tasks: parking_lot::Mutex::new(Vec::new()),

@@ -11,6 +11,7 @@ pub mod fields;
 pub mod identity;
 pub mod json;
 pub mod lease;
+pub mod mfa;
 pub mod logical;
 pub mod mounts;
 pub mod openapi;

@@ -47,10 +47,11 @@ pub(crate) enum H {
     Group(group::H),
     GroupAlias(group_alias::H),
     Lookup(lookup::H),
+    Mfa(crate::mfa::H),
 }
 
 static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
-    let rows = [entity::rows(), alias::rows(), group::rows(), group_alias::rows(), lookup::rows()];
+    let rows = [entity::rows(), alias::rows(), group::rows(), group_alias::rows(), lookup::rows(), crate::mfa_rows!(H::Mfa)];
     Paths::new(rows.into_iter().flatten().collect())
 });
 
@@ -104,7 +105,8 @@ impl Backend for IdentityBackend {
     async fn serve(&self, route: &Route<'_>, req: &mut Request) -> Result<Option<Response>> {
         let handler = TABLE.handler(route, req.operation)?;
         let core = self.core.upgrade().ok_or(Error::Sealed)?;
-        let router = Arc::clone(&*core.active()?.router());
+        let active = core.active()?;
+        let router = Arc::clone(&*active.router());
         let cx = Ctx { store: self.store.clone(), router };
         match handler {
             H::Entity(h) => entity::serve(h, &cx, route, req).await,
@@ -112,6 +114,7 @@ impl Backend for IdentityBackend {
             H::Group(h) => group::serve(h, &cx, route, req).await,
             H::GroupAlias(h) => group_alias::serve(h, &cx, route, req).await,
             H::Lookup(h) => lookup::serve(h, &cx, req).await,
+            H::Mfa(h) => active.mfa().serve(h, route, req, &cx).await,
         }
     }
 }

@@ -26,6 +26,7 @@ impl Core {
     pub(crate) async fn register_lease(&self, ctx: &RequestContext, ns: &Namespace, mount: &RouteEntry, resp: &mut Response) -> Result<()> {
         if let Some(login) = resp.login.take() {
             let path = ctx.request.as_ref().map(|r| r.path.as_str()).unwrap_or(&ctx.path);
+            let Some(login) = self.login_mfa(ctx, ns, mount, path, login, resp).await? else { return Ok(()) }; // 6b
             let (auth, mut warnings) = issue_login_token(ns.active(), mount, path, login).await?;
             resp.auth = Some(auth);
             resp.warnings.append(&mut warnings);
@@ -44,7 +45,7 @@ impl Core {
 /// `service`/`batch` decides; `default-service` follows the method (batch
 /// only if it asks for batch); `default-batch` too (service only if it asks
 /// for service).
-async fn issue_login_token(active: &Arc<Active>, mount: &RouteEntry, path: &str, login: Login) -> Result<(Auth, Vec<String>)> {
+pub(super) async fn issue_login_token(active: &Arc<Active>, mount: &RouteEntry, path: &str, login: Login) -> Result<(Auth, Vec<String>)> {
     let mut policies: Vec<String> = login.policies.iter().map(|p| p.trim().to_lowercase()).filter(|p| !p.is_empty()).collect();
     if policies.iter().any(|p| p == "root") {
         return Err(Error::invalid("auth methods cannot create root tokens"));

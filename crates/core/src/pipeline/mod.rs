@@ -28,11 +28,13 @@ pub mod context;
 mod dispatch;
 mod identity;
 mod lease;
+mod mfa;
 pub mod namespace;
 mod route;
 mod wrap;
 
 pub use audit::AuditHook;
+pub(crate) use mfa::issue_validated;
 pub use context::{EntityId, RequestContext, RequestHeaders, Target, TokenState, Unserved};
 pub use namespace::Namespace;
 

@@ -23,6 +23,7 @@ mod auth;
 mod capabilities;
 mod internal;
 mod leases;
+mod mfa;
 mod mounts;
 mod openapi;
 mod policies;
@@ -53,6 +54,7 @@ enum H {
     Tools(tools::H),
     Wrapping(wrapping::H),
     Leases(leases::H),
+    Mfa(mfa::H),
 }
 
 static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
@@ -68,6 +70,7 @@ static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
         tools::rows(),
         wrapping::rows(),
         leases::rows(),
+        mfa::rows(),
     ];
     Paths::new(rows.into_iter().flatten().collect())
 });
@@ -102,7 +105,7 @@ impl Backend for SysBackend {
 
     fn special_paths(&self) -> SpecialPaths {
         SpecialPaths {
-            unauthenticated: vec!["wrapping/lookup", "internal/ui/mounts", "internal/ui/mounts/*", "internal/specs/openapi"],
+            unauthenticated: vec!["wrapping/lookup", "mfa/validate", "internal/ui/mounts", "internal/ui/mounts/*", "internal/specs/openapi"],
             root: vec!["auth/*", "remount", "audit", "audit/*", "raw", "raw/*", "rotate", "rotate/keyring", "rotate/root", "seal", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases"],
         }
     }
@@ -120,6 +123,7 @@ impl Backend for SysBackend {
             H::Tools(h) => tools::serve(h, route, req),
             H::Wrapping(h) => wrapping::serve(h, &cx, req).await,
             H::Leases(h) => leases::serve(h, &cx, route, req).await,
+            H::Mfa(h) => mfa::serve(h, &cx, req).await,
         }
     }
 }
