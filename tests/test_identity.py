@@ -347,10 +347,8 @@ def test_identity_persists_across_restart(sealed_server):
     assert srv.http("GET", f"identity/group/id/{gid}").json()["data"]["member_entity_ids"] == [eid]
 
 
-def test_templated_policy_path_per_entity(server, userpass, request):
+def test_templated_policy_path_per_entity(server, userpass):
     """`secret/data/{{identity.entity.id}}/*`: each entity reaches its own path only."""
-    if server.kind == "coffer":
-        request.applymarker(pytest.mark.xfail(strict=False, reason="rendering lands with the templates branch"))
     pol = unique("tpl")
     write_policy(server, pol, 'path "secret/data/{{identity.entity.id}}/*" { capabilities = ["create", "update", "read"] }')
     toks = {}

@@ -3,8 +3,7 @@ rendered for the token's entity at request time; a template that cannot be resol
 whose value holds `/`, `*` or `+` (OpenBao 2.7's default), matches nothing. Only `{{`/`}}`
 balance is checked when the policy is written.
 
-The login test needs the identity store (entities, aliases, groups): Coffer gets it on the
-identity branch, so its parametrisation is a non-strict xfail here; against bao it pins
+The login tests use the identity store (entities, aliases, groups); against bao they pin
 the behaviour."""
 
 import pytest
@@ -59,9 +58,7 @@ def test_unknown_template_parameter_is_accepted_at_write(server, pattern):
 
 
 @pytest.fixture
-def identity_login(server, userpass, request):
-    if server.kind == "coffer":
-        request.applymarker(pytest.mark.xfail(strict=False, reason="needs the identity branch"))
+def identity_login(server, userpass):
     return userpass
 
 

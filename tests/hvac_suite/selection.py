@@ -93,15 +93,8 @@ XFAIL = {
         "v1/test_integration.py::IntegrationTest::test_write_with_response": "uses the transit secrets engine, which Coffer does not have",
         "v1/test_system_backend.py::TestSystemBackend::test_wrapped_client_token_intercept": _RESPONSE_WRAP_SPENT,
         # issue 10 (flip at merge)
-        "api/system_backend/test_auth.py::TestAuth::test_tune_auth_backend": _APPROLE,
-        "v1/test_system_backend.py::TestSystemBackend::test_tune_auth_backend": _APPROLE,
-        "api/system_backend/test_wrapping.py::TestWrapping::test_unwrap": _APPROLE,
-        "v1/test_system_backend.py::TestSystemBackend::test_wrap_write": _APPROLE,
-        "api/auth_methods/test_approle.py::*": _APPROLE,
-        "v1/test_approle.py::*": _APPROLE,
         "api/auth_methods/test_jwt.py::*": _JWT,
         "api/auth_methods/test_oidc.py::*": _OIDC,
-        "api/secrets_engines/test_identity.py::*": _IDENTITY,
     },
     "bao": {
         # hvac's suite is written against Vault; where OpenBao 2.7 differs from Vault

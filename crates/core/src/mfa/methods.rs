@@ -136,9 +136,14 @@ impl MethodConfig {
         })
     }
 
-    /// `{"type","id","uses_passcode","name"}` of a login's `mfa_constraints`.
+    /// `{"type","id","uses_passcode","name"}` of a login's `mfa_constraints`;
+    /// `name` is left out for a method without one (Go's `omitempty`, as OpenBao).
     pub fn constraint_json(&self) -> Value {
-        json!({"type": "totp", "id": self.id, "uses_passcode": true, "name": self.name})
+        let mut v = json!({"type": "totp", "id": self.id, "uses_passcode": true});
+        if !self.name.is_empty() {
+            v["name"] = json!(self.name);
+        }
+        v
     }
 }
 
