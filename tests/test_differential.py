@@ -299,9 +299,6 @@ _KV_METADATA_STEPS = {"data.cas_required", "data.version"}
 # (case, step index or "*") → (dotted paths to drop or "*" for the whole body, reason)
 ALLOWED: dict[tuple[str, object], tuple[list[str], str]] = {
     ("remount", 2): (["warnings"], "the queued-move warning names the product (OpenBao's / Coffer's server log)"),
-    ("mounts-list", 0): (["data.identity/"],
-                         "Coffer has no identity engine yet, so no identity/ mount (known gap 1; "
-                         "test_sys.py::test_identity_mount_listed is a strict xfail until it lands)"),
     ("mount-conflict", 1): (["status", "errors"],
                             "Vault answers 409 for a mount path conflict; OpenBao 2.x answers 400"),
     ("mount-conflict", 2): (["status", "errors"],

@@ -38,14 +38,14 @@ def test_mounts_list_defaults(server):
     assert body["data"]["secret/"]["accessor"].startswith("kv_")
 
 
-def test_identity_mount_listed(server, request):
-    """Vault and OpenBao also list identity/ among the default mounts. Coffer has no
-    identity engine yet (docs/compatibility.md, gap 1): expected to fail for Coffer, and
-    strict, so it turns red the day identity/ lands and this marker must go."""
-    if server.kind == "coffer":
-        request.applymarker(pytest.mark.xfail(strict=True, reason="no identity engine yet"))
+def test_identity_mount_listed(server):
+    """Vault and OpenBao list identity/ among the default mounts, as Coffer does
+    (type identity, `passthrough_request_headers: [Authorization]`, not local)."""
     body = assert_status(server.http("GET", "sys/mounts"), 200).json()
     assert "identity/" in body["data"] and body["data"]["identity/"]["type"] == "identity"
+    ident = body["data"]["identity/"]
+    assert ident["accessor"].startswith("identity_") and ident["description"] == "identity store"
+    assert ident["config"]["passthrough_request_headers"] == ["Authorization"] and ident["local"] is False
 
 
 def test_mount_enable_read_tune_disable(server):

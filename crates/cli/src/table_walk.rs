@@ -142,7 +142,7 @@ async fn every_row_of_every_table_is_served_and_reads_only_declared_fields() {
         kinds.insert(what);
     }
     rows += walk(&core, &key, "sys (sealed-exempt)", "sys/", coffer_core::sys::sealed_table()).await;
-    let want: BTreeSet<String> = ["system", "cubbyhole", "token", "kv v1", "kv v2", "userpass"].map(String::from).into();
+    let want: BTreeSet<String> = ["system", "cubbyhole", "identity", "token", "kv v1", "kv v2", "userpass"].map(String::from).into();
     assert_eq!(kinds, want, "every backend type is walked");
     // 77 rows today; a lower bound so that adding rows needs no edit here.
     assert!(rows >= 70, "walked {rows} rows");

@@ -77,6 +77,7 @@ pub struct Active {
     tokens: Arc<TokenStore>,
     pub(crate) leases: Arc<LeaseManager>,
     policies: Arc<PolicyStore>,
+    identity: Arc<crate::identity::IdentityStore>,
     cluster: ClusterInfo,
     mounts_lock: tokio::sync::Mutex<()>,
     tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -100,6 +101,22 @@ impl Active {
 
     pub fn policies(&self) -> &Arc<PolicyStore> {
         &self.policies
+    }
+
+    pub fn identity(&self) -> &Arc<crate::identity::IdentityStore> {
+        &self.identity
+    }
+
+    /// The ACL a token with these policies and entity has (token ∪ identity
+    /// policies; a disabled entity's token may do nothing), from memory:
+    /// what the pipeline's authorize stage judges with, for `sys/` handlers
+    /// that judge another token or the caller (capabilities, ui/mounts).
+    pub fn effective_acl(&self, policies: &[String], entity_id: &str) -> Arc<coffer_policy::Acl> {
+        let resolved = if entity_id.is_empty() { None } else { self.identity.resolved(entity_id) };
+        match resolved {
+            Some(r) if r.disabled => self.policies.acl_for(&[]),
+            r => crate::identity::acl(&self.policies, policies, r.as_ref()),
+        }
     }
 
     /// The source and target of a finished `sys/remount`, by migration id.
@@ -407,9 +424,16 @@ impl Core {
             let mut sys = MountEntry::new("sys/", "system", "system endpoints used for control, policy and debugging", false);
             sys.seal_wrap = true;
             sys.config.passthrough_request_headers = vec!["Accept".into()];
-            mounts = vec![cubby, sys];
+            mounts = vec![cubby, identity_mount(), sys];
+            core_view.put_json(MOUNTS_KEY, &mounts).await?;
+        } else if !mounts.iter().any(|m| m.kind == "identity") {
+            // A table written before the identity store existed gains its mount.
+            mounts.push(identity_mount());
+            mounts.sort_by(|a, b| a.path.cmp(&b.path));
             core_view.put_json(MOUNTS_KEY, &mounts).await?;
         }
+        let identity_uuid = mounts.iter().find(|m| m.kind == "identity").map(|m| m.uuid.clone()).unwrap_or_default();
+        let identity = crate::identity::IdentityStore::load(StorageView::new(b.clone(), format!("logical/{identity_uuid}/"))).await?;
         if auths.is_empty() {
             let mut t = MountEntry::new("token/", "token", "token based credentials", true);
             t.config.token_type = Some("default-service".into());
@@ -421,6 +445,7 @@ impl Core {
             tokens,
             leases,
             policies,
+            identity,
             cluster,
             mounts_lock: tokio::sync::Mutex::new(()),
             tasks: parking_lot::Mutex::new(Vec::new()),
@@ -468,6 +493,7 @@ impl Core {
         let backend: Arc<dyn Backend> = match entry.kind.as_str() {
             "system" => Arc::new(SysBackend::new(self.me.clone())),
             "cubbyhole" => Arc::new(CubbyholeBackend::new()),
+            "identity" => Arc::new(crate::identity::IdentityBackend::new(active.identity.clone(), self.me.clone())),
             "token" => active.tokens.backend(),
             kind => {
                 let f = self
@@ -655,6 +681,13 @@ impl Core {
     }
 }
 
+/// The `identity/` mount, as OpenBao lists it.
+fn identity_mount() -> MountEntry {
+    let mut m = MountEntry::new("identity/", "identity", "identity store", false);
+    m.config.passthrough_request_headers = vec!["Authorization".into()];
+    m
+}
+
 /// The core's side of the token store callbacks.
 struct CoreHooks {
     core: Weak<Core>,
@@ -674,6 +707,11 @@ impl TokenHooks for CoreHooks {
 
     async fn policy_exists(&self, name: &str) -> bool {
         self.policies.upgrade().map(|p| p.exists(name)).unwrap_or(false)
+    }
+
+    fn identity_policies(&self, entity_id: &str) -> Vec<String> {
+        let Some(active) = self.core.upgrade().and_then(|c| c.active.load_full()) else { return Vec::new() };
+        active.identity.resolved(entity_id).map(|r| r.policies.clone()).unwrap_or_default()
     }
 }
 

@@ -8,6 +8,7 @@ pub mod core;
 pub mod cubbyhole;
 pub mod error;
 pub mod fields;
+pub mod identity;
 pub mod json;
 pub mod lease;
 pub mod logical;

@@ -3,6 +3,14 @@
 //! login (an auth method returns a [`Login`]; the token store writes the
 //! token and its lease index entry in one batch). Secret leases of dynamic
 //! secrets (`resp.secret`) are registered here by the issue that brings them.
+//!
+//! A login that names an alias first goes through the identity store
+//! (`IdentityStore::login`): the alias on the login mount's accessor and its
+//! entity are found or created, the entity's external group memberships on
+//! that mount follow the login's group names, and the token (service or
+//! batch) carries the entity id. A disabled entity cannot log in (403, as
+//! Vault). The `auth` block shows `identity_policies` and, in `policies`,
+//! the union with the token's own (`token_policies`), sorted, as Vault.
 
 use super::context::RequestContext;
 use super::namespace::Namespace;
@@ -21,6 +29,10 @@ impl Core {
             let (auth, mut warnings) = issue_login_token(ns.active(), mount, path, login).await?;
             resp.auth = Some(auth);
             resp.warnings.append(&mut warnings);
+        } else if let Some(auth) = resp.auth.as_mut() {
+            // A token created or renewed by an entity's token: its auth
+            // block shows the identity policies too, as Vault's.
+            add_identity_policies(ns.active(), auth);
         }
         Ok(())
     }
@@ -42,6 +54,14 @@ async fn issue_login_token(active: &Arc<Active>, mount: &RouteEntry, path: &str,
     }
     policies.sort();
     policies.dedup();
+    let entity = match &login.alias {
+        Some(alias) => Some(active.identity().login(&mount.info.accessor, alias, &login.group_aliases).await?.entity),
+        None => None,
+    };
+    if entity.as_ref().is_some_and(|e| e.disabled) {
+        return Err(Error::Coded(403, "permission denied".into()));
+    }
+    let entity_id = entity.map(|e| e.id.clone()).unwrap_or_default();
     let asked = login.token_type.as_str();
     let batch = match mount.entry.config.token_type.as_deref().unwrap_or("default-service") {
         "service" => false,
@@ -79,6 +99,7 @@ async fn issue_login_token(active: &Arc<Active>, mount: &RouteEntry, path: &str,
             renewable: false,
             batch: true,
             bound_cidrs: login.bound_cidrs,
+            entity_id,
             ..Default::default()
         }
     } else {
@@ -94,11 +115,33 @@ async fn issue_login_token(active: &Arc<Active>, mount: &RouteEntry, path: &str,
             meta,
             renewable: login.renewable,
             parent: None,
-            entity_id: String::new(),
+            entity_id,
             batch: false,
             bound_cidrs: login.bound_cidrs,
         }
     };
     let (token, entry) = active.tokens().create_internal(create).await?;
-    Ok((active.tokens().auth_for(&token, &entry), warnings))
+    let mut auth = active.tokens().auth_for(&token, &entry);
+    add_identity_policies(active, &mut auth);
+    Ok((auth, warnings))
+}
+
+/// An `auth` block's identity part, as Vault's: `identity_policies` (sorted)
+/// and `policies` = token ∪ identity policies (sorted).
+pub(crate) fn add_identity_policies(active: &Active, auth: &mut Auth) {
+    if auth.entity_id.is_empty() {
+        return;
+    }
+    let Some(r) = active.identity().resolved(&auth.entity_id) else { return };
+    if r.policies.is_empty() {
+        return;
+    }
+    let mut identity = r.policies.clone();
+    identity.sort();
+    let mut all = auth.token_policies.clone();
+    all.extend(identity.iter().cloned());
+    all.sort();
+    all.dedup();
+    auth.policies = all;
+    auth.identity_policies = identity;
 }

@@ -42,6 +42,11 @@ impl Namespace {
     pub fn policies(&self) -> &Arc<PolicyStore> {
         self.active.policies()
     }
+    /// The identity store: entities, aliases, groups (`entity(id)`,
+    /// `group_ids_for_entity(id)`, the per-entity view the identity stage reads).
+    pub fn identity(&self) -> &Arc<crate::identity::IdentityStore> {
+        self.active.identity()
+    }
     /// The unsealed state it lives in (wrapping and login tokens still take it).
     pub(crate) fn active(&self) -> &Arc<Active> {
         &self.active

@@ -299,7 +299,9 @@ pub(super) async fn handle_create(store: &TokenStore, req: &Request, kind: Kind<
         role: role.as_ref().map(|r| r.name.clone()).unwrap_or_default(),
         expire_ns: (ttl > 0).then(|| now_ns + (ttl as i64) * 1_000_000_000),
         last_renewal_ns: None,
-        entity_id: String::new(),
+        // A child carries its parent's entity (and so its identity
+        // policies); an orphan does not, as in Vault.
+        entity_id: if orphan { String::new() } else { parent.entity_id.clone() },
         bound_cidrs,
     };
     let (token, entry) = if batch {

@@ -145,6 +145,11 @@ pub trait TokenHooks: Send + Sync + 'static {
     async fn on_revoke(&self, token_hash: &str) -> Result<()>;
     /// Does an ACL policy with this name exist?
     async fn policy_exists(&self, name: &str) -> bool;
+    /// The identity policies of an entity (its own, then its groups'), for
+    /// token lookups; none without an identity store.
+    fn identity_policies(&self, _entity_id: &str) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// What [`TokenStore::use_token`] tells the core.

@@ -40,7 +40,20 @@ pub(super) async fn lookup(s: &TokenStore, req: &Request) -> Result<Response> {
         return lookup_self(s, req).await;
     }
     let e = s.lookup_any(&token).await?.filter(|e| visible(s, e)).ok_or_else(bad_token)?;
-    Ok(Response::data(s.lookup_data(&token, &e)))
+    Ok(Response::data(with_identity(s, &e, s.lookup_data(&token, &e))))
+}
+
+/// Vault's lookups show the entity's identity policies (its own, then its
+/// groups') when there are any, with `external_namespace_policies`.
+fn with_identity(s: &TokenStore, e: &TokenEntry, mut d: crate::logical::Data) -> crate::logical::Data {
+    if !e.entity_id.is_empty() {
+        let policies = s.hooks().identity_policies(&e.entity_id);
+        if !policies.is_empty() {
+            d.insert("identity_policies".into(), serde_json::json!(policies));
+            d.insert("external_namespace_policies".into(), serde_json::json!({}));
+        }
+    }
+    d
 }
 
 /// Can this entry still be looked up? Used-up tokens are visible only while
@@ -52,7 +65,7 @@ fn visible(s: &TokenStore, e: &TokenEntry) -> bool {
 pub(super) async fn lookup_self(s: &TokenStore, req: &Request) -> Result<Response> {
     let token = client_token(req)?;
     let e = s.lookup_any(token).await?.filter(|e| visible(s, e)).ok_or_else(bad_token)?;
-    Ok(Response::data(s.lookup_data(token, &e)))
+    Ok(Response::data(with_identity(s, &e, s.lookup_data(token, &e))))
 }
 
 pub(super) async fn lookup_accessor(s: &TokenStore, req: &Request) -> Result<Response> {
@@ -65,7 +78,7 @@ pub(super) async fn lookup_accessor(s: &TokenStore, req: &Request) -> Result<Res
         .await?
         .filter(|e| visible(s, e) && e.num_uses != REVOCATION_PENDING)
         .ok_or_else(|| one_error("invalid accessor"))?;
-    Ok(Response::data(s.lookup_data("", &e)))
+    Ok(Response::data(with_identity(s, &e, s.lookup_data("", &e))))
 }
 
 // ----------------------------------------------------------------------------- renew
