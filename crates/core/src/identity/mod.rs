@@ -47,10 +47,11 @@ pub(crate) enum H {
     Group(group::H),
     GroupAlias(group_alias::H),
     Lookup(lookup::H),
+    Oidc(crate::identity_oidc::H),
 }
 
 static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
-    let rows = [entity::rows(), alias::rows(), group::rows(), group_alias::rows(), lookup::rows()];
+    let rows = [entity::rows(), alias::rows(), group::rows(), group_alias::rows(), lookup::rows(), crate::identity_oidc::rows()];
     Paths::new(rows.into_iter().flatten().collect())
 });
 
@@ -83,11 +84,13 @@ impl Ctx {
 pub struct IdentityBackend {
     store: Arc<IdentityStore>,
     core: Weak<Core>,
+    oidc: crate::identity_oidc::Oidc,
 }
 
 impl IdentityBackend {
     pub(crate) fn new(store: Arc<IdentityStore>, core: Weak<Core>) -> IdentityBackend {
-        IdentityBackend { store, core }
+        let oidc = crate::identity_oidc::Oidc::new(store.view().clone());
+        IdentityBackend { store, core, oidc }
     }
 }
 
@@ -101,6 +104,17 @@ impl Backend for IdentityBackend {
         "The identity store: entities, their aliases, groups and group aliases."
     }
 
+    fn special_paths(&self) -> crate::backend::SpecialPaths {
+        crate::backend::SpecialPaths { unauthenticated: crate::identity_oidc::UNAUTHENTICATED.to_vec(), root: Vec::new() }
+    }
+
+    async fn exists(&self, route: &Route<'_>, req: &Request) -> Result<bool> {
+        match TABLE.handler(route, req.operation)? {
+            H::Oidc(h) => crate::identity_oidc::exists(&self.oidc, h, route.param("name")).await,
+            _ => Ok(true),
+        }
+    }
+
     async fn serve(&self, route: &Route<'_>, req: &mut Request) -> Result<Option<Response>> {
         let handler = TABLE.handler(route, req.operation)?;
         let core = self.core.upgrade().ok_or(Error::Sealed)?;
@@ -112,6 +126,7 @@ impl Backend for IdentityBackend {
             H::Group(h) => group::serve(h, &cx, route, req).await,
             H::GroupAlias(h) => group_alias::serve(h, &cx, route, req).await,
             H::Lookup(h) => lookup::serve(h, &cx, req).await,
+            H::Oidc(h) => crate::identity_oidc::serve(h, &self.oidc, &*self.store, route.param("name"), req).await,
         }
     }
 }
