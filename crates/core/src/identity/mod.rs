@@ -89,7 +89,8 @@ pub struct IdentityBackend {
 
 impl IdentityBackend {
     pub(crate) fn new(store: Arc<IdentityStore>, core: Weak<Core>) -> IdentityBackend {
-        let oidc = crate::identity_oidc::Oidc::new(store.view().clone());
+        let api_addr = core.upgrade().and_then(|c| c.config().api_addr.clone());
+        let oidc = crate::identity_oidc::Oidc::new(store.view().clone(), api_addr.as_deref());
         IdentityBackend { store, core, oidc }
     }
 }

@@ -73,11 +73,13 @@ pub struct Role {
 #[derive(Clone)]
 pub struct Store {
     view: StorageView,
+    /// The server's `api_addr` (the issuer when none is configured).
+    api_addr: String,
 }
 
 impl Store {
-    pub fn new(view: StorageView) -> Store {
-        Store { view }
+    pub fn new(view: StorageView, api_addr: Option<&str>) -> Store {
+        Store { view, api_addr: api_addr.unwrap_or_default().trim_end_matches('/').to_string() }
     }
     pub async fn get_key(&self, name: &str) -> Result<Option<NamedKey>> {
         self.view.get_json(&key_key(name)).await
@@ -109,9 +111,11 @@ impl Store {
     pub async fn config(&self) -> Result<Config> {
         Ok(self.view.get_json(CONFIG_KEY).await?.unwrap_or_default())
     }
-    /// `<issuer or api_addr>/v1/identity/oidc` (Coffer has no api_addr: empty).
+    /// `<issuer or api_addr>/v1/identity/oidc`.
     pub async fn effective_issuer(&self) -> Result<String> {
-        Ok(format!("{}/v1/{ISSUER_PATH}", self.config().await?.issuer))
+        let c = self.config().await?;
+        let base = if c.issuer.is_empty() { self.api_addr.as_str() } else { c.issuer.as_str() };
+        Ok(format!("{base}/v1/{ISSUER_PATH}"))
     }
 }
 
@@ -136,8 +140,8 @@ impl Drop for Oidc {
 
 impl Oidc {
     /// Starts the periodic task when called inside a runtime.
-    pub fn new(view: StorageView) -> Oidc {
-        let store = Store::new(view);
+    pub fn new(view: StorageView, api_addr: Option<&str>) -> Oidc {
+        let store = Store::new(view, api_addr);
         let lock = Arc::new(tokio::sync::Mutex::new(()));
         let task = tokio::runtime::Handle::try_current().ok().map(|rt| {
             let (store, lock) = (store.clone(), lock.clone());
@@ -298,7 +302,7 @@ pub async fn serve(h: H, oidc: &Oidc, entities: &dyn Entities, name: &str, req: 
         H::ReadConfig => {
             let c = s.config().await?;
             let mut r = Response::json(json!({"issuer": c.issuer}));
-            if c.issuer.is_empty() {
+            if c.issuer.is_empty() && s.api_addr.is_empty() {
                 r = r.with_warning(r#"Both "issuer" and OpenBao's "api_addr" are empty. The issuer claim in generated tokens will not be network reachable."#);
             }
             Ok(Some(r))

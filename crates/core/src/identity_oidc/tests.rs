@@ -37,7 +37,7 @@ async fn introspect(core: &Core, token: &str) -> Value {
 }
 
 fn store(core: &Core) -> Store {
-    Store::new(core.active().unwrap().identity().view().clone())
+    Store::new(core.active().unwrap().identity().view().clone(), None)
 }
 
 /// A key `k` (allowed for every client), a role `r` on it, and a logged-in entity's token.
