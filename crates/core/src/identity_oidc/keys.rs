@@ -138,8 +138,10 @@ pub async fn rotate_due(s: &Store, now: i64) -> Result<()> {
 }
 
 /// The public JWK set: every ring key of every key some role references.
+/// Callers expire first, under the writers' lock (`Oidc::published`): an
+/// expiry pass racing a key write could delete the public half of a key
+/// generated but not yet recorded in its ring.
 pub async fn jwks(s: &Store) -> Result<Vec<Value>> {
-    expire(s, now_unix()).await?;
     let mut kids: Vec<String> = Vec::new();
     let mut names: Vec<String> = Vec::new();
     for role in s.list_roles().await? {

@@ -164,6 +164,13 @@ impl Oidc {
         &self.store
     }
 
+    /// The JWKS verifiers see: expired keys dropped first, under the lock.
+    pub async fn published(&self) -> Result<Vec<Value>> {
+        let _g = self.lock.lock().await;
+        keys::expire(&self.store, now_unix()).await?;
+        keys::jwks(&self.store).await
+    }
+
     /// The default key exists from the start (config only), as in Vault.
     async fn ensure_default(&self) -> Result<()> {
         if self.default_ready.load(Ordering::Acquire) {
@@ -367,7 +374,7 @@ pub async fn serve(h: H, oidc: &Oidc, entities: &dyn Entities, name: &str, req: 
         H::Introspect => {
             let raw = fields::get_str(d, "token")?.unwrap_or_default();
             let client_id = fields::get_str(d, "client_id")?.unwrap_or_default();
-            let err = introspect(s, entities, &raw, &client_id, now_unix()).await?;
+            let err = introspect(oidc, entities, &raw, &client_id, now_unix()).await?;
             let body = match err {
                 None => json!({"active": true}),
                 Some(e) => json!({"active": false, "error": e}),
@@ -383,10 +390,7 @@ pub async fn serve(h: H, oidc: &Oidc, entities: &dyn Entities, name: &str, req: 
             });
             Ok(Some(raw_json(&body)))
         }
-        H::PublicKeys => {
-            let _g = oidc.lock.lock().await;
-            Ok(Some(raw_json(&json!({"keys": keys::jwks(s).await?}))))
-        }
+        H::PublicKeys => Ok(Some(raw_json(&json!({"keys": oidc.published().await?})))),
     }
 }
 
@@ -599,12 +603,13 @@ fn claims(issuer: &str, entity: &EntityData, role: &Role, now: i64, ttl: u64) ->
 }
 
 /// `None` when the token is active; else go-jose's / Vault's reason.
-async fn introspect(s: &Store, entities: &dyn Entities, raw: &str, client_id: &str, now: i64) -> Result<Option<String>> {
+async fn introspect(oidc: &Oidc, entities: &dyn Entities, raw: &str, client_id: &str, now: i64) -> Result<Option<String>> {
+    let s = &oidc.store;
     let parsed = match jws::parse(raw) {
         Ok(p) => p,
         Err(e) => return Ok(Some(format!("error parsing token: {e}"))),
     };
-    if !keys::jwks(s).await?.iter().any(|k| jws::verify(&parsed, k)) {
+    if !oidc.published().await?.iter().any(|k| jws::verify(&parsed, k)) {
         return Ok(Some("unable to validate the token signature".into()));
     }
     let c = &parsed.claims;

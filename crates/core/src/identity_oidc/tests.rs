@@ -248,3 +248,47 @@ async fn a_stored_private_key_never_shows_in_debug_output() {
     assert!(!format!("{k:?}").contains(&pkcs8));
     assert!(format!("{k:?}").contains("[redacted]"));
 }
+
+/// JWKS reads (which drop expired public keys) running while keys are being
+/// created never delete the public half of a key not yet recorded in its ring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_reads_during_key_creation_keep_every_public_key() {
+    let (core, _) = login_core().await;
+    let creators: Vec<_> = (0..3)
+        .map(|i| {
+            let core = core.clone();
+            tokio::spawn(async move { write(&core, &format!("identity/oidc/key/race{i}"), json!({"algorithm": "RS256"})).await.unwrap() })
+        })
+        .collect();
+    // parses (so introspect reaches the key set), verifies under no key
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let forged = format!("{}.{}.{}", b64(br#"{"alg":"RS256"}"#), b64(b"{}"), b64(b"sig"));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (core, done) = (core.clone(), done.clone());
+        tokio::spawn(async move {
+            // bounded: stops with the creators, or after 2000 rounds
+            for _ in 0..2000 {
+                if done.load(std::sync::atomic::Ordering::Acquire) {
+                    break;
+                }
+                let r = call(&core, Operation::Update, "identity/oidc/introspect", json!({"token": forged})).await.unwrap();
+                let v: Value = serde_json::from_slice(&r.raw.unwrap().body).unwrap();
+                assert_eq!(v["error"], "unable to validate the token signature");
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    for c in creators {
+        c.await.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Release);
+    reader.await.unwrap();
+    let s = store(&core);
+    for i in 0..3 {
+        let k = s.get_key(&format!("race{i}")).await.unwrap().unwrap();
+        for e in &k.key_ring {
+            assert!(s.get_public(&e.key_id).await.unwrap().is_some(), "race{i}: public key {} was deleted", e.key_id);
+        }
+    }
+}
