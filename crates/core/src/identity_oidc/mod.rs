@@ -240,8 +240,8 @@ const F_CONFIG: &[FieldSpec] = &[field("issuer", FieldKind::String, "Issuer URL 
 const F_NAME: &[FieldSpec] = &[field("name", FieldKind::String, "Name of the key or role")];
 const F_KEY: &[FieldSpec] = &[
     field("name", FieldKind::String, "Name of the key"),
-    field("rotation_period", FieldKind::Duration, "How often to generate a new keypair.").default_str("24h"),
-    field("verification_ttl", FieldKind::Duration, "How long the public portion of a key stays available for verification after being rotated.").default_str("24h"),
+    field("rotation_period", FieldKind::Duration, "How often to generate a new keypair.").default_int(86400),
+    field("verification_ttl", FieldKind::Duration, "How long the public portion of a key stays available for verification after being rotated.").default_int(86400),
     field("algorithm", FieldKind::String, "Signing algorithm to use. This will default to RS256.").default_str("RS256").allowed(jws::ALGORITHMS),
     field("allowed_client_ids", FieldKind::StringList, "Role client ids allowed to use this key for signing. If empty no roles are allowed. If \"*\" all roles are allowed."),
 ];
@@ -253,7 +253,7 @@ const F_ROLE: &[FieldSpec] = &[
     field("name", FieldKind::String, "Name of the role"),
     field("key", FieldKind::String, "The OIDC key to use for generating tokens. The specified key must already exist.").required(),
     field("template", FieldKind::String, "The template string to use for generating tokens. This may be in string-ified JSON or base64 format."),
-    field("ttl", FieldKind::Duration, "TTL of the tokens generated against the role.").default_str("24h"),
+    field("ttl", FieldKind::Duration, "TTL of the tokens generated against the role.").default_int(86400),
     field("client_id", FieldKind::String, "Optional client_id"),
 ];
 const F_INTROSPECT: &[FieldSpec] = &[
