@@ -162,7 +162,10 @@ async fn run_dev(f: &flags::Flags, cfg: Option<ServerConfig>) -> Result<i32> {
         .map(str::to_string)
         .or_else(|| env2("COFFER_DEV_LISTEN_ADDRESS", "VAULT_DEV_LISTEN_ADDRESS"))
         .unwrap_or_else(|| "127.0.0.1:8200".into());
-    let core = new_core(Arc::new(InmemStorage::new()), core_config(cfg.as_ref()));
+    let mut core_cfg = core_config(cfg.as_ref());
+    // Vault's dev server: api_addr defaults to the dev listener (the OIDC issuer, identity/oidc).
+    core_cfg.api_addr.get_or_insert_with(|| format!("http://{addr}"));
+    let core = new_core(Arc::new(InmemStorage::new()), core_cfg);
     let init = core.initialize(1, 1, root_id.as_deref(), true).await.map_err(|e| anyhow::anyhow!("dev init: {e}"))?;
     let mut kv = coffer_core::mounts::MountEntry::new("secret/", "kv", "key/value secret storage", false);
     kv.options = Some([("version".to_string(), "2".to_string())].into_iter().collect());

@@ -9,6 +9,7 @@ pub mod cubbyhole;
 pub mod error;
 pub mod fields;
 pub mod identity;
+pub mod identity_oidc;
 pub mod json;
 pub mod lease;
 pub mod mfa;

@@ -48,10 +48,19 @@ pub(crate) enum H {
     GroupAlias(group_alias::H),
     Lookup(lookup::H),
     Mfa(crate::mfa::H),
+    Oidc(crate::identity_oidc::H),
 }
 
 static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
-    let rows = [entity::rows(), alias::rows(), group::rows(), group_alias::rows(), lookup::rows(), crate::mfa_rows!(H::Mfa)];
+    let rows = [
+        entity::rows(),
+        alias::rows(),
+        group::rows(),
+        group_alias::rows(),
+        lookup::rows(),
+        crate::mfa_rows!(H::Mfa),
+        crate::identity_oidc::rows(),
+    ];
     Paths::new(rows.into_iter().flatten().collect())
 });
 
@@ -84,11 +93,14 @@ impl Ctx {
 pub struct IdentityBackend {
     store: Arc<IdentityStore>,
     core: Weak<Core>,
+    oidc: crate::identity_oidc::Oidc,
 }
 
 impl IdentityBackend {
     pub(crate) fn new(store: Arc<IdentityStore>, core: Weak<Core>) -> IdentityBackend {
-        IdentityBackend { store, core }
+        let api_addr = core.upgrade().and_then(|c| c.config().api_addr.clone());
+        let oidc = crate::identity_oidc::Oidc::new(store.view().clone(), api_addr.as_deref());
+        IdentityBackend { store, core, oidc }
     }
 }
 
@@ -100,6 +112,17 @@ impl Backend for IdentityBackend {
 
     fn help(&self) -> &'static str {
         "The identity store: entities, their aliases, groups and group aliases."
+    }
+
+    fn special_paths(&self) -> crate::backend::SpecialPaths {
+        crate::backend::SpecialPaths { unauthenticated: crate::identity_oidc::UNAUTHENTICATED.to_vec(), root: Vec::new() }
+    }
+
+    async fn exists(&self, route: &Route<'_>, req: &Request) -> Result<bool> {
+        match TABLE.handler(route, req.operation)? {
+            H::Oidc(h) => crate::identity_oidc::exists(&self.oidc, h, route.param("name")).await,
+            _ => Ok(true),
+        }
     }
 
     async fn serve(&self, route: &Route<'_>, req: &mut Request) -> Result<Option<Response>> {
@@ -115,6 +138,7 @@ impl Backend for IdentityBackend {
             H::GroupAlias(h) => group_alias::serve(h, &cx, route, req).await,
             H::Lookup(h) => lookup::serve(h, &cx, req).await,
             H::Mfa(h) => active.mfa().serve(h, route, req, &cx).await,
+            H::Oidc(h) => crate::identity_oidc::serve(h, &self.oidc, &*self.store, route.param("name"), req).await,
         }
     }
 }

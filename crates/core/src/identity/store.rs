@@ -475,6 +475,11 @@ impl IdentityStore {
         Snapshot(self.state.read().clone())
     }
 
+    /// The identity mount's storage view (identity/oidc keeps its records there).
+    pub fn view(&self) -> &StorageView {
+        &self.view
+    }
+
     /// Take the writer's lock: plan a change against [`WriteGuard::snapshot`], then commit it.
     pub async fn lock(&self) -> WriteGuard<'_> {
         WriteGuard { store: self, _g: self.write.lock().await }
