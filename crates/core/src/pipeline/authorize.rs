@@ -53,6 +53,13 @@ fn no_token() -> Error {
     Error::Coded(403, "permission denied".into())
 }
 
+const WRAPPING_TOKEN_INVALID: &str = "wrapping token is not valid or does not exist";
+
+/// `sys/wrapping/unwrap` and `rewrap`: the client token may be the wrapping token itself.
+fn is_wrapping_token_use(path: &str) -> bool {
+    matches!(path, "sys/wrapping/unwrap" | "sys/wrapping/rewrap")
+}
+
 /// The ACL capability an operation needs.
 fn capability_of(op: Operation) -> Caps {
     match op {
@@ -134,6 +141,10 @@ async fn authorize_row(ctx: &mut RequestContext, ns: &Namespace, mount: &RouteEn
         TokenState::Valid(e) => Some(e.clone()),
         _ if ctx.unauthenticated => None,
         TokenState::OutsideBoundCidrs | TokenState::EntityDisabled => return Err(cidr_denied()),
+        // Vault checks the token of an unwrap or rewrap as a wrapping token
+        // before anything else: a spent or unknown one is a 400 (hvac's
+        // InvalidRequest), not the token check's 403.
+        TokenState::Invalid if is_wrapping_token_use(&ctx.path) => return Err(Error::invalid(WRAPPING_TOKEN_INVALID)),
         TokenState::Invalid => return Err(Error::InvalidToken),
         TokenState::Absent | TokenState::Unchecked => return Err(no_token()),
     };
