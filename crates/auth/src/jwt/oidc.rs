@@ -47,6 +47,8 @@ struct Pending {
     /// PKCE verifier (absent in the implicit `id_token` flow).
     verifier: Option<Zeroizing<String>>,
     client_nonce: Zeroizing<String>,
+    /// What a form_post delivered (code, ID token), for the read that follows.
+    posted: Option<(Zeroizing<String>, Zeroizing<String>)>,
     created: Instant,
 }
 
@@ -94,6 +96,19 @@ impl Flow {
     fn claim(&self, state: &str) -> Option<Pending> {
         let p = self.states.lock().remove(state)?;
         (!p.expired(Instant::now())).then_some(p)
+    }
+
+    /// A form_post delivery: keep the code and ID token on the (unclaimed)
+    /// state. False when the state is unknown or expired.
+    fn store_posted(&self, state: &str, code: String, id_token: String) -> bool {
+        let mut m = self.states.lock();
+        match m.get_mut(state) {
+            Some(p) if !p.expired(Instant::now()) => {
+                p.posted = Some((Zeroizing::new(code), Zeroizing::new(id_token)));
+                true
+            }
+            _ => false,
+        }
     }
 
     #[cfg(test)]
@@ -281,6 +296,7 @@ pub(crate) async fn auth_url(b: &Jwt, req: &mut Request) -> Result<Option<Respon
         nonce,
         verifier,
         client_nonce: Zeroizing::new(client_nonce),
+        posted: None,
         created: Instant::now(),
     };
     if b.oidc.insert(&state, pending).is_none() {
@@ -291,17 +307,27 @@ pub(crate) async fn auth_url(b: &Jwt, req: &mut Request) -> Result<Option<Respon
 
 // ---------------------------------------------------------------- callback
 
-/// `POST oidc/callback` (the provider's `form_post`, or a CLI listener
-/// forwarding one). Only with `oidc_response_mode=form_post` (else 405, as
-/// Vault). It completes the login from the posted `state` and `code` (or
-/// `id_token`) and answers the login envelope; Vault instead stores them and
-/// answers an HTML page that hands them to its web UI, which Coffer has not.
+/// `POST oidc/callback`: the provider's `form_post` (or a CLI listener
+/// forwarding one, as Vault's CLI does). Only with
+/// `oidc_response_mode=form_post` (else 405, as Vault). As Vault, it does
+/// not log in: it keeps `code` / `id_token` on the state and answers a small
+/// HTML page; the GET that follows (same `state`, and `code` or `no_code`)
+/// completes the login.
 pub(crate) async fn callback_post(b: &Jwt, req: &mut Request) -> Result<Option<Response>> {
     let Some(cfg) = config::load(b).await? else { return Err(Error::invalid(format!("{LOGIN_FAILED} Could not load configuration."))) };
     if cfg.oidc_response_mode != "form_post" {
         return Err(Error::Coded(405, String::new()));
     }
-    callback(b, req).await
+    let state = bounded_param(&req.data, "state")?;
+    let code = bounded_param(&req.data, "code")?;
+    let id_token = bounded_param(&req.data, "id_token")?;
+    let (status, msg) = if b.oidc.store_posted(&state, code, id_token) {
+        (200, "Login continues in the client that started it.")
+    } else {
+        (400, "OpenBao login failed. Expired or missing OAuth state.")
+    };
+    let body = format!("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Coffer OIDC login</title></head><body><p>{msg}</p></body></html>");
+    Ok(Some(Response { raw: Some(coffer_core::logical::RawResponse { status, content_type: "text/html".into(), body: body.into_bytes() }), ..Default::default() }))
 }
 
 /// `GET oidc/callback?state=&code=[&client_nonce=]`: claim the state, then
@@ -333,6 +359,11 @@ pub(crate) async fn callback(b: &Jwt, req: &mut Request) -> Result<Option<Respon
     if !coffer_core::cidr::allows(&role.token.bound_cidrs, req.remote_addr.map(|a| a.ip())) {
         return Err(Error::Coded(403, "permission denied".into()));
     }
+    // After a form_post: the posted code (`no_code` or none in the read) and ID token.
+    let (code, id_token) = match &p.posted {
+        Some((pc, pt)) => (if code.is_empty() || code == "no_code" { pc.to_string() } else { code }, if id_token.is_empty() { pt.to_string() } else { id_token }),
+        None => (code, id_token),
+    };
     let ep = b.oidc.endpoints(&cfg).await.map_err(|e| Error::Internal(format!("error getting provider for login operation: {e}")))?;
     let raw = if !code.is_empty() {
         exchange(&cfg, &ep, &p, &code).await.map_err(|e| Error::invalid(format!("{LOGIN_FAILED} Error exchanging oidc code: {e:?}.")))?
@@ -440,6 +471,7 @@ mod tests {
             nonce: Zeroizing::new("n".into()),
             verifier: None,
             client_nonce: Zeroizing::new(String::new()),
+            posted: None,
             created: Instant::now(),
         }
     }
