@@ -6,7 +6,8 @@
 #      own integration suite imports); nothing is installed into the global python3
 #   2. build the workspace binaries
 #   3. cargo test --workspace
-#   4. python -m pytest tests -q  (against target/debug/coffer and the venv's `bao`)
+#   4. npm ci in tests/oidc_provider (once per package-lock.json), for tests/test_oidc.py
+#   5. python -m pytest tests -q  (against target/debug/coffer and the venv's `bao`)
 #
 # Usage: scripts/test.sh [pytest args...]      e.g. scripts/test.sh -k kv2 -x
 # Environment:
@@ -80,6 +81,19 @@ if [ "${SKIP_CARGO:-0}" != 1 ]; then
 
     step "cargo test --workspace"
     cargo test --workspace || { echo "cargo test failed" >&2; status=1; }
+fi
+
+# tests/test_oidc.py's OpenID provider (node oidc-provider, tests/oidc_provider): `npm ci`
+# when node_modules was not installed from the current package-lock.json (skipped if
+# node/npm are missing: those tests then skip themselves)
+if command -v npm >/dev/null 2>&1; then
+    lock=tests/oidc_provider/package-lock.json
+    stamp=tests/oidc_provider/node_modules/.coffer-lock
+    if [ ! -f "$stamp" ] || ! cmp -s "$lock" "$stamp"; then
+        step "npm ci in tests/oidc_provider"
+        (cd tests/oidc_provider && npm ci --no-audit --no-fund --loglevel=error) && cp "$lock" "$stamp" \
+            || { echo "npm ci failed" >&2; status=1; }
+    fi
 fi
 
 export COFFER_BIN="${COFFER_BIN:-$ROOT/target/debug/coffer}"

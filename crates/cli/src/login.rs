@@ -105,9 +105,8 @@ pub fn run(argv: &[String]) -> Result<i32> {
         "userpass" => userpass_login(&c, &client, interactive)?,
         "approle" => approle_login(&c, &client)?,
         "jwt" => jwt_login(&c, &client)?,
-        // OIDC DISPATCH POINT: the browser flow (crates/cli/src/login_oidc.rs,
-        // written on the jwt branch) is wired here by the lead. Until then
-        // `-method=oidc` answers like any method this CLI does not know.
+        // OIDC DISPATCH POINT: the browser flow (crates/cli/src/login_oidc.rs).
+        "oidc" => crate::login_oidc::login(&c, &client)?,
         other => {
             return Err(usage(format!(
                 "Unknown auth method: {other}. Use \"coffer auth list\" to see the complete list of auth methods. Additionally, some auth methods are only available via the HTTP API."

@@ -13,6 +13,7 @@ mod kv;
 mod lease;
 mod login;
 mod login_mfa;
+mod login_oidc;
 mod mounts;
 mod operator;
 mod policy;

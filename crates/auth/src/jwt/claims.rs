@@ -70,6 +70,12 @@ pub(crate) fn validate_registered(claims: &Value, role: &Role, bound_issuer: &st
     } else if !aud.iter().any(|a| role.bound_audiences.iter().any(|b| b == a)) {
         return Err("invalid audience (aud) claim: audience claim does not match any expected audience".into());
     }
+    validate_times(claims, role, now)
+}
+
+/// `exp`, `nbf` and `iat` with the role's leeways (the JWT login and the OIDC
+/// ID token alike). Errors are the text after `error validating token: `.
+pub(crate) fn validate_times(claims: &Value, role: &Role, now: i64) -> Result<(), String> {
     let skew = leeway(role.clock_skew_leeway, DEFAULT_CLOCK_SKEW);
     if let Some(exp) = num(claims, "exp")
         && now > exp.saturating_add(skew).saturating_add(leeway(role.expiration_leeway, DEFAULT_EXP_LEEWAY))

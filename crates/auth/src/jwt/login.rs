@@ -37,13 +37,25 @@ pub(crate) async fn login(b: &Jwt, req: &mut Request) -> Result<Option<Response>
         .map_err(|e| Error::invalid(format!("error validating token: {e}")))?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     claims::validate_registered(&all, &role, &cfg.bound_issuer, now).map_err(|e| Error::invalid(format!("error validating token: {e}")))?;
-    claims::validate_bound(&all, &role).map_err(|e| Error::invalid(format!("error validating claims: {e}")))?;
-    let user = claims::user(&all, &role).map_err(Error::invalid)?;
-    let mapped = claims::metadata(&all, &role).map_err(Error::invalid)?;
-    let groups = claims::groups(&all, &role).map_err(Error::invalid)?;
-    let mut metadata = mapped.clone();
-    metadata.insert("role".into(), role_name.clone());
-    let mut login = role.token.login(&user, metadata, Some(LoginAlias { name: user.clone(), metadata: mapped }));
-    login.group_aliases = groups;
+    let login = from_claims(&all, &role_name, &role).map_err(Error::invalid)?;
     Ok(Some(Response { login: Some(login), ..Default::default() }))
+}
+
+/// What every login of a jwt/oidc mount takes from claims whose signature and
+/// registered claims are already checked (the JWT login here, the OIDC
+/// callback in oidc.rs): `bound_claims`, then the identity — alias = the user
+/// claim, alias metadata = `claim_mappings`, group aliases = `groups_claim` —
+/// and the [`Login`](coffer_core::logical::Login) built from the role's token
+/// settings. Errors are the message for the client.
+pub(crate) fn from_claims(all: &serde_json::Value, role_name: &str, role: &role::Role) -> std::result::Result<coffer_core::logical::Login, String> {
+    claims::validate_bound(all, role).map_err(|e| format!("error validating claims: {e}"))?;
+    let user = claims::user(all, role)?;
+    let mapped = claims::metadata(all, role)?;
+    let groups = claims::groups(all, role)?;
+    let mut metadata = mapped;
+    metadata.insert("role".into(), role_name.to_string());
+    // As OpenBao: the alias carries the role too (token and alias metadata are the same).
+    let mut login = role.token.login(&user, metadata.clone(), Some(LoginAlias { name: user.clone(), metadata }));
+    login.group_aliases = groups;
+    Ok(login)
 }

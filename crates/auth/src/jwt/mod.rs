@@ -9,12 +9,14 @@
 //! discovery: fetched with a timeout and a size cap, cached, refreshed on an
 //! unknown `kid` at most once per [`keys::MIN_REFRESH`]), `claims.rs` the
 //! claim checks (times, audience, bound claims, JSON pointers, globs,
-//! mappings) and `login.rs` the login.
+//! mappings), `login.rs` the login and `oidc.rs` the OIDC browser flow
+//! (`oidc/auth_url`, `oidc/callback`: state, nonce, PKCE, code exchange).
 
 mod claims;
 mod config;
 mod keys;
 mod login;
+mod oidc;
 mod role;
 
 #[cfg(test)]
@@ -92,6 +94,22 @@ const F_ROLE: &[FieldSpec] = crate::token_fields!(
     field("token_policies_template_claims", FieldKind::Bool, "Not supported; only false is accepted."),
 );
 
+const F_AUTH_URL: &[FieldSpec] = &[
+    field("role", FieldKind::String, "Role to log in with (default: the config's default_role)."),
+    field("redirect_uri", FieldKind::String, "Where the provider sends the browser back; must be one of the role's allowed_redirect_uris."),
+    field("client_nonce", FieldKind::String, "Optional nonce of the client; the callback must then carry the same one."),
+];
+
+const F_CALLBACK: &[FieldSpec] = &[
+    field("state", FieldKind::String, "The state from the authorization URL."),
+    field("code", FieldKind::String, "The authorization code from the provider."),
+    field("id_token", FieldKind::String, "The ID token (form_post with the id_token response type)."),
+    field("client_nonce", FieldKind::String, "The client_nonce given to auth_url, if any."),
+    field("error", FieldKind::String, "An error from the provider."),
+    field("error_description", FieldKind::String, "The provider's error description."),
+    field("error_uri", FieldKind::String, "The provider's error URI."),
+];
+
 const F_LOGIN: &[FieldSpec] = &[
     field("role", FieldKind::String, "Role to log in with (default: the config's default_role)."),
     field("jwt", FieldKind::String, "The signed JWT."),
@@ -107,6 +125,9 @@ enum H {
     RoleWrite,
     RoleDelete,
     Login,
+    AuthUrl,
+    Callback,
+    CallbackPost,
 }
 
 static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
@@ -122,6 +143,14 @@ static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
         )
         .existence_check(),
         path("login", "login", &[(Update, H::Login)], F_LOGIN, "Log in with a signed JWT (unauthenticated)."),
+        path("oidc-auth-url", "oidc/auth_url", &[(Update, H::AuthUrl)], F_AUTH_URL, "Start an OIDC login: the provider's authorization URL (unauthenticated)."),
+        path(
+            "oidc-callback",
+            "oidc/callback",
+            &[(Read, H::Callback), (Update, H::CallbackPost)],
+            F_CALLBACK,
+            "Complete an OIDC login with the provider's state and code; POST for the form_post response mode (unauthenticated).",
+        ),
     ])
 });
 
@@ -134,16 +163,18 @@ pub struct Jwt {
     /// Serialises config and role read-modify-writes. Logins never take it.
     write_lock: tokio::sync::Mutex<()>,
     keys: keys::KeyCache,
+    /// Pending OIDC logins and the provider's endpoints.
+    oidc: oidc::Flow,
 }
 
 impl Jwt {
     fn new(view: StorageView) -> Jwt {
-        Jwt { view, write_lock: tokio::sync::Mutex::new(()), keys: keys::KeyCache::default() }
+        Jwt { view, write_lock: tokio::sync::Mutex::new(()), keys: keys::KeyCache::default(), oidc: oidc::Flow::default() }
     }
 }
 
 fn special_paths() -> SpecialPaths {
-    SpecialPaths { unauthenticated: vec!["login"], root: vec![] }
+    SpecialPaths { unauthenticated: vec!["login", "oidc/auth_url", "oidc/callback"], root: vec![] }
 }
 
 #[async_trait]
@@ -169,6 +200,9 @@ impl Backend for Jwt {
             H::RoleWrite => role::write(self, req, route.param("name")).await,
             H::RoleDelete => role::delete(self, route.param("name")).await,
             H::Login => login::login(self, req).await,
+            H::AuthUrl => oidc::auth_url(self, req).await,
+            H::Callback => oidc::callback(self, req).await,
+            H::CallbackPost => oidc::callback_post(self, req).await,
         }
     }
 
@@ -189,15 +223,19 @@ mod table_tests {
         assert_eq!(r("role/"), Some(("role-list", String::new())));
         assert_eq!(r("role/gh-deploy"), Some(("role", "gh-deploy".into())));
         assert_eq!(r("login"), Some(("login", String::new())));
+        assert_eq!(r("oidc/auth_url"), Some(("oidc-auth-url", String::new())));
+        assert_eq!(r("oidc/callback"), Some(("oidc-callback", String::new())));
         for bad in ["role/-x", "role/a/b", "login/x", "configs"] {
             assert_eq!(r(bad), None, "{bad}");
         }
     }
 
     #[test]
-    fn only_login_is_unauthenticated() {
+    fn only_the_logins_are_unauthenticated() {
         let sp = special_paths();
         assert!(SpecialPaths::matches(&sp.unauthenticated, "login"));
+        assert!(SpecialPaths::matches(&sp.unauthenticated, "oidc/auth_url"));
+        assert!(SpecialPaths::matches(&sp.unauthenticated, "oidc/callback"));
         assert!(!SpecialPaths::matches(&sp.unauthenticated, "config"));
         assert!(!SpecialPaths::matches(&sp.unauthenticated, "role/x"));
     }

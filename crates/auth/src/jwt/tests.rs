@@ -90,7 +90,8 @@ async fn the_login_names_the_alias_its_metadata_and_the_groups() {
         .unwrap();
     let alias = l.alias.expect("an alias");
     assert_eq!(alias.name, "octocat");
-    assert_eq!(alias.metadata, BTreeMap::from([("org".to_string(), "octo".to_string())]));
+    // As OpenBao: the alias metadata is the token's, role included.
+    assert_eq!(alias.metadata, BTreeMap::from([("org".to_string(), "octo".to_string()), ("role".to_string(), "r".to_string())]));
     assert_eq!(l.metadata, BTreeMap::from([("org".to_string(), "octo".to_string()), ("role".to_string(), "r".to_string())]));
     assert_eq!(l.group_aliases, ["ops", "dev"], "deduplicated, in claim order");
     assert_eq!(l.display_name, "octocat");
