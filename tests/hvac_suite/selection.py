@@ -94,7 +94,6 @@ XFAIL = {
         "api/auth_methods/test_jwt.py::TestJWT::test_read_config_0_configure_using_vault_identity_OIDC": _SELF_SIGNED_CA,
         "api/auth_methods/test_oidc.py::TestOIDC::test_configure_0_configure_using_vault_identity_OIDC": _SELF_SIGNED_CA,
         "api/auth_methods/test_oidc.py::TestOIDC::test_oidc_authorization_url_request_0_success": _SELF_SIGNED_CA,
-        "api/auth_methods/test_oidc.py::TestOIDC::test_oidc_callback_0_success": _SELF_SIGNED_CA,
         "api/auth_methods/test_oidc.py::TestOIDC::test_read_config_0_configure_using_vault_identity_OIDC": _SELF_SIGNED_CA,
     },
     "bao": {
