@@ -5,6 +5,9 @@ pub mod approle;
 pub mod hashing;
 pub mod jwt;
 pub mod token_fields;
+
+#[cfg(test)]
+mod testutil;
 pub mod userpass;
 
 pub use approle::approle_factory;

@@ -100,7 +100,7 @@ pub(crate) async fn login(b: &AppRole, req: &mut Request) -> Result<Option<Respo
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::Harness;
+    use super::super::testutil::{Harness, harness};
     use super::*;
     use coffer_core::Operation::{Delete, Update};
     use coffer_core::logical::Login;
@@ -140,7 +140,7 @@ mod tests {
 
     #[tokio::test]
     async fn success_carries_role_settings_metadata_and_alias() {
-        let h = Harness::new().await;
+        let h = harness().await;
         let rid = setup(&h, "ci", json!({"token_policies": "a,b", "token_ttl": "1h", "token_num_uses": 5})).await;
         let sid = secret(&h, "ci", json!({"metadata": "{\"job\":\"42\"}"})).await;
         let l = login(&h, &rid, Some(&sid)).await.unwrap();
@@ -156,7 +156,7 @@ mod tests {
 
     #[tokio::test]
     async fn refusals_spend_nothing_and_issue_nothing() {
-        let mut h = Harness::new().await;
+        let mut h = harness().await;
         let rid = setup(&h, "r", json!({"secret_id_num_uses": 2})).await;
         let sid = secret(&h, "r", json!({"cidr_list": "10.0.0.0/8"})).await;
         assert_eq!(err(login(&h, &rid, Some("wrong")).await), (400, INVALID.into()));
@@ -176,7 +176,7 @@ mod tests {
 
     #[tokio::test]
     async fn role_cidrs_deleted_roles_and_expiry() {
-        let mut h = Harness::new().await;
+        let mut h = harness().await;
         let rid = setup(&h, "r", json!({"secret_id_bound_cidrs": "10.0.0.0/8"})).await;
         let sid = secret(&h, "r", json!({})).await;
         assert_eq!(err(login(&h, &rid, Some(&sid)).await).1, "source address \"127.0.0.1\" unauthorized by CIDR restrictions on the role");
@@ -194,7 +194,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_bind_secret_id_the_address_is_the_credential() {
-        let mut h = Harness::new().await;
+        let mut h = harness().await;
         let rid = setup(&h, "r", json!({"bind_secret_id": false, "secret_id_bound_cidrs": "127.0.0.0/8", "token_bound_cidrs": "10.0.0.0/8"})).await;
         let l = login(&h, &rid, None).await.unwrap();
         // token_bound_cidrs are not checked at login (OpenBao); they bind the token.
@@ -206,7 +206,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_secret_ids_token_bound_cidrs_replace_the_roles() {
-        let h = Harness::new().await;
+        let h = harness().await;
         let rid = setup(&h, "r", json!({"token_bound_cidrs": "10.0.0.0/8"})).await;
         let sid = secret(&h, "r", json!({"token_bound_cidrs": "10.1.0.0/16"})).await;
         assert_eq!(cidr::to_strings(&login(&h, &rid, Some(&sid)).await.unwrap().bound_cidrs), ["10.1.0.0/16"]);
@@ -217,7 +217,7 @@ mod tests {
     /// N concurrent logins with a single-use secret id: exactly one Login.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_logins_claim_a_single_use_once() {
-        let h = Arc::new(Harness::new().await);
+        let h = Arc::new(harness().await);
         let rid = setup(&h, "r", json!({"secret_id_num_uses": 1})).await;
         for round in 0..5 {
             let sid = secret(&h, "r", json!({})).await;
@@ -251,7 +251,7 @@ mod tests {
 
     #[tokio::test]
     async fn errors_never_echo_the_secret_id() {
-        let h = Harness::new().await;
+        let h = harness().await;
         let rid = setup(&h, "r", json!({})).await;
         let needle = "Secret-Needle-77aa";
         for r in [login(&h, &rid, Some(needle)).await, login(&h, "nope", Some(needle)).await] {

@@ -421,13 +421,13 @@ pub(crate) async fn write_role_id(b: &AppRole, req: &mut Request, name: &str) ->
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::Harness;
+    use super::super::testutil::harness;
     use coffer_core::Operation::{Delete, List, Read, Update};
     use serde_json::{Value, json};
 
     #[tokio::test]
     async fn crud_and_exact_read_shape() {
-        let h = Harness::new().await;
+        let h = harness().await;
         assert!(h.ok(Update, "role/r1", json!({"token_policies": "a,b", "secret_id_ttl": "10m", "secret_id_num_uses": 3, "token_ttl": "1h"})).await.is_none());
         // What OpenBao 2.7 answers for the same write.
         assert_eq!(
@@ -454,7 +454,7 @@ mod tests {
 
     #[tokio::test]
     async fn role_ids_are_unique_per_mount() {
-        let h = Harness::new().await;
+        let h = harness().await;
         h.ok(Update, "role/a", json!({"role_id": "shared-id"})).await;
         assert_eq!(h.err(Update, "role/b", json!({"role_id": "shared-id"})).await, (500, "1 error occurred:\n\t* role_id already in use\n\n".into()));
         assert!(h.read("role/b").await.is_none(), "nothing stored");
@@ -473,7 +473,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_role_without_a_secret_id_needs_another_binding() {
-        let h = Harness::new().await;
+        let h = harness().await;
         let want = (500, "1 error occurred:\n\t* at least one constraint should be enabled on the role\n\n".to_string());
         assert_eq!(h.err(Update, "role/r", json!({"bind_secret_id": false})).await, want);
         assert!(h.read("role/r").await.is_none());
@@ -490,7 +490,7 @@ mod tests {
 
     #[tokio::test]
     async fn settings_sub_paths() {
-        let h = Harness::new().await;
+        let h = harness().await;
         h.ok(Update, "role/r", json!({})).await;
         for (sub, field, value, want) in [
             ("secret-id-num-uses", "secret_id_num_uses", json!(5), json!(5)),
@@ -545,7 +545,7 @@ mod tests {
 
     #[tokio::test]
     async fn invalid_fields_are_refused_and_change_nothing() {
-        let h = Harness::new().await;
+        let h = harness().await;
         h.ok(Update, "role/r", json!({"token_max_ttl": "1h"})).await;
         let before = h.read("role/r").await.unwrap();
         for (body, want) in [
@@ -567,7 +567,7 @@ mod tests {
 
     #[tokio::test]
     async fn role_names_are_case_insensitive() {
-        let h = Harness::new().await;
+        let h = harness().await;
         h.ok(Update, "role/Mixed", json!({"token_policies": "p"})).await;
         assert_eq!(h.list("role").await, ["mixed"]);
         assert_eq!(h.read("role/MIXED").await.unwrap()["token_policies"], json!(["p"]));

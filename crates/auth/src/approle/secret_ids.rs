@@ -448,7 +448,7 @@ pub(crate) async fn tidy(b: &AppRole) -> Result<Option<Response>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{Harness, contains};
+    use super::super::testutil::{Harness, contains, harness};
     use super::*;
     use coffer_core::Operation::{Delete, List, Update};
     use serde_json::Value;
@@ -460,7 +460,7 @@ mod tests {
 
     #[tokio::test]
     async fn generate_lookup_list_destroy() {
-        let h = Harness::new().await;
+        let h = harness().await;
         h.ok(Update, "role/r", json!({"secret_id_ttl": "10m", "secret_id_num_uses": 3})).await;
         let r = h.ok(Update, "role/r/secret-id", json!({"metadata": "{\"a\":\"b\"}"})).await.unwrap().data.unwrap();
         assert_eq!(r["secret_id_num_uses"], 3);
@@ -498,7 +498,7 @@ mod tests {
 
     #[tokio::test]
     async fn another_roles_secret_ids_are_out_of_reach() {
-        let h = Harness::new().await;
+        let h = harness().await;
         h.ok(Update, "role/a", json!({})).await;
         h.ok(Update, "role/b", json!({})).await;
         let (sid, acc) = generate_sid(&h, "a", json!({})).await;
@@ -511,7 +511,7 @@ mod tests {
 
     #[tokio::test]
     async fn limits_from_the_role() {
-        let h = Harness::new().await;
+        let h = harness().await;
         h.ok(Update, "role/r", json!({"secret_id_ttl": "1m", "secret_id_num_uses": 2, "secret_id_bound_cidrs": "127.0.0.0/8", "token_bound_cidrs": "127.0.0.0/8"})).await;
         for (body, want) in [
             (json!({"num_uses": -1}), (400, "num_uses cannot be negative".to_string())),
@@ -534,7 +534,7 @@ mod tests {
 
     #[tokio::test]
     async fn custom_secret_ids_are_unique_per_role() {
-        let h = Harness::new().await;
+        let h = harness().await;
         h.ok(Update, "role/r", json!({})).await;
         h.ok(Update, "role/s", json!({})).await;
         let r = h.ok(Update, "role/r/custom-secret-id", json!({"secret_id": "my-custom-secret-1234"})).await.unwrap().data.unwrap();
@@ -547,7 +547,7 @@ mod tests {
 
     #[tokio::test]
     async fn secret_ids_are_stored_only_as_hmacs() {
-        let h = Harness::new().await;
+        let h = harness().await;
         h.ok(Update, "role/r", json!({})).await;
         let needle = "Custom-Secret-Needle-5e1f";
         h.ok(Update, "role/r/custom-secret-id", json!({"secret_id": needle})).await;
@@ -564,7 +564,7 @@ mod tests {
 
     #[tokio::test]
     async fn deleting_a_role_destroys_its_secret_ids_and_tidy_cleans_up() {
-        let h = Harness::new().await;
+        let h = harness().await;
         h.ok(Update, "role/r", json!({})).await;
         let (sid, _) = generate_sid(&h, "r", json!({})).await;
         h.ok(Delete, "role/r", Value::Null).await;

@@ -4,42 +4,22 @@
 
 use super::jwt_factory;
 use base64::Engine;
-use coffer_core::barrier::{Barrier, KeyBytes};
 use coffer_core::logical::Login;
-use coffer_core::{Backend, Error, MountContext, MountInfo, Operation, Result, StorageView};
-use coffer_storage::InmemStorage;
+use coffer_core::{Error, Operation, Result};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 struct Harness {
-    backend: Arc<dyn Backend>,
-    mount: Arc<MountInfo>,
-    storage: StorageView,
+    mount: crate::testutil::Harness,
     signing: EncodingKey,
     public_pem: String,
 }
 
 impl Harness {
     async fn new() -> Harness {
-        let physical = Arc::new(InmemStorage::new());
-        let barrier = Arc::new(Barrier::new(physical));
-        let kek = KeyBytes::random().unwrap();
-        barrier.initialize(&kek, KeyBytes::random().unwrap(), "t0".into()).await.unwrap();
-        barrier.unseal(&kek).await.unwrap();
-        let storage = StorageView::new(barrier, "auth/jwt-test/");
-        let mount = Arc::new(MountInfo {
-            path: "auth/jwt/".into(),
-            kind: "jwt".into(),
-            accessor: "auth_jwt_test".into(),
-            uuid: "00000000-0000-0000-0000-000000000001".into(),
-            options: BTreeMap::new(),
-            default_lease_ttl: Duration::from_secs(3600),
-            max_lease_ttl: Duration::from_secs(3600),
-        });
-        let backend = jwt_factory().build(MountContext { mount: mount.clone(), storage: storage.clone() }).unwrap();
+        let mount = crate::testutil::Harness::mount("jwt", jwt_factory(), Duration::from_secs(3600)).await;
         // An Ed25519 key pair; its SubjectPublicKeyInfo is a fixed prefix and the 32-byte key.
         use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
@@ -49,13 +29,11 @@ impl Harness {
         let b64 = base64::engine::general_purpose::STANDARD.encode(&spki);
         let public_pem = format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n");
         let signing = EncodingKey::from_ed_der(pkcs8.as_ref());
-        Harness { backend, mount, storage, signing, public_pem }
+        Harness { mount, signing, public_pem }
     }
 
     async fn call(&self, op: Operation, path: &str, body: Value) -> Result<Option<coffer_core::Response>> {
-        let mut req = coffer_core::backend::direct_request(op, &self.mount, &self.storage, path, body);
-        req.remote_addr = Some("127.0.0.1:40000".parse().unwrap());
-        coffer_core::backend::serve_direct(self.backend.as_ref(), &mut req).await
+        self.mount.call(op, path, body).await
     }
 
     fn sign(&self, claims: Value) -> String {

@@ -41,7 +41,7 @@ pub(crate) async fn login(b: &Userpass, req: &mut Request, name: &str) -> Result
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::Harness;
+    use super::super::testutil::{Harness, harness};
     use coffer_core::logical::Login;
     use super::*;
     use coffer_core::Operation::{Delete, Update};
@@ -62,7 +62,7 @@ mod tests {
 
     #[tokio::test]
     async fn success_returns_the_users_token_settings() {
-        let h = Harness::new().await;
+        let h = harness().await;
         h.ok(
             Update,
             "users/alice",
@@ -94,7 +94,7 @@ mod tests {
 
     #[tokio::test]
     async fn wrong_password_and_unknown_user_look_the_same() {
-        let h = Harness::new().await;
+        let h = harness().await;
         h.ok(Update, "users/alice", json!({"password": "pw-alice"})).await;
         let wrong = invalid(login(&h, "alice", "pw-alicf").await);
         let unknown = invalid(login(&h, "mallory", "pw-alice").await);
@@ -110,7 +110,7 @@ mod tests {
 
     #[tokio::test]
     async fn login_username_is_case_insensitive() {
-        let h = Harness::new().await;
+        let h = harness().await;
         h.ok(Update, "users/Alice", json!({"password": "pw"})).await;
         let l = login(&h, "ALICE", "pw").await.unwrap();
         assert_eq!(l.metadata["username"], "alice");
@@ -119,7 +119,7 @@ mod tests {
 
     #[tokio::test]
     async fn password_change_and_delete_take_effect() {
-        let h = Harness::new().await;
+        let h = harness().await;
         h.ok(Update, "users/carol", json!({"password": "old-pw"})).await;
         login(&h, "carol", "old-pw").await.unwrap();
         h.ok(Update, "users/carol/password", json!({"password": "new-pw"})).await;
@@ -138,7 +138,7 @@ mod tests {
 
     #[tokio::test]
     async fn bound_cidrs_are_enforced_after_the_password() {
-        let mut h = Harness::new().await;
+        let mut h = harness().await;
         h.ok(Update, "users/dana", json!({"password": "pw", "token_bound_cidrs": "10.0.0.0/8, 127.0.0.1"})).await;
         // The issued token carries the same binding (the core enforces it on every use).
         let l = login(&h, "dana", "pw").await.unwrap();
@@ -158,7 +158,7 @@ mod tests {
 
     #[tokio::test]
     async fn errors_never_echo_the_password() {
-        let h = Harness::new().await;
+        let h = harness().await;
         h.ok(Update, "users/eve", json!({"password": "right-one"})).await;
         for (user, pw) in [("eve", "Needle-Pw-1"), ("ghost", "Needle-Pw-2")] {
             let e = login(&h, user, pw).await.unwrap_err();

@@ -145,14 +145,14 @@ pub(crate) async fn update_policies(b: &Userpass, req: &mut Request, name: &str)
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{Harness, contains};
+    use super::super::testutil::{contains, harness};
     use super::*;
     use coffer_core::Operation::{Create, Delete, List, Read, Update};
     use serde_json::{Value, json};
 
     #[tokio::test]
     async fn crud_and_exact_read_shape() {
-        let h = Harness::new().await;
+        let h = harness().await;
         assert_eq!(h.effective_op("users/alice").await, Create);
         let r = h
             .ok(Update, "users/alice", json!({"password": "pw-alice-1", "token_policies": "a,b", "token_ttl": "1h"}))
@@ -189,20 +189,20 @@ mod tests {
         assert_eq!(d["token_type"], "service");
 
         h.ok(Update, "users/bob", json!({"password": "pw-bob"})).await;
-        assert_eq!(h.keys().await, ["alice", "bob"]);
+        assert_eq!(h.list("users").await, ["alice", "bob"]);
         assert!(h.ok(Delete, "users/alice", Value::Null).await.is_none());
         assert!(h.read("users/alice").await.is_none(), "deleted user reads as 404");
-        assert_eq!(h.keys().await, ["bob"]);
+        assert_eq!(h.list("users").await, ["bob"]);
         // Deleting what is not there is fine (Vault: 204).
         assert!(h.ok(Delete, "users/nobody", Value::Null).await.is_none());
         h.ok(Delete, "users/bob", Value::Null).await;
-        assert!(h.keys().await.is_empty());
+        assert!(h.list("users").await.is_empty());
         assert!(h.read("users/nobody").await.is_none());
     }
 
     #[tokio::test]
     async fn create_requires_a_password() {
-        let h = Harness::new().await;
+        let h = harness().await;
         for body in [json!({}), json!({"password": ""}), json!({"password": null, "token_policies": "a"})] {
             assert_eq!(h.bad_request(Update, "users/carol", body).await, MISSING_PASSWORD);
         }
@@ -215,7 +215,7 @@ mod tests {
 
     #[tokio::test]
     async fn read_never_shows_the_password() {
-        let h = Harness::new().await;
+        let h = harness().await;
         h.ok(Update, "users/dave", json!({"password": "hunter2-plain"})).await;
         let d = h.read("users/dave").await.unwrap();
         let text = d.to_string();
@@ -226,20 +226,20 @@ mod tests {
 
     #[tokio::test]
     async fn usernames_are_case_insensitive() {
-        let h = Harness::new().await;
+        let h = harness().await;
         h.ok(Update, "users/Alice", json!({"password": "pw", "token_policies": "p"})).await;
-        assert_eq!(h.keys().await, ["alice"]);
+        assert_eq!(h.list("users").await, ["alice"]);
         assert_eq!(h.read("users/ALICE").await.unwrap()["token_policies"], json!(["p"]));
         assert_eq!(h.effective_op("users/aLiCe").await, Update);
         h.ok(Update, "users/ALICE", json!({"token_policies": "q"})).await;
         assert_eq!(h.read("users/alice").await.unwrap()["token_policies"], json!(["q"]));
         h.ok(Delete, "users/ALICE", Value::Null).await;
-        assert!(h.keys().await.is_empty());
+        assert!(h.list("users").await.is_empty());
     }
 
     #[tokio::test]
     async fn deprecated_names_are_echoed_while_in_use() {
-        let h = Harness::new().await;
+        let h = harness().await;
         h.ok(
             Update,
             "users/carol",
@@ -271,7 +271,7 @@ mod tests {
 
     #[tokio::test]
     async fn invalid_token_fields_are_rejected_and_change_nothing() {
-        let h = Harness::new().await;
+        let h = harness().await;
         h.ok(Update, "users/erin", json!({"password": "pw", "token_max_ttl": "1h"})).await;
         let before = h.read("users/erin").await.unwrap();
         let cases = [
@@ -302,7 +302,7 @@ mod tests {
 
     #[tokio::test]
     async fn bound_cidrs_are_normalized_without_a_warning() {
-        let h = Harness::new().await;
+        let h = harness().await;
         // Enforced on every use of the issued token now: a plain 204, no "login only" warning.
         let r = h
             .ok(Update, "users/gina", json!({"password": "pw", "token_bound_cidrs": ["10.1.2.3/8", "::1/128", "fd00::/8", "::ffff:127.0.0.1"]}))
@@ -321,7 +321,7 @@ mod tests {
 
     #[tokio::test]
     async fn password_and_policies_endpoints() {
-        let h = Harness::new().await;
+        let h = harness().await;
         assert_eq!(h.bad_request(Update, "users/nobody/password", json!({"password": "x"})).await, NO_SUCH_USER);
         assert_eq!(h.bad_request(Update, "users/nobody/policies", json!({"token_policies": "x"})).await, NO_SUCH_USER);
         h.ok(Update, "users/hal", json!({"password": "pw", "token_policies": "a,b", "token_ttl": 30})).await;
@@ -343,7 +343,7 @@ mod tests {
 
     #[tokio::test]
     async fn stored_form_holds_no_plaintext_password() {
-        let h = Harness::new().await;
+        let h = harness().await;
         let pw = "Pl41ntext-Needle-7c1e";
         h.ok(Update, "users/ivan", json!({"password": pw})).await;
         h.ok(Update, "users/ivan/password", json!({"password": "Second-Needle-99ab"})).await;
