@@ -219,11 +219,12 @@ mod tests {
     async fn concurrent_logins_claim_a_single_use_once() {
         let h = Arc::new(harness().await);
         let rid = setup(&h, "r", json!({"secret_id_num_uses": 1})).await;
-        for round in 0..5 {
-            let sid = secret(&h, "r", json!({})).await;
+        /// 16 logins at once with one fresh secret id; how many got a Login.
+        async fn successes(h: &Arc<Harness>, rid: &str) -> usize {
+            let sid = secret(h, "r", json!({})).await;
             let tasks: Vec<_> = (0..16)
                 .map(|_| {
-                    let (h, rid, sid) = (h.clone(), rid.clone(), sid.clone());
+                    let (h, rid, sid) = (h.clone(), rid.to_string(), sid.clone());
                     tokio::spawn(async move { login(&h, &rid, Some(&sid)).await.is_ok() })
                 })
                 .collect();
@@ -231,22 +232,14 @@ mod tests {
             for t in tasks {
                 ok += usize::from(tokio::time::timeout(Duration::from_secs(20), t).await.unwrap().unwrap());
             }
-            assert_eq!(ok, 1, "round {round}");
+            ok
+        }
+        for round in 0..5 {
+            assert_eq!(successes(&h, &rid).await, 1, "round {round}");
         }
         // And with three uses: exactly three.
         h.ok(Update, "role/r", json!({"secret_id_num_uses": 3})).await;
-        let sid = secret(&h, "r", json!({})).await;
-        let tasks: Vec<_> = (0..16)
-            .map(|_| {
-                let (h, rid, sid) = (h.clone(), rid.clone(), sid.clone());
-                tokio::spawn(async move { login(&h, &rid, Some(&sid)).await.is_ok() })
-            })
-            .collect();
-        let mut ok = 0;
-        for t in tasks {
-            ok += usize::from(t.await.unwrap());
-        }
-        assert_eq!(ok, 3);
+        assert_eq!(successes(&h, &rid).await, 3);
     }
 
     #[tokio::test]
