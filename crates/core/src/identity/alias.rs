@@ -155,17 +155,7 @@ async fn create(cx: &Ctx, data: &Data) -> Result<Option<Response>> {
     let mut entity = match (target, &existing) {
         (Some(e), _) => e,
         (None, Some((_, owner))) => (**owner).clone(),
-        (None, None) => Entity {
-            id: new_id(),
-            name: generated_name("entity"),
-            metadata: None,
-            policies: Vec::new(),
-            disabled: false,
-            creation_time: t.clone(),
-            last_update_time: t.clone(),
-            merged_entity_ids: None,
-            aliases: Vec::new(),
-        },
+        (None, None) => Entity::new(generated_name("entity"), &t),
     };
     if entity.aliases.iter().any(|x| x.mount_accessor == accessor && x.id != alias.id) {
         return Err(Error::invalid("Alias already exists for requested entity and mount accessor"));

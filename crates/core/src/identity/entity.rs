@@ -2,7 +2,7 @@
 //! list), `entity/batch-delete` and `entity/merge`.
 
 use super::store::{Change, Entity, Snapshot};
-use super::{Ctx, H as Identity, clean_policies, generated_name, new_id, now, opt};
+use super::{Ctx, H as Identity, clean_policies, generated_name, now, opt};
 use crate::backend::{FieldKind, FieldSpec, Path, Route, field, path};
 use crate::error::{Error, Result};
 use crate::fields;
@@ -192,20 +192,7 @@ async fn write(cx: &Ctx, target: Target, data: &Data) -> Result<Option<Response>
     let created = existing.is_none();
     let mut e = match existing {
         Some(e) => (*e).clone(),
-        None => {
-            let t = now();
-            Entity {
-                id: new_id(),
-                name: String::new(),
-                metadata: None,
-                policies: Vec::new(),
-                disabled: false,
-                creation_time: t.clone(),
-                last_update_time: t,
-                merged_entity_ids: None,
-                aliases: Vec::new(),
-            }
-        }
+        None => Entity::new(String::new(), &now()),
     };
     if let Some(n) = name {
         if let Some(other) = snap.entity_by_name(&n)

@@ -3,7 +3,7 @@
 //! logins, through the group's alias).
 
 use super::store::{Change, Group, Snapshot, multi};
-use super::{Ctx, H as Identity, clean_policies, generated_name, list_or_null, new_id, now, opt};
+use super::{Ctx, H as Identity, clean_policies, generated_name, list_or_null, now, opt};
 use crate::backend::{FieldKind, FieldSpec, Path, Route, field, path};
 use crate::error::{Error, Result};
 use crate::fields;
@@ -164,21 +164,7 @@ async fn write(cx: &Ctx, id: Option<String>, by_name: Option<String>, data: &Dat
     let t = now();
     let mut g = match existing {
         Some(g) => (*g).clone(),
-        None => Group {
-            id: new_id(),
-            name: String::new(),
-            kind: kind.clone().unwrap_or_else(|| "internal".into()),
-            policies: Vec::new(),
-            metadata: None,
-            member_entity_ids: Vec::new(),
-            member_group_ids: Vec::new(),
-            entity_ids_set: false,
-            group_ids_set: false,
-            alias: None,
-            creation_time: t.clone(),
-            last_update_time: t.clone(),
-            modify_index: 0,
-        },
+        None => Group::new(String::new(), kind.clone().unwrap_or_else(|| "internal".into()), &t),
     };
     if let Some(k) = &kind
         && *k != g.kind

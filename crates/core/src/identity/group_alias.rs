@@ -134,21 +134,7 @@ async fn write(cx: &Ctx, id: Option<String>, data: &Data) -> Result<Option<Respo
     let canonical = canonical.or_else(|| existing.as_ref().map(|(_, g)| g.id.clone()));
     let mut group = match &canonical {
         Some(gid) => snap.group(gid).map(|g| (*g).clone()).ok_or_else(|| Error::invalid("invalid group ID given in 'canonical_id'"))?,
-        None => Group {
-            id: new_id(),
-            name: generated_name("group"),
-            kind: "external".into(),
-            policies: Vec::new(),
-            metadata: None,
-            member_entity_ids: Vec::new(),
-            member_group_ids: Vec::new(),
-            entity_ids_set: false,
-            group_ids_set: false,
-            alias: None,
-            creation_time: t.clone(),
-            last_update_time: t.clone(),
-            modify_index: 0,
-        },
+        None => Group::new(generated_name("group"), "external".into(), &t),
     };
     if !group.external() {
         return Err(Error::invalid("alias can't be set on an internal group"));

@@ -46,28 +46,18 @@ fn plan(snap: &Snapshot, accessor: &str, login: &LoginAlias, group_names: &[Stri
         }
         None => {
             let t = now();
-            let id = new_id();
-            let e = Entity {
-                id: id.clone(),
-                name: generated_name("entity"),
-                metadata: None,
-                policies: Vec::new(),
-                disabled: false,
+            let mut e = Entity::new(generated_name("entity"), &t);
+            e.aliases.push(Alias {
+                id: new_id(),
+                canonical_id: e.id.clone(),
+                name: login.name.clone(),
+                mount_accessor: accessor.to_string(),
+                metadata: meta,
+                custom_metadata: None,
                 creation_time: t.clone(),
-                last_update_time: t.clone(),
-                merged_entity_ids: None,
-                aliases: vec![Alias {
-                    id: new_id(),
-                    canonical_id: id,
-                    name: login.name.clone(),
-                    mount_accessor: accessor.to_string(),
-                    metadata: meta,
-                    custom_metadata: None,
-                    creation_time: t.clone(),
-                    last_update_time: t,
-                    merged_from_canonical_ids: None,
-                }],
-            };
+                last_update_time: t,
+                merged_from_canonical_ids: None,
+            });
             change.put_entity(e.clone());
             dirty = true;
             e

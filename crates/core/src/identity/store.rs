@@ -106,7 +106,43 @@ pub struct Group {
     pub modify_index: u64,
 }
 
+impl Entity {
+    /// A new entity with a fresh id, no aliases, created at `t`.
+    pub(crate) fn new(name: String, t: &str) -> Entity {
+        Entity {
+            id: super::new_id(),
+            name,
+            metadata: None,
+            policies: Vec::new(),
+            disabled: false,
+            creation_time: t.to_string(),
+            last_update_time: t.to_string(),
+            merged_entity_ids: None,
+            aliases: Vec::new(),
+        }
+    }
+}
+
 impl Group {
+    /// A new group of `kind` (`internal` or `external`) with a fresh id and no members, created at `t`.
+    pub(crate) fn new(name: String, kind: String, t: &str) -> Group {
+        Group {
+            id: super::new_id(),
+            name,
+            kind,
+            policies: Vec::new(),
+            metadata: None,
+            member_entity_ids: Vec::new(),
+            member_group_ids: Vec::new(),
+            entity_ids_set: false,
+            group_ids_set: false,
+            alias: None,
+            creation_time: t.to_string(),
+            last_update_time: t.to_string(),
+            modify_index: 0,
+        }
+    }
+
     pub fn external(&self) -> bool {
         self.kind == "external"
     }
