@@ -64,7 +64,9 @@ def works(srv, tok) -> bool:
     if r.status_code == 200:
         return True
     assert r.status_code == 403, (r.status_code, r.text)
-    assert errors_of(r) in BAD_TOKEN_ERRORS, r.text
+    # A token that expires between the pipeline's token check and the lookup-self handler
+    # gets the handler's own `bad token` (bao does this on the TTL boundary; CI saw it).
+    assert errors_of(r) in (*BAD_TOKEN_ERRORS, ["bad token"]), r.text
     return False
 
 
