@@ -1,0 +1,1 @@
+//! Hash chains and signed checkpoints (not built yet).

@@ -1,0 +1,1 @@
+//! `coffer audit report` (not built yet).
