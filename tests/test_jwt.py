@@ -28,6 +28,8 @@ from conftest import assert_status, errors_of, unique
 
 GH_ISS = "https://token.actions.githubusercontent.com"
 GH_AUD = "https://github.com/octo-org"
+# GitHub's numeric `repository_id` claims (docs/auth.md's example uses octo-repo's).
+GH_REPO_IDS = {"octo-org/octo-repo": "1296269", "octo-org/other-repo": "1300192"}
 
 
 # ------------------------------------------------------------------------------ keys
@@ -84,7 +86,8 @@ def gh_claims(repo="octo-org/octo-repo", ref="refs/heads/main", env="prod", **ov
     c = {
         "iss": GH_ISS, "aud": GH_AUD, "sub": f"repo:{repo}:ref:{ref}",
         "iat": now, "nbf": now - 5, "exp": now + 300, "jti": uuid.uuid4().hex,
-        "repository": repo, "repository_owner": repo.split("/")[0], "ref": ref, "ref_type": "branch",
+        "repository": repo, "repository_id": GH_REPO_IDS.get(repo, "99"),
+        "repository_owner": repo.split("/")[0], "ref": ref, "ref_type": "branch",
         "environment": env, "job_workflow_ref": f"{repo}/.github/workflows/deploy.yml@{ref}",
         "workflow": "deploy", "event_name": "push", "actor": "octocat", "run_id": "42",
         "runner_environment": "github-hosted",
@@ -386,6 +389,72 @@ def test_github_actions_login(server, issuer):
     # hvac's client.auth.jwt.jwt_login against the same mount.
     out = server.client(token="").auth.jwt.jwt_login(role="deploy", jwt=k.sign(gh_claims(env="staging")), path=m)
     assert out["auth"]["metadata"]["environment"] == "staging"
+
+
+def _docs_github_example() -> dict:
+    """The GitHub Actions example of docs/auth.md, read from the page itself so the page and
+    this test cannot drift apart: the role JSON, the templated policy, the workflow's
+    `path`, `role`, `jwtGithubAudience` and `secrets` lines."""
+    text = open(os.path.join(os.path.dirname(__file__), "..", "docs", "auth.md")).read()
+    section = text.split("## GitHub Actions with `hashicorp/vault-action`", 1)[1].split("\n## ", 1)[0]
+    role = json.loads(section.split("<<'JSON'\n", 1)[1].split("\nJSON\n", 1)[0])
+    policy = section.split("<<POLICY\n", 1)[1].split("\nPOLICY\n", 1)[0]
+    def action_input(name):
+        return section.split(f"          {name}: ", 1)[1].split("\n", 1)[0].strip()
+    secrets = [ln.strip() for ln in section.split("secrets: |\n", 1)[1].split("```", 1)[0].splitlines() if ln.strip()]
+    return {"role": role, "policy": policy, "path": action_input("path"), "role_name": action_input("role"),
+            "audience": action_input("jwtGithubAudience"), "secrets": secrets}
+
+
+def test_github_actions_docs_example_end_to_end(server, issuer):
+    """docs/auth.md's GitHub Actions example, run as hashicorp/vault-action runs it (the action
+    itself is neither on a registry nor reachable here, so its two requests are made by hand,
+    exactly as its source makes them: POST v1/auth/<path>/login {jwt, role}, then GET each
+    secret path with X-Vault-Token and pick the key out of `data.data`). GitHub's discovery
+    URL is replaced by a local JWKS; everything else is the page's text. The templated policy
+    gives octo-repo its own secret, and a token of another repository cannot read it."""
+    ex = _docs_github_example()
+    k = Key("rsa")
+    issuer.keys.append(k)
+    m = ex["path"]
+    assert_status(server.http("POST", f"sys/auth/{m}", json_body={"type": "jwt"}), 204)
+    try:
+        configure(server, m, jwks_url=issuer.url + "/jwks", bound_issuer=GH_ISS)
+        write_role(server, m, ex["role_name"], **ex["role"])
+        accessor = server.http("GET", "sys/auth").json()["data"][f"{m}/"]["accessor"]
+        assert_status(server.http("PUT", "sys/policies/acl/ci-per-repo",
+                                  json_body={"policy": ex["policy"].replace("$ACCESSOR", accessor)}), 204)
+        (path, rest), = [s.split(" ", 1) for s in ex["secrets"]]
+        key, env_name = [p.strip() for p in rest.split("|")]
+        assert env_name == "DEPLOY_TOKEN"
+        kv_path = path.replace("/data/", "/", 1)  # the kv-v2 API path of the secret
+        assert_status(server.http("POST", path, json_body={"data": {key: "s3cr3t-deploy"}}), 200)
+        assert GH_REPO_IDS["octo-org/octo-repo"] in path
+        other_path = path.replace(GH_REPO_IDS["octo-org/octo-repo"], GH_REPO_IDS["octo-org/other-repo"])
+        assert_status(server.http("POST", other_path, json_body={"data": {key: "other"}}), 200)
+        assert kv_path.startswith("secret/ci/")
+
+        def vault_action(claims):
+            s = requests.Session()
+            r = s.post(f"{server.addr}/v1/auth/{m}/login", json={"jwt": k.sign(claims), "role": ex["role_name"]})
+            if r.status_code != 200:
+                return r, None
+            token = r.json()["auth"]["client_token"]
+            return r, lambda p: s.get(f"{server.addr}/v1/{p}", headers={"X-Vault-Token": token})
+
+        r, get = vault_action(gh_claims(aud=ex["audience"]))
+        assert_status(r, 200)
+        assert r.json()["auth"]["metadata"]["repository"] == "octo-org/octo-repo"
+        assert assert_status(get(path), 200).json()["data"]["data"][key] == "s3cr3t-deploy"
+        assert_status(get(other_path), 403)
+        # A job of another repository of the organisation is refused at login by bound_claims.
+        r, _ = vault_action(gh_claims(repo="octo-org/other-repo", aud=ex["audience"]))
+        assert_status(r, 400)
+        # vault-action's default audience (`sigstore`) does not match the role's.
+        r, _ = vault_action(gh_claims(aud="sigstore"))
+        assert_status(r, 400)
+    finally:
+        server.http("DELETE", f"sys/auth/{m}")
 
 
 def test_kubernetes_service_account_via_discovery_over_tls(server, tls_issuer):
