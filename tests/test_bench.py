@@ -109,7 +109,9 @@ def test_compare_reports_ratios(coffer, bao):
     assert [r["target"] for r in runs] == [coffer.addr, bao.addr] * 2
     assert all(r["errors"] == 0 and r["requests"] == 200 for r in runs)
     ratios = [x["a"]["throughput_rps"] / x["b"]["throughput_rps"] for x in rep["rounds"]]
-    assert rep["median_ratio_a_over_b"]["throughput"] == pytest.approx(sum(ratios) / 2, rel=1e-6)
+    # The report's rates are rounded to 3 decimals, the median is of the unrounded ones: on a
+    # loaded machine (tens of requests per second) that is a relative difference near 1e-4.
+    assert rep["median_ratio_a_over_b"]["throughput"] == pytest.approx(sum(ratios) / 2, rel=2e-3)
 
 
 def test_setup_needs_a_token(server):
