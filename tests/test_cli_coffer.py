@@ -647,3 +647,20 @@ def test_dev_server_token_file_unwritable_stops_it(kind, tmp_path):
             assert "NOT\nstored for the CLI (-dev-no-store-token)" in log.read_text()
     finally:
         _stop(proc)
+
+
+def test_closed_pipe_ends_quietly_like_bao(coffer):
+    """`coffer read ... | head -c 10`: once the reader is gone the command ends by SIGPIPE,
+    as the Vault/bao CLI does, without a panic or a backtrace on stderr."""
+    results = {}
+    for tool in ("coffer", "bao"):
+        binary = COFFER_BIN if tool == "coffer" else BAO_BIN
+        p = subprocess.Popen([binary, "read", "-format=json", "sys/internal/specs/openapi"], env=coffer.env(None),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        assert p.stdout.read(10)  # the reader takes a little, then goes away
+        p.stdout.close()
+        err = p.stderr.read().decode()
+        results[tool] = (p.wait(timeout=60), err)
+    code, err = results["coffer"]
+    assert "panicked" not in err and "Broken pipe" not in err, err
+    assert code == results["bao"][0] == -13, results  # killed by SIGPIPE, both

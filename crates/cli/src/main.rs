@@ -103,7 +103,10 @@ fn main() {
             127
         }
         Some(name) => match command(name) {
-            Some(run) => match run(&argv[1..]) {
+            Some(run) => match {
+                quiet_on_closed_pipe();
+                run(&argv[1..])
+            } {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("{e:#}");
@@ -117,4 +120,15 @@ fn main() {
         },
     };
     std::process::exit(code);
+}
+
+/// A client command whose reader goes away (`coffer read ... | head`) ends
+/// quietly, as Vault's CLI does, instead of panicking in `println!`: Rust
+/// starts with SIGPIPE ignored, so restore the default for client commands.
+/// The server keeps it ignored (a peer closing a socket must not kill it).
+fn quiet_on_closed_pipe() {
+    // SAFETY: called once, before any thread is started by the command.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
