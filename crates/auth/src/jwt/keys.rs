@@ -258,9 +258,10 @@ fn parse_jwks(doc: &Value) -> Result<Vec<Key>, String> {
         let Ok(key) = DecodingKey::from_jwk(&jwk) else { continue };
         keys.push(Key { kid: s("kid").map(str::to_string), family, alg, key });
     }
-    if keys.is_empty() {
-        return Err("the JWKS has no usable signing key".into());
-    }
+    // A JWKS with no (usable) key yet is accepted, as Vault does (go-oidc's
+    // key set only fails the signature check): an issuer may publish its
+    // first key later, e.g. Vault's or Coffer's own identity/oidc before any
+    // named key exists. A login then finds no key and refetches (rate-limited).
     Ok(keys)
 }
 
