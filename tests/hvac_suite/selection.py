@@ -64,10 +64,6 @@ _OIDC = ("needs the oidc auth method (issue 10, crates/auth/src/jwt: another bra
 _IDENTITY = ("needs the identity secrets engine (issue 10, crates/core/src/identity: another branch); "
              "every test's setUp also enables approle at identity-test-approle to read its accessor")
 
-_SELF_SIGNED_CA = ("the issuer is Coffer itself over TLS with hvac's server-cert.pem, a self-signed certificate "
-                   "with CA:TRUE used as the server's own certificate; rustls-webpki refuses a CA certificate "
-                   "as an end entity (Go accepts it). Open: a pinned-certificate verifier for the *_ca_pem options")
-
 _BAO_ACL_READ = ("OpenBao's sys/policies/acl/<name> read returns more fields than Vault's {name, policy} "
                  "(allow_slashes_in_identity_templates, cas_required, version, ...)")
 
@@ -88,13 +84,6 @@ XFAIL = {
         "api/system_backend/test_lease.py::*": "makes its lease with the pki secrets engine, which Coffer does not have",
         "v1/test_system_backend.py::TestSystemBackend::test_read_lease": "makes its lease with the pki secrets engine, which Coffer does not have",
         "v1/test_integration.py::IntegrationTest::test_write_with_response": "uses the transit secrets engine, which Coffer does not have",
-        # issue 10 (flip at merge)
-        "api/auth_methods/test_jwt.py::TestJWT::test_configure_0_configure_using_vault_identity_OIDC": _SELF_SIGNED_CA,
-        "api/auth_methods/test_jwt.py::TestJWT::test_jwt_login_0_success": _SELF_SIGNED_CA,
-        "api/auth_methods/test_jwt.py::TestJWT::test_read_config_0_configure_using_vault_identity_OIDC": _SELF_SIGNED_CA,
-        "api/auth_methods/test_oidc.py::TestOIDC::test_configure_0_configure_using_vault_identity_OIDC": _SELF_SIGNED_CA,
-        "api/auth_methods/test_oidc.py::TestOIDC::test_oidc_authorization_url_request_0_success": _SELF_SIGNED_CA,
-        "api/auth_methods/test_oidc.py::TestOIDC::test_read_config_0_configure_using_vault_identity_OIDC": _SELF_SIGNED_CA,
     },
     "bao": {
         # hvac's suite is written against Vault; where OpenBao 2.7 differs from Vault

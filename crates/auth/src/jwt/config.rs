@@ -170,7 +170,7 @@ pub(crate) async fn write(b: &Jwt, req: &mut Request) -> Result<Option<Response>
     if !c.jwks_ca_pem.is_empty() && c.jwks_url.is_empty() || !c.oidc_discovery_ca_pem.is_empty() && c.oidc_discovery_url.is_empty() {
         return Err(Error::invalid("a CA PEM is only used with the URL it belongs to (jwks_ca_pem with jwks_url, oidc_discovery_ca_pem with oidc_discovery_url)"));
     }
-    // Verify the source now: PEMs parse, URLs answer with usable keys.
+    // Verify the source now: PEMs parse, URLs answer (over TLS trusted as tls.rs says) with a JWKS.
     let source = c.source();
     let fetched = keys::load_source(&source).await.map_err(|e| match &source {
         Source::Static(_) => Error::invalid(format!("error parsing public key: {e}")),

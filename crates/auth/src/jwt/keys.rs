@@ -178,7 +178,10 @@ pub(crate) async fn load_source(source: &Source) -> Result<Fetched, String> {
     }
 }
 
-/// An HTTP client for one fetch: the CA PEM (if any) is the only trust root.
+/// An HTTP client for one fetch (JWKS, discovery, OIDC token exchange): the
+/// CA PEM (if any) holds the only trust roots, verified as tls.rs says
+/// (which also accepts a server certificate that is itself one of them, as
+/// Go does); without one, reqwest's default (the system's roots).
 pub(crate) fn client(ca_pem: &str) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder()
         .timeout(FETCH_TIMEOUT)
@@ -186,11 +189,7 @@ pub(crate) fn client(ca_pem: &str) -> Result<reqwest::Client, String> {
         .redirect(reqwest::redirect::Policy::limited(3))
         .no_proxy();
     if !ca_pem.is_empty() {
-        let certs = reqwest::Certificate::from_pem_bundle(ca_pem.as_bytes()).map_err(|e| format!("could not parse the CA PEM: {e}"))?;
-        if certs.is_empty() {
-            return Err("the CA PEM has no certificate".into());
-        }
-        b = b.tls_certs_only(certs);
+        b = b.tls_backend_preconfigured(super::tls::client_config(ca_pem)?);
     }
     b.build().map_err(|e| format!("could not build an HTTP client: {e}"))
 }
@@ -259,9 +258,10 @@ fn parse_jwks(doc: &Value) -> Result<Vec<Key>, String> {
         let Ok(key) = DecodingKey::from_jwk(&jwk) else { continue };
         keys.push(Key { kid: s("kid").map(str::to_string), family, alg, key });
     }
-    if keys.is_empty() {
-        return Err("the JWKS has no usable signing key".into());
-    }
+    // A JWKS with no (usable) key yet is accepted, as Vault does (go-oidc's
+    // key set only fails the signature check): an issuer may publish its
+    // first key later, e.g. Vault's or Coffer's own identity/oidc before any
+    // named key exists. A login then finds no key and refetches (rate-limited).
     Ok(keys)
 }
 

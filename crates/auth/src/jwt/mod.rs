@@ -18,6 +18,7 @@ mod keys;
 mod login;
 mod oidc;
 mod role;
+mod tls;
 
 #[cfg(test)]
 mod tests;

@@ -149,10 +149,9 @@ async fn discover(url: &str, ca_pem: &str) -> std::result::Result<Endpoints, Str
     if issuer.trim_end_matches('/') != base {
         return Err(format!("issuer did not match the issuer returned by provider, expected {url:?} got {issuer:?}"));
     }
+    // Missing endpoints are not an error here (as go-oidc's NewProvider): Vault's
+    // identity tokens issuer publishes none; a code exchange then fails.
     let (authorization, token) = (field("authorization_endpoint"), field("token_endpoint"));
-    if authorization.is_empty() || token.is_empty() {
-        return Err("the discovery document has no authorization_endpoint or token_endpoint".into());
-    }
     let methods: Vec<&str> = doc.get("token_endpoint_auth_methods_supported").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     let secret_in_body = !methods.is_empty() && !methods.contains(&"client_secret_basic") && methods.contains(&"client_secret_post");
     Ok(Endpoints { issuer, authorization, token, secret_in_body })
@@ -263,33 +262,42 @@ pub(crate) async fn auth_url(b: &Jwt, req: &mut Request) -> Result<Option<Respon
             return empty();
         }
     };
-    let Ok(mut url) = reqwest::Url::parse(&ep.authorization) else {
-        tracing::warn!(endpoint = %ep.authorization, "oidc: the authorization endpoint is not a URL");
-        return empty();
-    };
     let state = random_token()?;
     let nonce = Zeroizing::new(random_token()?);
     let verifier = if implicit(&cfg) { None } else { Some(Zeroizing::new(random_token()?)) };
     let scopes: Vec<&str> = std::iter::once("openid").chain(role.oidc_scopes.iter().map(String::as_str).filter(|s| *s != "openid")).collect();
-    {
-        let mut q = url.query_pairs_mut();
-        q.append_pair("client_id", &cfg.oidc_client_id);
-        if let Some(v) = &verifier {
-            q.append_pair("code_challenge", &challenge(v));
-            q.append_pair("code_challenge_method", "S256");
-        }
-        if role.max_age > 0 {
-            q.append_pair("max_age", &role.max_age.to_string());
-        }
-        q.append_pair("nonce", &nonce);
-        q.append_pair("redirect_uri", &redirect_uri);
-        if cfg.oidc_response_mode == "form_post" {
-            q.append_pair("response_mode", "form_post");
-        }
-        q.append_pair("response_type", if verifier.is_some() { "code" } else { "id_token" });
-        q.append_pair("scope", &scopes.join(" "));
-        q.append_pair("state", &state);
+    let (code_challenge, max_age, scope) = (verifier.as_ref().map(|v| challenge(v)), role.max_age.to_string(), scopes.join(" "));
+    // In key order, as Go's url.Values.Encode writes them.
+    let mut q: Vec<(&str, &str)> = vec![("client_id", &cfg.oidc_client_id)];
+    if let Some(c) = &code_challenge {
+        q.push(("code_challenge", c));
+        q.push(("code_challenge_method", "S256"));
     }
+    if role.max_age > 0 {
+        q.push(("max_age", &max_age));
+    }
+    q.push(("nonce", &nonce));
+    q.push(("redirect_uri", &redirect_uri));
+    if cfg.oidc_response_mode == "form_post" {
+        q.push(("response_mode", "form_post"));
+    }
+    q.push(("response_type", if verifier.is_some() { "code" } else { "id_token" }));
+    q.push(("scope", &scope));
+    q.push(("state", &state));
+    let auth_url = match reqwest::Url::parse(&ep.authorization) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(&q);
+            url.to_string()
+        }
+        // A provider without an authorization endpoint (Vault's own identity
+        // tokens issuer has none): Vault's oauth2 library appends the query to
+        // whatever the endpoint is, so the URL is "?client_id=..." — hvac's suite
+        // checks exactly that.
+        Err(_) => {
+            let sep = if ep.authorization.contains('?') { '&' } else { '?' };
+            format!("{}{sep}{}", ep.authorization, form(&q))
+        }
+    };
     let pending = Pending {
         role: role_name,
         redirect_uri,
@@ -302,7 +310,7 @@ pub(crate) async fn auth_url(b: &Jwt, req: &mut Request) -> Result<Option<Respon
     if b.oidc.insert(&state, pending).is_none() {
         return Err(Error::Coded(503, format!("too many OIDC logins in progress (at most {MAX_STATES}); try again later")));
     }
-    Ok(Some(Response::json(json!({ "auth_url": url.to_string() }))))
+    Ok(Some(Response::json(json!({ "auth_url": auth_url }))))
 }
 
 // ---------------------------------------------------------------- callback
