@@ -101,12 +101,17 @@ impl Decoder<'_> {
     pub(super) fn telemetry(&self, e: &Entry) -> Result<TelemetryConfig, ConfigError> {
         let scope = Some("telemetry");
         let body = self.telemetry_body(None, e)?;
-        let mut t = TelemetryConfig { line: e.line, ..TelemetryConfig::default() };
+        let mut t = TelemetryConfig {
+            line: e.line,
+            ..TelemetryConfig::default()
+        };
         let mut seen = HashMap::new();
         for opt in body {
             self.once(&mut seen, scope, opt)?;
             match opt.key.as_str() {
-                "prometheus_retention_time" => t.prometheus_retention_time = self.duration(scope, opt)?,
+                "prometheus_retention_time" => {
+                    t.prometheus_retention_time = self.duration(scope, opt)?
+                }
                 "disable_hostname" => t.disable_hostname = self.boolean(scope, opt)?,
                 "usage_gauge_period" => {
                     t.usage_gauge_period = match &opt.value.value {
@@ -114,7 +119,11 @@ impl Decoder<'_> {
                         _ => {
                             let d = self.duration(scope, opt)?;
                             if d.is_zero() {
-                                return Err(self.bad(scope, opt, "must be greater than zero (or \"none\")"));
+                                return Err(self.bad(
+                                    scope,
+                                    opt,
+                                    "must be greater than zero (or \"none\")",
+                                ));
                             }
                             Some(d)
                         }
@@ -123,7 +132,11 @@ impl Decoder<'_> {
                 "maximum_gauge_cardinality" => {
                     let n = self.int(scope, opt, "a positive integer")?;
                     if n <= 0 {
-                        return Err(self.bad(scope, opt, format!("must be greater than zero, found {n}")));
+                        return Err(self.bad(
+                            scope,
+                            opt,
+                            format!("must be greater than zero, found {n}"),
+                        ));
                     }
                     t.maximum_gauge_cardinality = n as u64;
                 }
@@ -168,7 +181,13 @@ mod tests {
     fn no_stanza_means_none_and_a_stanza_gets_vaults_defaults() {
         assert_eq!(parse("").unwrap().telemetry, None);
         let t = parse("telemetry {\n}\n").unwrap().telemetry.unwrap();
-        assert_eq!(t, TelemetryConfig { line: 5, ..TelemetryConfig::default() });
+        assert_eq!(
+            t,
+            TelemetryConfig {
+                line: 5,
+                ..TelemetryConfig::default()
+            }
+        );
         assert_eq!(t.prometheus_retention_time, Duration::from_secs(86_400));
         assert_eq!(t.usage_gauge_period, Some(Duration::from_secs(600)));
         assert_eq!(t.maximum_gauge_cardinality, 500);
@@ -188,7 +207,10 @@ mod tests {
         assert_eq!(t.usage_gauge_period, None);
         assert_eq!(t.maximum_gauge_cardinality, 100);
         // 0 turns Prometheus off, as in Vault.
-        let t = parse("telemetry {\n  prometheus_retention_time = 0\n}\n").unwrap().telemetry.unwrap();
+        let t = parse("telemetry {\n  prometheus_retention_time = 0\n}\n")
+            .unwrap()
+            .telemetry
+            .unwrap();
         assert!(t.prometheus_retention_time.is_zero());
         // JSON.
         let c = parse_str(
@@ -226,21 +248,35 @@ mod tests {
     #[test]
     fn bad_values_and_unknown_keys_name_the_line() {
         let e = parse("telemetry {\n  disable_hostname = \"maybe\"\n}\n").unwrap_err();
-        assert_eq!(e.to_string(), "config.hcl:6: telemetry: disable_hostname: expected true or false, found \"maybe\"");
+        assert_eq!(
+            e.to_string(),
+            "config.hcl:6: telemetry: disable_hostname: expected true or false, found \"maybe\""
+        );
         let e = parse("telemetry {\n  statsd_address = \"x:1\"\n}\n").unwrap_err();
         assert_eq!(
             e.to_string(),
             "config.hcl:6: unknown key \"statsd_address\" in telemetry (a Vault option Coffer does not support yet)"
         );
         let e = parse("telemetry {\n  bogus = 1\n}\n").unwrap_err();
-        assert_eq!(e.to_string(), "config.hcl:6: unknown key \"bogus\" in telemetry");
+        assert_eq!(
+            e.to_string(),
+            "config.hcl:6: unknown key \"bogus\" in telemetry"
+        );
         let e = parse("telemetry {\n  usage_gauge_period = \"0s\"\n}\n").unwrap_err();
-        assert!(e.to_string().starts_with("config.hcl:6: telemetry: usage_gauge_period"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("config.hcl:6: telemetry: usage_gauge_period"),
+            "{e}"
+        );
         let e = parse("telemetry {\n  maximum_gauge_cardinality = -1\n}\n").unwrap_err();
         assert!(e.to_string().starts_with("config.hcl:6:"), "{e}");
         let e = parse("telemetry {\n}\ntelemetry {\n}\n").unwrap_err();
         assert!(e.to_string().contains("set more than once"), "{e}");
         let e = parse("telemetry = 3\n").unwrap_err();
-        assert!(e.to_string().starts_with("config.hcl:5: telemetry: expected a block"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("config.hcl:5: telemetry: expected a block"),
+            "{e}"
+        );
     }
 }

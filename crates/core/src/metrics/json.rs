@@ -35,7 +35,9 @@ pub struct Agg {
 }
 
 fn add_f64(a: &AtomicU64, v: f64) {
-    let _ = a.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |cur| Some((f64::from_bits(cur) + v).to_bits()));
+    let _ = a.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |cur| {
+        Some((f64::from_bits(cur) + v).to_bits())
+    });
 }
 
 /// Store `v` if `better(v, current)`; in the usual case (not a new extreme)
@@ -109,7 +111,13 @@ pub struct Series {
 
 impl Series {
     pub fn new(key: Key, kind: SeriesKind) -> Series {
-        Series { key, kind, agg: Agg::new(), gauge: AtomicU64::new(0f64.to_bits()), prev: Mutex::new(Totals::default()) }
+        Series {
+            key,
+            kind,
+            agg: Agg::new(),
+            gauge: AtomicU64::new(0f64.to_bits()),
+            prev: Mutex::new(Totals::default()),
+        }
     }
 
     pub fn gauge_set(&self, v: f64) {
@@ -129,11 +137,22 @@ impl Series {
         let now = self.agg.totals();
         let (min, max) = if turn {
             (
-                f64::from_bits(self.agg.min.swap(f64::INFINITY.to_bits(), Ordering::Relaxed)),
-                f64::from_bits(self.agg.max.swap(f64::NEG_INFINITY.to_bits(), Ordering::Relaxed)),
+                f64::from_bits(
+                    self.agg
+                        .min
+                        .swap(f64::INFINITY.to_bits(), Ordering::Relaxed),
+                ),
+                f64::from_bits(
+                    self.agg
+                        .max
+                        .swap(f64::NEG_INFINITY.to_bits(), Ordering::Relaxed),
+                ),
             )
         } else {
-            (f64::from_bits(self.agg.min.load(Ordering::Relaxed)), f64::from_bits(self.agg.max.load(Ordering::Relaxed)))
+            (
+                f64::from_bits(self.agg.min.load(Ordering::Relaxed)),
+                f64::from_bits(self.agg.max.load(Ordering::Relaxed)),
+            )
         };
         let mut prev = self.prev.lock();
         let stats = Stats {
@@ -162,7 +181,11 @@ pub struct Stats {
 
 impl Stats {
     fn mean(&self) -> f64 {
-        if self.count == 0 { 0.0 } else { self.sum / self.count as f64 }
+        if self.count == 0 {
+            0.0
+        } else {
+            self.sum / self.count as f64
+        }
     }
 
     /// go-metrics' sample standard deviation.
@@ -205,16 +228,25 @@ pub fn current<'a>(start: SystemTime, series: impl Iterator<Item = &'a Series>) 
 
 /// The start of the 10 s interval `t` falls in.
 pub fn interval_start(t: SystemTime) -> SystemTime {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     UNIX_EPOCH + Duration::from_secs(secs - secs % INTERVAL.as_secs())
 }
 
 /// Go's `time.Time.String()` of a UTC instant, to the second, as go-metrics
 /// writes `Timestamp`: `2026-12-07 15:50:20 +0000 UTC`.
 fn go_time(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let dt = time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] +0000 UTC");
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let dt = time::OffsetDateTime::from_unix_timestamp(secs as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second] +0000 UTC"
+    );
     dt.format(&fmt).unwrap_or_default()
 }
 
@@ -252,7 +284,12 @@ fn sample(key: &Key, st: &Stats) -> Value {
 }
 
 fn sort_key(key: &Key) -> (String, Vec<(String, String)>) {
-    (key.name().to_string(), key.labels().map(|l| (l.key().to_string(), l.value().to_string())).collect())
+    (
+        key.name().to_string(),
+        key.labels()
+            .map(|l| (l.key().to_string(), l.value().to_string()))
+            .collect(),
+    )
 }
 
 /// The JSON body: `Timestamp`, `Gauges`, `Points` (always empty: nothing in
@@ -263,12 +300,20 @@ pub fn render(interval: &Interval, gauges: Vec<(Key, f64)>) -> Value {
     gauges.sort_by_cached_key(|(k, _)| sort_key(k));
     let mut rows: Vec<&(Key, SeriesKind, Stats)> = interval.rows.iter().collect();
     rows.sort_by_cached_key(|(k, _, _)| sort_key(k));
-    let gauges: Vec<Value> =
-        gauges.iter().map(|(k, v)| json!({"Name": k.name(), "Value": num(*v), "Labels": labels(k)})).collect();
-    let counters: Vec<Value> =
-        rows.iter().filter(|(_, kind, _)| *kind == SeriesKind::Counter).map(|(k, _, st)| sample(k, st)).collect();
-    let samples: Vec<Value> =
-        rows.iter().filter(|(_, kind, _)| *kind == SeriesKind::Histogram).map(|(k, _, st)| sample(k, st)).collect();
+    let gauges: Vec<Value> = gauges
+        .iter()
+        .map(|(k, v)| json!({"Name": k.name(), "Value": num(*v), "Labels": labels(k)}))
+        .collect();
+    let counters: Vec<Value> = rows
+        .iter()
+        .filter(|(_, kind, _)| *kind == SeriesKind::Counter)
+        .map(|(k, _, st)| sample(k, st))
+        .collect();
+    let samples: Vec<Value> = rows
+        .iter()
+        .filter(|(_, kind, _)| *kind == SeriesKind::Histogram)
+        .map(|(k, _, st)| sample(k, st))
+        .collect();
     json!({
         "Timestamp": go_time(interval.start),
         "Gauges": gauges,
@@ -284,7 +329,10 @@ mod tests {
 
     #[test]
     fn an_interval_counts_what_happened_in_it_only() {
-        let s = Series::new(Key::from_static_name("vault.core.handle_request"), SeriesKind::Histogram);
+        let s = Series::new(
+            Key::from_static_name("vault.core.handle_request"),
+            SeriesKind::Histogram,
+        );
         for v in [1.0, 2.0, 3.0] {
             s.agg.record(v);
         }
@@ -301,16 +349,31 @@ mod tests {
 
     #[test]
     fn go_metrics_shape() {
-        let c = Series::new(Key::from_parts("coffer.core.requests", vec![metrics::Label::new("mount", "secret/")]), SeriesKind::Counter);
+        let c = Series::new(
+            Key::from_parts(
+                "coffer.core.requests",
+                vec![metrics::Label::new("mount", "secret/")],
+            ),
+            SeriesKind::Counter,
+        );
         c.agg.record(1.0);
         c.agg.record(1.0);
         let start = UNIX_EPOCH + Duration::from_secs(1_796_658_620);
         let iv = turn(start, [&c].into_iter());
-        let v = render(&iv, vec![(Key::from_static_name("vault.core.unsealed"), 1.0)]);
+        let v = render(
+            &iv,
+            vec![(Key::from_static_name("vault.core.unsealed"), 1.0)],
+        );
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["Timestamp", "Gauges", "Points", "Counters", "Samples"]);
+        assert_eq!(
+            keys,
+            ["Timestamp", "Gauges", "Points", "Counters", "Samples"]
+        );
         assert_eq!(v["Timestamp"], "2026-12-07 15:50:20 +0000 UTC");
-        assert_eq!(v["Gauges"][0], json!({"Name": "vault.core.unsealed", "Value": 1, "Labels": {}}));
+        assert_eq!(
+            v["Gauges"][0],
+            json!({"Name": "vault.core.unsealed", "Value": 1, "Labels": {}})
+        );
         assert_eq!(
             v["Counters"][0],
             json!({"Name": "coffer.core.requests", "Count": 2, "Rate": 0.2, "Sum": 2, "Min": 1, "Max": 1, "Mean": 1, "Stddev": 0, "Labels": {"mount": "secret/"}})

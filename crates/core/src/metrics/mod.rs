@@ -80,7 +80,11 @@ impl Settings {
 
     /// A dev server given a config file: the file's stanza where it has one.
     pub fn dev_with(t: Option<&coffer_config::TelemetryConfig>) -> Settings {
-        if t.is_some() { Settings::from_config(t) } else { Settings::dev() }
+        if t.is_some() {
+            Settings::from_config(t)
+        } else {
+            Settings::dev()
+        }
     }
 }
 
@@ -109,7 +113,9 @@ pub fn install(settings: Settings) -> &'static Telemetry {
     });
     if first {
         if metrics::set_global_recorder(Installed(t.rec)).is_err() {
-            tracing::warn!("a metrics recorder was already installed: only Coffer's own request metrics reach sys/metrics");
+            tracing::warn!(
+                "a metrics recorder was already installed: only Coffer's own request metrics reach sys/metrics"
+            );
         }
         spawn_upkeep(t);
     } else if t.settings != settings {
@@ -132,8 +138,19 @@ fn hostname() -> String {
         .unwrap_or_default();
     // Only its first label, and only name characters: it becomes part of a
     // metric name.
-    let host: String = raw.trim().split('.').next().unwrap_or("").chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
-    if host.is_empty() { "localhost".into() } else { host }
+    let host: String = raw
+        .trim()
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    if host.is_empty() {
+        "localhost".into()
+    } else {
+        host
+    }
 }
 
 fn build(settings: Settings) -> Telemetry {
@@ -150,7 +167,11 @@ fn build(settings: Settings) -> Telemetry {
     let handle = prom.handle();
     // A margin of two ticks of the coarse clock below the exporter's own
     // idle check (see recorder.rs).
-    let refresh_after = if retention.is_zero() { 0 } else { retention.as_secs().saturating_sub(2).max(1) };
+    let refresh_after = if retention.is_zero() {
+        0
+    } else {
+        retention.as_secs().saturating_sub(2).max(1)
+    };
     let rec: &'static CofferRecorder = Box::leak(Box::new(CofferRecorder {
         prom,
         handle,
@@ -173,25 +194,27 @@ fn build(settings: Settings) -> Telemetry {
 /// turns the JSON interval every 10 s of wall-clock time.
 fn spawn_upkeep(t: &'static Telemetry) {
     let started = Instant::now();
-    let spawned = std::thread::Builder::new().name("coffer-metrics".into()).spawn(move || {
-        let mut current = json::interval_start(SystemTime::now());
-        let mut tick: u64 = 0;
-        loop {
-            std::thread::sleep(Duration::from_secs(1));
-            tick += 1;
-            CLOCK.store(started.elapsed().as_secs(), Ordering::Relaxed);
-            if tick.is_multiple_of(5) {
-                t.rec.handle.run_upkeep();
+    let spawned = std::thread::Builder::new()
+        .name("coffer-metrics".into())
+        .spawn(move || {
+            let mut current = json::interval_start(SystemTime::now());
+            let mut tick: u64 = 0;
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                tick += 1;
+                CLOCK.store(started.elapsed().as_secs(), Ordering::Relaxed);
+                if tick.is_multiple_of(5) {
+                    t.rec.handle.run_upkeep();
+                }
+                let now = json::interval_start(SystemTime::now());
+                if now != current {
+                    let series = t.rec.series.read().values().cloned().collect::<Vec<_>>();
+                    let iv = json::turn(current, series.iter().map(|b| &b.series));
+                    *t.last_interval.lock() = Some(iv);
+                    current = now;
+                }
             }
-            let now = json::interval_start(SystemTime::now());
-            if now != current {
-                let series = t.rec.series.read().values().cloned().collect::<Vec<_>>();
-                let iv = json::turn(current, series.iter().map(|b| &b.series));
-                *t.last_interval.lock() = Some(iv);
-                current = now;
-            }
-        }
-    });
+        });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "could not start the metrics upkeep thread");
     }
@@ -244,16 +267,33 @@ impl Telemetry {
             return h.clone();
         }
         let mut routes = self.routes.write();
-        let label = if routes.contains_key(mount) || routes.len() < MAX_MOUNT_LABELS { mount } else { OTHER_MOUNT };
+        let label = if routes.contains_key(mount) || routes.len() < MAX_MOUNT_LABELS {
+            mount
+        } else {
+            OTHER_MOUNT
+        };
         let by_op = routes.entry(label.to_string()).or_default();
-        by_op.entry(op).or_insert_with(|| Arc::new(RouteHandles { mount: label.to_string(), ..Default::default() })).clone()
+        by_op
+            .entry(op)
+            .or_insert_with(|| {
+                Arc::new(RouteHandles {
+                    mount: label.to_string(),
+                    ..Default::default()
+                })
+            })
+            .clone()
     }
 }
 
 /// Status class index of an outcome, as the HTTP layer will answer it.
 fn status_class(outcome: &Result<Response>) -> usize {
     let code = match outcome {
-        Ok(r) => r.raw.as_ref().map(|raw| raw.status).or(r.status).unwrap_or(200),
+        Ok(r) => r
+            .raw
+            .as_ref()
+            .map(|raw| raw.status)
+            .or(r.status)
+            .unwrap_or(200),
         Err(e) => match e {
             Error::Sealed | Error::Internal(_) => 500,
             Error::Coded(c, _) => *c,
@@ -284,13 +324,26 @@ pub(crate) fn observe_request(ctx: &RequestContext, outcome: &Result<Response>, 
     let op = ctx.operation.as_str();
     let h = t.route(mount, op);
     let mount = h.mount.as_str();
-    let overall = if login { &HANDLE_LOGIN } else { &HANDLE_REQUEST };
+    let overall = if login {
+        &HANDLE_LOGIN
+    } else {
+        &HANDLE_REQUEST
+    };
     overall
         .get_or_init(|| {
-            t.histogram(Key::from_static_name(if login { "vault.core.handle_login_request" } else { "vault.core.handle_request" }))
+            t.histogram(Key::from_static_name(if login {
+                "vault.core.handle_login_request"
+            } else {
+                "vault.core.handle_request"
+            }))
         })
         .record(ms);
-    let labels = || vec![Label::new("mount", mount.to_string()), Label::new("operation", op)];
+    let labels = || {
+        vec![
+            Label::new("mount", mount.to_string()),
+            Label::new("operation", op),
+        ]
+    };
     let class = status_class(outcome);
     h.by_status[class]
         .get_or_init(|| {
@@ -309,11 +362,18 @@ pub(crate) fn observe_request(ctx: &RequestContext, outcome: &Result<Response>, 
             .record(ms);
     }
     if matches!(outcome, Err(Error::PermissionDenied | Error::InvalidToken)) {
-        h.denied.get_or_init(|| t.counter(Key::from_parts("coffer.core.permission_denied", labels()))).increment(1);
+        h.denied
+            .get_or_init(|| t.counter(Key::from_parts("coffer.core.permission_denied", labels())))
+            .increment(1);
     }
     if login && outcome.is_err() {
         h.login_failed
-            .get_or_init(|| t.counter(Key::from_parts("coffer.auth.login_failures", vec![Label::new("mount", mount.to_string())])))
+            .get_or_init(|| {
+                t.counter(Key::from_parts(
+                    "coffer.auth.login_failures",
+                    vec![Label::new("mount", mount.to_string())],
+                ))
+            })
             .increment(1);
     }
 }
@@ -327,7 +387,10 @@ pub fn format_from(param: Option<&str>, accept: Option<&str>) -> String {
     match param {
         Some(f) if !f.is_empty() => f.to_string(),
         _ => match accept {
-            Some(a) if a.starts_with("application/openmetrics-text") || a.contains("prometheus/telemetry") => {
+            Some(a)
+                if a.starts_with("application/openmetrics-text")
+                    || a.contains("prometheus/telemetry") =>
+            {
                 "prometheus".into()
             }
             _ => String::new(),
@@ -337,7 +400,11 @@ pub fn format_from(param: Option<&str>, accept: Option<&str>) -> String {
 
 fn text(status: u16, body: impl Into<Vec<u8>>, content_type: &str) -> Response {
     Response {
-        raw: Some(RawResponse { status, content_type: content_type.to_string(), body: body.into() }),
+        raw: Some(RawResponse {
+            status,
+            content_type: content_type.to_string(),
+            body: body.into(),
+        }),
         ..Default::default()
     }
 }
@@ -349,7 +416,11 @@ impl Core {
         let active = self.active().ok();
         // Vault labels the gauge with the cluster name, empty while sealed.
         let cluster = match &active {
-            Some(_) => self.seal_status().await.ok().and_then(|v| v["cluster_name"].as_str().map(str::to_string)),
+            Some(_) => self
+                .seal_status()
+                .await
+                .ok()
+                .and_then(|v| v["cluster_name"].as_str().map(str::to_string)),
             None => None,
         }
         .unwrap_or_default();
@@ -358,7 +429,9 @@ impl Core {
             &md(),
         );
         g.set(if active.is_some() { 1.0 } else { 0.0 });
-        let (Some(active), Some(period)) = (active, t.settings.usage_gauge_period) else { return };
+        let (Some(active), Some(period)) = (active, t.settings.usage_gauge_period) else {
+            return;
+        };
         let mut usage = t.usage.lock().await;
         let stale = usage.as_ref().is_none_or(|(at, _)| at.elapsed() >= period);
         if stale {
@@ -368,7 +441,9 @@ impl Core {
             }
         }
         if let Some((_, n)) = *usage {
-            Installed(t.rec).register_gauge(&Key::from_static_name("vault.expire.num_leases"), &md()).set(n as f64);
+            Installed(t.rec)
+                .register_gauge(&Key::from_static_name("vault.expire.num_leases"), &md())
+                .set(n as f64);
         }
     }
 
@@ -384,7 +459,11 @@ impl Core {
                     return text(400, "prometheus is not enabled", "text/plain");
                 }
                 self.refresh_gauges(t).await;
-                text(200, t.rec.handle.render(), "text/plain; version=0.0.4; charset=utf-8")
+                text(
+                    200,
+                    t.rec.handle.render(),
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )
             }
             "" => {
                 self.refresh_gauges(t).await;
@@ -399,13 +478,24 @@ impl Core {
                     Some(iv) => json::render(iv, gauges),
                     None => {
                         let start = json::interval_start(SystemTime::now());
-                        json::render(&json::current(start, series.iter().map(|b| &b.series)), gauges)
+                        json::render(
+                            &json::current(start, series.iter().map(|b| &b.series)),
+                            gauges,
+                        )
                     }
                 };
                 drop(last);
-                text(200, serde_json::to_vec(&body).unwrap_or_default(), "application/json")
+                text(
+                    200,
+                    serde_json::to_vec(&body).unwrap_or_default(),
+                    "application/json",
+                )
             }
-            other => text(400, format!("metric response format {other:?} unknown"), "text/plain"),
+            other => text(
+                400,
+                format!("metric response format {other:?} unknown"),
+                "text/plain",
+            ),
         }
     }
 }

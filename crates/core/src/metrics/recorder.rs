@@ -12,7 +12,10 @@
 
 use super::json::{Series, SeriesKind};
 use arc_swap::ArcSwap;
-use metrics::{Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use metrics::{
+    Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
+    SharedString, Unit,
+};
 use metrics_exporter_prometheus::{PrometheusHandle, PrometheusRecorder};
 use parking_lot::RwLock;
 use std::collections::HashMap;
@@ -173,12 +176,15 @@ impl CofferRecorder {
                         let md = metadata();
                         let b = Arc::new(Both {
                             recorder: self,
-                            counter: (kind == SeriesKind::Counter)
-                                .then(|| ArcSwap::from_pointee(self.prom.register_counter(&key, &md))),
-                            gauge: (kind == SeriesKind::Gauge)
-                                .then(|| ArcSwap::from_pointee(self.prom.register_gauge(&key, &md))),
-                            histogram: (kind == SeriesKind::Histogram)
-                                .then(|| ArcSwap::from_pointee(self.prom.register_histogram(&key, &md))),
+                            counter: (kind == SeriesKind::Counter).then(|| {
+                                ArcSwap::from_pointee(self.prom.register_counter(&key, &md))
+                            }),
+                            gauge: (kind == SeriesKind::Gauge).then(|| {
+                                ArcSwap::from_pointee(self.prom.register_gauge(&key, &md))
+                            }),
+                            histogram: (kind == SeriesKind::Histogram).then(|| {
+                                ArcSwap::from_pointee(self.prom.register_histogram(&key, &md))
+                            }),
                             series: Series::new(key.clone(), kind),
                             last: AtomicU64::new(now()),
                         });
@@ -216,7 +222,10 @@ impl Recorder for Installed {
     fn register_gauge(&self, key: &Key, md: &Metadata<'_>) -> Gauge {
         match self.0.get(key, SeriesKind::Gauge) {
             Some(b) => Gauge::from_arc(b),
-            None => self.0.prom.register_gauge(&self.0.stored_key(key, SeriesKind::Gauge), md),
+            None => self
+                .0
+                .prom
+                .register_gauge(&self.0.stored_key(key, SeriesKind::Gauge), md),
         }
     }
     fn register_histogram(&self, key: &Key, md: &Metadata<'_>) -> Histogram {
@@ -226,4 +235,3 @@ impl Recorder for Installed {
         }
     }
 }
-

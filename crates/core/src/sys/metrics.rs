@@ -20,7 +20,13 @@ const F_METRICS: &[FieldSpec] = &[field(
 )];
 
 pub(super) fn rows() -> Vec<Path<Sys>> {
-    vec![path("metrics", "metrics", &[(Read, Sys::Metrics(H::Read))], F_METRICS, "Telemetry of this server (docs/metrics.md).")]
+    vec![path(
+        "metrics",
+        "metrics",
+        &[(Read, Sys::Metrics(H::Read))],
+        F_METRICS,
+        "Telemetry of this server (docs/metrics.md).",
+    )]
 }
 
 pub(super) async fn serve(h: H, cx: &Ctx, req: &Request) -> Result<Option<Response>> {
