@@ -112,6 +112,9 @@ def test_kv_reads_move_the_route_timer_by_exactly_the_reads_made(tele):
     # Vault's name for the router's timer of mount secret/ (the `/` becomes `-`, then `_`)
     fam, count = "vault_route_read_secret_", "vault_route_read_secret__count"
     assert sample_value(after, fam, count) - sample_value(before, fam, count) == n
+    # a refused read never reaches the backend: the router's timer does not move
+    assert_status(tele.http("GET", f"secret/data/{name}", token="not-a-token"), 403)
+    assert sample_value(prom(tele), fam, count) == sample_value(after, fam, count)
     if tele.kind == "coffer":
         labels = {"mount": "secret/", "operation": "read", "status": "2xx"}
         assert sample_value(after, "coffer_core_requests", **labels) \

@@ -117,6 +117,7 @@ pub fn install(settings: Settings) -> &'static Telemetry {
                 "a metrics recorder was already installed: only Coffer's own request metrics reach sys/metrics"
             );
         }
+        describe(t);
         spawn_upkeep(t);
     } else if t.settings != settings {
         tracing::debug!("telemetry already installed; later settings ignored");
@@ -130,6 +131,47 @@ pub fn telemetry() -> &'static Telemetry {
         Some(t) => t,
         None => install(Settings::dev()),
     }
+}
+
+/// `# HELP` lines for the metrics this module records (docs/metrics.md).
+fn describe(t: &Telemetry) {
+    let p = &t.rec.prom;
+    let ms = Some(metrics::Unit::Milliseconds);
+    p.describe_histogram(
+        "vault.core.handle_request".into(),
+        ms,
+        "Time to handle a request (not a login), in ms.".into(),
+    );
+    p.describe_histogram(
+        "vault.core.handle_login_request".into(),
+        ms,
+        "Time to handle a login request, in ms.".into(),
+    );
+    p.describe_counter(
+        "coffer.core.requests".into(),
+        None,
+        "Requests by mount, operation and status class.".into(),
+    );
+    p.describe_counter(
+        "coffer.core.permission_denied".into(),
+        None,
+        "Requests refused with 403 permission denied (no, bad or insufficient token).".into(),
+    );
+    p.describe_counter(
+        "coffer.auth.login_failures".into(),
+        None,
+        "Failed logins by auth mount.".into(),
+    );
+    p.describe_gauge(
+        "vault.core.unsealed".into(),
+        None,
+        "1 when unsealed, 0 when sealed.".into(),
+    );
+    p.describe_gauge(
+        "vault.expire.num_leases".into(),
+        None,
+        "Leases (tokens included) in the lease index.".into(),
+    );
 }
 
 fn hostname() -> String {
@@ -352,11 +394,23 @@ pub(crate) fn observe_request(ctx: &RequestContext, outcome: &Result<Response>, 
             t.counter(Key::from_parts("coffer.core.requests", l))
         })
         .increment(1);
-    // Vault's route timer: requests the router handed to a backend.
-    if matches!(ctx.target, Target::Row) && ctx.request_audited && mount != UNKNOWN_MOUNT {
-        h.route
+    // Vault's route timer: requests the router handed to a backend, under
+    // the operation the backend saw (an update of a missing object is a
+    // create). Dispatched = a row, its request built (stage 4), and not
+    // refused by the ACL or the token's use count.
+    let refused = matches!(outcome, Err(Error::PermissionDenied | Error::InvalidToken));
+    if let (Target::Row, Some(req), false) = (&ctx.target, &ctx.request, refused)
+        && mount != UNKNOWN_MOUNT
+    {
+        let route_op = req.operation.as_str();
+        let rh = if route_op == op {
+            h.clone()
+        } else {
+            t.route(mount, route_op)
+        };
+        rh.route
             .get_or_init(|| {
-                let name = format!("vault.route.{op}.{}", mount.replace('/', "-"));
+                let name = format!("vault.route.{route_op}.{}", mount.replace('/', "-"));
                 t.histogram(Key::from_name(name))
             })
             .record(ms);
@@ -497,5 +551,65 @@ impl Core {
                 "text/plain",
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installing_twice_keeps_the_first_and_does_not_panic() {
+        let a = install(Settings::dev()) as *const Telemetry;
+        let b = install(Settings::from_config(None)) as *const Telemetry;
+        assert_eq!(a, b);
+        assert_eq!(telemetry() as *const Telemetry, a);
+    }
+
+    #[test]
+    fn handles_of_one_key_share_one_series() {
+        let t = telemetry();
+        let key = Key::from_parts("coffer.test.shared", vec![Label::new("mount", "secret/")]);
+        t.counter(key.clone()).increment(2);
+        t.counter(key.clone()).increment(3);
+        let series = t.rec.series.read().get(&key).cloned().expect("registered");
+        let st = json::current(SystemTime::now(), std::iter::once(&series.series)).rows;
+        assert_eq!(st.len(), 1);
+        assert_eq!((st[0].2.count, st[0].2.sum), (2, 5.0));
+        assert!(
+            t.rec
+                .handle
+                .render()
+                .contains("coffer_test_shared{mount=\"secret/\"} 5")
+        );
+    }
+
+    #[test]
+    fn mount_labels_are_bounded() {
+        let t = telemetry();
+        for i in 0..MAX_MOUNT_LABELS + 10 {
+            t.route(&format!("m{i}/"), "read");
+        }
+        let routes = t.routes.read();
+        assert!(routes.len() <= MAX_MOUNT_LABELS + 1, "{}", routes.len());
+        assert!(routes.contains_key(OTHER_MOUNT));
+    }
+
+    #[test]
+    fn format_and_status_class() {
+        assert_eq!(format_from(Some("prometheus"), None), "prometheus");
+        assert_eq!(
+            format_from(None, Some("application/openmetrics-text; version=1.0.0")),
+            "prometheus"
+        );
+        assert_eq!(
+            format_from(Some(""), Some("text/plain, prometheus/telemetry")),
+            "prometheus"
+        );
+        assert_eq!(format_from(None, Some("application/json")), "");
+        assert_eq!(status_class(&Ok(Response::default())), 0);
+        assert_eq!(status_class(&Err(Error::PermissionDenied)), 2);
+        assert_eq!(status_class(&Err(Error::Sealed)), 3);
+        assert_eq!(status_class(&Err(Error::Coded(429, String::new()))), 2);
     }
 }
