@@ -70,7 +70,13 @@ impl Both {
             return;
         }
         let now = now();
-        let last = self.last.swap(now, Ordering::Relaxed);
+        let last = self.last.load(Ordering::Relaxed);
+        // At most one write per second per series: the line stays shared
+        // between cores on the hot path.
+        if last == now {
+            return;
+        }
+        self.last.store(now, Ordering::Relaxed);
         if now.saturating_sub(last) >= r.refresh_after {
             let key = &self.series.key;
             let md = metadata();
