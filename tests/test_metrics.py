@@ -261,6 +261,13 @@ def test_unauthenticated_metrics_access_on_a_listener(kind):
         r = assert_status(srv.http("GET", "sys/metrics", token=None), 200)
         assert list(r.json()) == JSON_TOP
         assert_status(srv.http("POST", "sys/metrics", token=None), 405)
+        assert_status(srv.http("PUT", "sys/seal"), 204)
+        fams = prom(srv, token=None)
+        values = {s.labels.get("cluster"): s.value for s in fams["vault_core_unsealed"].samples}
+        assert values.get("") == 0, values
+        if srv.kind == "coffer":
+            # the cluster-named series seen while unsealed drops to 0 too
+            assert all(v == 0 for v in values.values()), values
     finally:
         srv.cleanup()
 

@@ -98,6 +98,8 @@ pub struct Telemetry {
     routes: RwLock<HashMap<String, HashMap<&'static str, Arc<RouteHandles>>>>,
     /// `vault.expire.num_leases` and when it was counted.
     usage: tokio::sync::Mutex<Option<(Instant, usize)>>,
+    /// The cluster name last seen unsealed (the seal gauge's label).
+    cluster: Mutex<String>,
 }
 
 static TELEMETRY: OnceLock<Telemetry> = OnceLock::new();
@@ -228,6 +230,7 @@ fn build(settings: Settings) -> Telemetry {
         last_interval: Mutex::new(None),
         routes: RwLock::new(HashMap::new()),
         usage: tokio::sync::Mutex::new(None),
+        cluster: Mutex::new(String::new()),
     }
 }
 
@@ -478,11 +481,23 @@ impl Core {
             None => None,
         }
         .unwrap_or_default();
-        let g = Installed(t.rec).register_gauge(
-            &Key::from_parts("vault.core.unsealed", vec![Label::new("cluster", cluster)]),
-            &md(),
-        );
-        g.set(if active.is_some() { 1.0 } else { 0.0 });
+        let unsealed = |name: String, v: f64| {
+            Installed(t.rec)
+                .register_gauge(&Key::from_parts("vault.core.unsealed", vec![Label::new("cluster", name)]), &md())
+                .set(v);
+        };
+        if active.is_some() {
+            *t.cluster.lock() = cluster.clone();
+            unsealed(cluster, 1.0);
+        } else {
+            // Sealed: the series of the cluster name seen while unsealed
+            // must not stay at 1.
+            let known = t.cluster.lock().clone();
+            if !known.is_empty() {
+                unsealed(known, 0.0);
+            }
+            unsealed(String::new(), 0.0);
+        }
         let (Some(active), Some(period)) = (active, t.settings.usage_gauge_period) else {
             return;
         };
