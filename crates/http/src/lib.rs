@@ -507,7 +507,8 @@ async fn handle_inner(
             );
         }
     }
-    if path == "sys/metrics" {
+    // `?help` goes through the pipeline like any other path's.
+    if path == "sys/metrics" && !help {
         // Vault: `format`, else the Accept header a Prometheus scraper sends.
         let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
         let param = query.iter().find(|(k, _)| k == "format").map(|(_, v)| v.as_str());
