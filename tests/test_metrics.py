@@ -10,6 +10,7 @@ sink, whose field names are pinned here and checked against bao.
 from __future__ import annotations
 
 import re
+import socket
 import time
 import uuid
 
@@ -280,5 +281,19 @@ def test_without_a_telemetry_stanza_prometheus_is_not_enabled(kind):
         assert r.headers["Content-Type"] == "text/plain"
         assert r.text == "prometheus is not enabled"
         assert list(assert_status(srv.http("GET", "sys/metrics"), 200).json()) == JSON_TOP
+    finally:
+        srv.cleanup()
+
+
+@pytest.mark.parametrize("kind", TARGETS)
+def test_no_host_name_in_metric_names_even_without_disable_hostname(kind):
+    """Vault's docs say gauges are prefixed with the host name unless disable_hostname;
+    OpenBao prefixes none of them, and Coffer names them as OpenBao does."""
+    srv = start(kind, 'telemetry {\n  prometheus_retention_time = "1h"\n}\n')
+    try:
+        host = re.sub(r"[^a-zA-Z0-9_]", "_", socket.gethostname())
+        fams = prom(srv)
+        assert "vault_core_unsealed" in fams and "vault_core_handle_request" in fams
+        assert not any(name.startswith(f"vault_{host}_") for name in fams), sorted(fams)
     finally:
         srv.cleanup()

@@ -25,8 +25,8 @@ pub struct TelemetryConfig {
     /// How long a metric that is not updated stays in the Prometheus output;
     /// zero turns the Prometheus format off (Vault: `prometheus is not enabled`).
     pub prometheus_retention_time: Duration,
-    /// false (Vault's default): gauge names carry the host name after the
-    /// `vault.` prefix (`vault.<host>.core.unsealed`), as go-metrics does.
+    /// Vault's switch for a host name in gauge names. Accepted; Coffer's
+    /// metric names never carry one (nor do OpenBao's, in practice).
     pub disable_hostname: bool,
     /// How often the usage gauges (lease and token counts) are recounted;
     /// `None` is Vault's `"none"`: they are not collected.

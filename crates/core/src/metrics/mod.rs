@@ -45,35 +45,32 @@ pub const MAX_MOUNT_LABELS: usize = 1024;
 pub struct Settings {
     /// Zero: the Prometheus format is off (`prometheus is not enabled`).
     pub prometheus_retention: Duration,
-    /// Gauge names carry the host name (go-metrics' `EnableHostname`).
-    pub hostname_in_gauges: bool,
     /// Recount the usage gauges (lease count) at most this often; `None`: never.
     pub usage_gauge_period: Option<Duration>,
 }
 
 impl Settings {
-    /// As Vault reads the config file: no stanza → Prometheus off and host
-    /// names in gauge names; a stanza → its options (retention default 24h).
+    /// As Vault reads the config file: no stanza → Prometheus off; a stanza
+    /// → its options (retention default 24h). `disable_hostname` changes
+    /// nothing: OpenBao puts no host name in any metric name either way
+    /// (checked in tests/test_metrics.py), and Coffer names them as it does.
     pub fn from_config(t: Option<&coffer_config::TelemetryConfig>) -> Settings {
         match t {
             None => Settings {
                 prometheus_retention: Duration::ZERO,
-                hostname_in_gauges: true,
                 usage_gauge_period: Some(coffer_config::DEFAULT_USAGE_GAUGE_PERIOD),
             },
             Some(t) => Settings {
                 prometheus_retention: t.prometheus_retention_time,
-                hostname_in_gauges: !t.disable_hostname,
                 usage_gauge_period: t.usage_gauge_period,
             },
         }
     }
 
-    /// Vault's and OpenBao's dev server: Prometheus on (24h), no host name.
+    /// Vault's and OpenBao's dev server: Prometheus on (24h).
     pub fn dev() -> Settings {
         Settings {
             prometheus_retention: coffer_config::DEFAULT_PROMETHEUS_RETENTION,
-            hostname_in_gauges: false,
             usage_gauge_period: Some(coffer_config::DEFAULT_USAGE_GAUGE_PERIOD),
         }
     }
@@ -176,27 +173,6 @@ fn describe(t: &Telemetry) {
     );
 }
 
-fn hostname() -> String {
-    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .unwrap_or_default();
-    // Only its first label, and only name characters: it becomes part of a
-    // metric name.
-    let host: String = raw
-        .trim()
-        .split('.')
-        .next()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect();
-    if host.is_empty() {
-        "localhost".into()
-    } else {
-        host
-    }
-}
-
 fn build(settings: Settings) -> Telemetry {
     let retention = settings.prometheus_retention;
     let mut builder = PrometheusBuilder::new();
@@ -220,7 +196,6 @@ fn build(settings: Settings) -> Telemetry {
         prom,
         handle,
         series: RwLock::new(HashMap::new()),
-        hostname: settings.hostname_in_gauges.then(hostname),
         refresh_after,
         dropped: AtomicU64::new(0),
     }));
@@ -483,7 +458,10 @@ impl Core {
         .unwrap_or_default();
         let unsealed = |name: String, v: f64| {
             Installed(t.rec)
-                .register_gauge(&Key::from_parts("vault.core.unsealed", vec![Label::new("cluster", name)]), &md())
+                .register_gauge(
+                    &Key::from_parts("vault.core.unsealed", vec![Label::new("cluster", name)]),
+                    &md(),
+                )
                 .set(v);
         };
         if active.is_some() {

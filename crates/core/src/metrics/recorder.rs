@@ -41,9 +41,6 @@ pub(super) struct CofferRecorder {
     /// Our series, for the JSON format and for handing out the same handle
     /// to every caller of one key.
     pub(super) series: RwLock<HashMap<Key, Arc<Both>>>,
-    /// Gauge names get the host name after their first segment
-    /// (go-metrics' `EnableHostname`, Vault's `disable_hostname = false`).
-    pub(super) hostname: Option<String>,
     /// Refresh a handle unused for this long (seconds); 0 = never (Prometheus off).
     pub(super) refresh_after: u64,
     pub(super) dropped: AtomicU64,
@@ -149,24 +146,9 @@ impl HistogramFn for Both {
 }
 
 impl CofferRecorder {
-    /// The key as stored: gauges get the host name (see `hostname`).
-    fn stored_key(&self, key: &Key, kind: SeriesKind) -> Key {
-        match (&self.hostname, kind) {
-            (Some(host), SeriesKind::Gauge) => {
-                let name = key.name();
-                let renamed = match name.split_once('.') {
-                    Some((first, rest)) => format!("{first}.{host}.{rest}"),
-                    None => format!("{host}.{name}"),
-                };
-                Key::from_parts(renamed, key.labels().cloned().collect::<Vec<_>>())
-            }
-            _ => key.clone(),
-        }
-    }
-
     /// The one handle of `key` (created on first use, the same `Arc` after).
     fn get(&'static self, key: &Key, kind: SeriesKind) -> Option<Arc<Both>> {
-        let key = self.stored_key(key, kind);
+        let key = key.clone();
         let found = self.series.read().get(&key).cloned();
         let both = match found {
             Some(b) => b,
@@ -228,10 +210,7 @@ impl Recorder for Installed {
     fn register_gauge(&self, key: &Key, md: &Metadata<'_>) -> Gauge {
         match self.0.get(key, SeriesKind::Gauge) {
             Some(b) => Gauge::from_arc(b),
-            None => self
-                .0
-                .prom
-                .register_gauge(&self.0.stored_key(key, SeriesKind::Gauge), md),
+            None => self.0.prom.register_gauge(key, md),
         }
     }
     fn register_histogram(&self, key: &Key, md: &Metadata<'_>) -> Histogram {
