@@ -381,10 +381,12 @@ pub(crate) fn observe_request(ctx: &RequestContext, outcome: &Result<Response>, 
         && mount != UNKNOWN_MOUNT
     {
         let route_op = req.operation.as_str();
-        let rh = if route_op == op {
-            h.clone()
+        let other;
+        let rh: &RouteHandles = if route_op == op {
+            &h
         } else {
-            t.route(mount, route_op)
+            other = t.route(mount, route_op);
+            &other
         };
         rh.route
             .get_or_init(|| {
