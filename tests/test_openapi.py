@@ -218,8 +218,10 @@ def test_paths_and_key_fields_match_openbao(coffer, bao, with_userpass):
 # ------------------------------------------------------------------ schemathesis
 
 # Operations left out of the run, and why: sealing stops the server answering anything
-# else, and revoke-self would revoke the root token that drives the run.
-SCHEMATHESIS_EXCLUDED = ["/sys/seal", "/auth/token/revoke-self"]
+# else, revoke-self would revoke the root token that drives the run, and sys/metrics
+# answers Vault's raw bodies (the Prometheus text, and `text/plain` 400s for a `format` it
+# does not know), which the generated document does not describe (test_metrics.py covers it).
+SCHEMATHESIS_EXCLUDED = ["/sys/seal", "/auth/token/revoke-self", "/sys/metrics"]
 SCHEMATHESIS_TIMEOUT = 420
 
 

@@ -165,12 +165,15 @@ async fn run_dev(f: &flags::Flags, cfg: Option<ServerConfig>) -> Result<i32> {
     let mut core_cfg = core_config(cfg.as_ref());
     // Vault's dev server: api_addr defaults to the dev listener (the OIDC issuer, identity/oidc).
     core_cfg.api_addr.get_or_insert_with(|| format!("http://{addr}"));
+    coffer_core::metrics::install(coffer_core::metrics::Settings::dev_with(cfg.as_ref().and_then(|c| c.telemetry.as_ref())));
     let core = new_core(Arc::new(InmemStorage::new()), core_cfg);
     let init = core.initialize(1, 1, root_id.as_deref(), true).await.map_err(|e| anyhow::anyhow!("dev init: {e}"))?;
     let mut kv = coffer_core::mounts::MountEntry::new("secret/", "kv", "key/value secret storage", false);
     kv.options = Some([("version".to_string(), "2".to_string())].into_iter().collect());
     core.mount(kv, false).await.map_err(|e| anyhow::anyhow!("dev mount secret/: {e}"))?;
-    let task = bind(&addr, ListenerOptions::default(), core.clone(), RequestLimits::default()).await?;
+    // Vault's dev listener serves sys/metrics without a token.
+    let limits = RequestLimits { unauthenticated_metrics_access: true, ..RequestLimits::default() };
+    let task = bind(&addr, ListenerOptions::default(), core.clone(), limits).await?;
     // Like Vault's dev server: the root token goes to the CLI's token helper
     // (~/.vault-token) once the listener is up, unless -dev-no-store-token; a token
     // that cannot be stored stops the server ("Error initializing Dev mode: ...").
@@ -263,6 +266,7 @@ async fn run_config(cfg: ServerConfig) -> Result<i32> {
     }
     let _pid = PidFile::create(cfg.pid_file.as_deref())?;
     let storage = open_storage(&cfg)?;
+    coffer_core::metrics::install(coffer_core::metrics::Settings::from_config(cfg.telemetry.as_ref()));
     let core = new_core(storage, core_config(Some(&cfg)));
     let mut tasks = Vec::new();
     for (sock, opts, l) in listeners {

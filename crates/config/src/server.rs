@@ -16,6 +16,11 @@ use coffer_hcl::{Entry, Node, Value};
 use crate::duration;
 use crate::error::ConfigError;
 
+mod telemetry;
+pub use telemetry::{
+    DEFAULT_MAXIMUM_GAUGE_CARDINALITY, DEFAULT_PROMETHEUS_RETENTION, DEFAULT_USAGE_GAUGE_PERIOD, TelemetryConfig,
+};
+
 /// Vault's default for both `default_lease_ttl` and `max_lease_ttl`: 32 days.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(768 * 3600);
 /// A listener's `address` when none is given.
@@ -69,6 +74,9 @@ pub struct ServerConfig {
     pub ui: bool,
     pub pid_file: Option<PathBuf>,
     pub disable_cache: bool,
+    /// The `telemetry` stanza; `None` when the file has none (then the
+    /// Prometheus format is off, as in Vault).
+    pub telemetry: Option<TelemetryConfig>,
 }
 
 /// `storage "<kind>" { ... }`.
@@ -152,6 +160,9 @@ pub struct ListenerConfig {
     pub max_request_json_memory: Option<u64>,
     /// Default unlimited (OpenBao's default is 1000; Vault has no such limit).
     pub max_request_json_strings: Option<u64>,
+    /// `telemetry { unauthenticated_metrics_access = true }`: `sys/metrics`
+    /// answers without a token on this listener (Vault's option). Default false.
+    pub unauthenticated_metrics_access: bool,
     /// Line of the `listener` block.
     pub line: usize,
 }
@@ -259,7 +270,6 @@ pub fn parse_str(src: &str, file_name: &str, json: bool) -> Result<ServerConfig,
 /// Vault server options that Coffer does not implement (yet); naming them
 /// in the error saves a trip to the docs.
 const VAULT_ONLY_TOP: &[&str] = &[
-    "telemetry",
     "plugin_directory",
     "plugin_tmpdir",
     "plugin_file_uid",
@@ -306,8 +316,6 @@ const VAULT_ONLY_LISTENER: &[&str] = &[
     "x_forwarded_for_reject_not_present",
     "http_write_timeout",
     "max_request_duration",
-    "unauthenticated_metrics_access",
-    "telemetry",
     "profiling",
     "inflight_requests_logging",
     "custom_response_headers",
@@ -446,6 +454,7 @@ impl<'a> Decoder<'a> {
         let mut ui = false;
         let mut pid_file = None;
         let mut disable_cache = false;
+        let mut telemetry = None;
 
         for e in entries {
             match e.key.as_str() {
@@ -495,6 +504,7 @@ impl<'a> Decoder<'a> {
                         "disable_mlock" => disable_mlock = self.boolean(None, e)?,
                         "ui" => ui = self.boolean(None, e)?,
                         "disable_cache" => disable_cache = self.boolean(None, e)?,
+                        "telemetry" => telemetry = Some(self.telemetry(e)?),
                         "log_level" => {
                             let s = self.string(None, e)?;
                             log_level = LogLevel::parse(&s).ok_or_else(|| {
@@ -608,6 +618,7 @@ impl<'a> Decoder<'a> {
             ui,
             pid_file,
             disable_cache,
+            telemetry,
         })
     }
 
@@ -801,6 +812,7 @@ impl<'a> Decoder<'a> {
             max_json_array_element_count: Some(DEFAULT_MAX_JSON_ARRAY_ELEMENT_COUNT),
             max_request_json_memory: Some(DEFAULT_MAX_REQUEST_JSON_MEMORY),
             max_request_json_strings: None,
+            unauthenticated_metrics_access: false,
             line: b.line,
         };
         let mut seen = HashMap::new();
@@ -884,6 +896,7 @@ impl<'a> Decoder<'a> {
                         n => Some(n as u64),
                     };
                 }
+                "telemetry" => l.unauthenticated_metrics_access = self.listener_telemetry(e)?,
                 _ => return Err(self.unknown(scope, e, VAULT_ONLY_LISTENER)),
             }
         }

@@ -14,6 +14,7 @@ pub mod json;
 pub mod lease;
 pub mod mfa;
 pub mod logical;
+pub mod metrics;
 pub mod mounts;
 pub mod openapi;
 pub mod pipeline;

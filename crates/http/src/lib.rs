@@ -38,6 +38,9 @@ pub struct RequestLimits {
     pub json: JsonLimits,
     /// `http_read_timeout`: the whole body must arrive within this.
     pub read_timeout: Duration,
+    /// `telemetry { unauthenticated_metrics_access }`: `GET sys/metrics`
+    /// is answered here without a token, audit or seal check, as Vault.
+    pub unauthenticated_metrics_access: bool,
 }
 
 fn opt(v: Option<u64>) -> Option<usize> {
@@ -58,6 +61,7 @@ impl RequestLimits {
                 max_memory: opt(l.max_request_json_memory),
             },
             read_timeout: l.http_read_timeout,
+            unauthenticated_metrics_access: l.unauthenticated_metrics_access,
         }
     }
 }
@@ -77,6 +81,7 @@ impl Default for RequestLimits {
                 max_memory: opt(Some(c::DEFAULT_MAX_REQUEST_JSON_MEMORY)),
             },
             read_timeout: c::DEFAULT_HTTP_READ_TIMEOUT,
+            unauthenticated_metrics_access: false,
         }
     }
 }
@@ -500,6 +505,22 @@ async fn handle_inner(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 vec![format!("PATCH requires Content-Type of application/merge-patch+json, provided {ct}")],
             );
+        }
+    }
+    // `?help` goes through the pipeline like any other path's.
+    if path == "sys/metrics" && !help {
+        // Vault: `format`, else the Accept header a Prometheus scraper sends.
+        let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+        let param = query.iter().find(|(k, _)| k == "format").map(|(_, v)| v.as_str());
+        let format = coffer_core::metrics::format_from(param, accept);
+        if st.limits.unauthenticated_metrics_access {
+            if method != Method::GET || op != Operation::Read {
+                return errors(StatusCode::METHOD_NOT_ALLOWED, vec![]);
+            }
+            return render(st.core.metrics_response(&format).await, op);
+        }
+        if param.is_none() && !format.is_empty() {
+            query.push(("format".into(), format));
         }
     }
     if op == Operation::List && !path.ends_with('/') {

@@ -48,9 +48,11 @@ impl Core {
     /// The single request pipeline: every request, sealed or not, answered or
     /// refused, leaves through stages 9 and 10.
     pub async fn handle(&self, inc: Incoming) -> Result<Response> {
+        let started = std::time::Instant::now();
         let mut ctx = RequestContext::new(inc);
         let outcome = self.request_stages(&mut ctx).await;
         let outcome = self.audit_response(&mut ctx, outcome).await; // 9
+        crate::metrics::observe_request(&ctx, &outcome, started); // telemetry (docs/metrics.md)
         respond(&mut ctx, outcome) // 10
     }
 

@@ -12,7 +12,7 @@
 //! - `capabilities.rs`: `capabilities`, `capabilities-self`, `capabilities-accessor`.
 //! - `internal.rs`: `internal/ui/mounts*`.
 //! - `rotate.rs`: the barrier key (`key-status`, `rotate*`).
-//! - `tools.rs`, `wrapping.rs`, `leases.rs`.
+//! - `tools.rs`, `wrapping.rs`, `leases.rs`, `metrics.rs` (telemetry, built by `crate::metrics`).
 //!
 //! This file joins the resources' rows into the one table the router matches
 //! (in the order below: first match wins) and sends each matched row's
@@ -23,6 +23,7 @@ mod auth;
 mod capabilities;
 mod internal;
 mod leases;
+mod metrics;
 mod mfa;
 mod mounts;
 mod openapi;
@@ -55,6 +56,7 @@ enum H {
     Wrapping(wrapping::H),
     Leases(leases::H),
     Mfa(mfa::H),
+    Metrics(metrics::H),
 }
 
 static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
@@ -71,6 +73,7 @@ static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
         wrapping::rows(),
         leases::rows(),
         mfa::rows(),
+        metrics::rows(),
     ];
     Paths::new(rows.into_iter().flatten().collect())
 });
@@ -124,6 +127,7 @@ impl Backend for SysBackend {
             H::Wrapping(h) => wrapping::serve(h, &cx, req).await,
             H::Leases(h) => leases::serve(h, &cx, route, req).await,
             H::Mfa(h) => mfa::serve(h, &cx, req).await,
+            H::Metrics(h) => metrics::serve(h, &cx, req).await,
         }
     }
 }
