@@ -88,7 +88,8 @@ impl Inner {
             // as the files are: carry on
             let mut spool = inner.spool.lock().unwrap_or_else(|p| p.into_inner());
             let out = op(&mut spool);
-            metrics::gauge!("coffer.audit.spool_bytes", "device" => inner.label.clone()).set(spool.bytes() as f64);
+            metrics::gauge!("coffer.audit.spool_bytes", "device" => inner.label.clone())
+                .set(spool.bytes() as f64);
             metrics::gauge!("coffer.audit.spool_segments", "device" => inner.label.clone())
                 .set(spool.segments() as f64);
             out
@@ -100,8 +101,12 @@ impl Inner {
     }
 
     fn key(&self, segment: &Sealed) -> Path {
-        let key =
-            format!("{}{}-{:010}.jsonl", self.prefix, segment.started.format("%Y/%m/%d/%H%M%S"), segment.counter);
+        let key = format!(
+            "{}{}-{:010}.jsonl",
+            self.prefix,
+            segment.started.format("%Y/%m/%d/%H%M%S"),
+            segment.counter
+        );
         // the prefix was checked at open, the rest is digits and '/'
         Path::parse(&key).unwrap_or_else(|_| Path::from(key))
     }
@@ -116,13 +121,23 @@ pub struct ObjectStoreSink {
 
 pub async fn open(options: &Options) -> Result<Arc<dyn Sink>, SinkError> {
     let config = Config::parse(options)?;
-    let store = Store::new(config.builder, config.client_options, config.retention, config.lock)
-        .map_err(|e| bad(format!("cannot configure the S3 client: {e}")))?;
+    let store = Store::new(
+        config.builder,
+        config.client_options,
+        config.retention,
+        config.lock,
+    )
+    .map_err(|e| bad(format!("cannot configure the S3 client: {e}")))?;
     let (dir, limits) = (config.spool_dir.clone(), config.limits);
     let spool = tokio::task::spawn_blocking(move || Spool::open(&dir, limits))
         .await
         .map_err(|e| bad(format!("opening the spool: {e}")))?
-        .map_err(|e| bad(format!("cannot open spool_dir {}: {e}", config.spool_dir.display())))?;
+        .map_err(|e| {
+            bad(format!(
+                "cannot open spool_dir {}: {e}",
+                config.spool_dir.display()
+            ))
+        })?;
     let inner = Arc::new(Inner {
         spool: Mutex::new(spool),
         store,
@@ -136,7 +151,9 @@ pub async fn open(options: &Options) -> Result<Arc<dyn Sink>, SinkError> {
     // publish the gauges for what a previous run left
     inner.with_spool(|_| ()).await;
     let uploader = tokio::spawn(tasks::upload_loop(Arc::clone(&inner)));
-    let retention = config.retention.map(|r| tokio::spawn(tasks::retention_loop(Arc::clone(&inner), r)));
+    let retention = config
+        .retention
+        .map(|r| tokio::spawn(tasks::retention_loop(Arc::clone(&inner), r)));
     Ok(Arc::new(ObjectStoreSink {
         inner,
         uploader: Mutex::new(Some(uploader)),
@@ -149,7 +166,9 @@ pub async fn open(options: &Options) -> Result<Arc<dyn Sink>, SinkError> {
 impl Sink for ObjectStoreSink {
     async fn write(&self, line: &[u8]) -> Result<(), SinkError> {
         if self.inner.closing.load(Ordering::SeqCst) {
-            return Err(SinkError::Write("object-store audit device is closed".into()));
+            return Err(SinkError::Write(
+                "object-store audit device is closed".into(),
+            ));
         }
         let line = line.to_vec();
         let sealed = self
@@ -169,9 +188,14 @@ impl Sink for ObjectStoreSink {
         if let Some(task) = take(&self.retention) {
             task.abort();
         }
-        let Some(mut task) = take(&self.uploader) else { return };
+        let Some(mut task) = take(&self.uploader) else {
+            return;
+        };
         // the uploader seals the current segment and uploads what is left
-        if tokio::time::timeout(self.close_timeout, &mut task).await.is_err() {
+        if tokio::time::timeout(self.close_timeout, &mut task)
+            .await
+            .is_err()
+        {
             task.abort();
             tracing::warn!(spool = %self.inner.label, "object-store audit device closed with segments still in the spool; they upload when it next opens");
         }
@@ -216,27 +240,34 @@ struct Config {
 
 impl Config {
     fn parse(options: &Options) -> Result<Config, SinkError> {
-        let get = |name: &str| options.get(name).map(String::as_str).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            options
+                .get(name)
+                .map(String::as_str)
+                .filter(|v| !v.is_empty())
+        };
         let bucket = get("bucket").ok_or_else(|| bad("\"bucket\" is required".into()))?;
         let spool_dir = get("spool_dir").ok_or_else(|| bad("\"spool_dir\" is required".into()))?;
         let prefix = get("prefix").unwrap_or("").to_string();
         if !prefix.is_empty() && Path::parse(format!("{prefix}x")).is_err() {
-            return Err(bad(format!("prefix {prefix:?} is not a valid object key prefix")));
+            return Err(bad(format!(
+                "prefix {prefix:?} is not a valid object key prefix"
+            )));
         }
-        let bytes = |name: &str, default: u64| -> Result<u64, SinkError> {
-            match get(name) {
-                None => Ok(default),
-                Some(v) => v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| bad(format!("{name} {v:?} is not a positive number of bytes"))),
-            }
-        };
+        let bytes =
+            |name: &str, default: u64| -> Result<u64, SinkError> {
+                match get(name) {
+                    None => Ok(default),
+                    Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        bad(format!("{name} {v:?} is not a positive number of bytes"))
+                    }),
+                }
+            };
         let duration = |name: &str, default: Duration| -> Result<Duration, SinkError> {
             match get(name) {
                 None => Ok(default),
-                Some(v) => crate::duration::parse(v).ok_or_else(|| bad(format!("{name} {v:?} is not a duration"))),
+                Some(v) => crate::duration::parse(v)
+                    .ok_or_else(|| bad(format!("{name} {v:?} is not a duration"))),
             }
         };
         let limits = Limits {
@@ -245,7 +276,9 @@ impl Config {
             spool_max_bytes: bytes("spool_max_bytes", DEFAULT_SPOOL_MAX_BYTES)?,
         };
         if limits.segment_max_bytes > MAX_SEGMENT_MAX_BYTES {
-            return Err(bad(format!("segment_max_bytes may be at most {MAX_SEGMENT_MAX_BYTES}")));
+            return Err(bad(format!(
+                "segment_max_bytes may be at most {MAX_SEGMENT_MAX_BYTES}"
+            )));
         }
         if limits.segment_max_age.is_zero() {
             return Err(bad("segment_max_age must be more than 0".into()));
@@ -255,7 +288,11 @@ impl Config {
             "auto" => LockMode::Auto,
             "true" => LockMode::On,
             "false" => LockMode::Off,
-            other => return Err(bad(format!("object_lock {other:?} is not one of auto, true, false"))),
+            other => {
+                return Err(bad(format!(
+                    "object_lock {other:?} is not one of auto, true, false"
+                )));
+            }
         };
         let request_timeout = duration("request_timeout", DEFAULT_REQUEST_TIMEOUT)?;
         let close_timeout = duration("close_timeout", DEFAULT_CLOSE_TIMEOUT)?;
@@ -275,7 +312,9 @@ impl Config {
         }
         match (get("access_key"), get("secret_key")) {
             (Some(key), Some(secret)) => {
-                builder = builder.with_access_key_id(key).with_secret_access_key(secret);
+                builder = builder
+                    .with_access_key_id(key)
+                    .with_secret_access_key(secret);
                 if let Some(token) = get("session_token") {
                     builder = builder.with_token(token);
                 }

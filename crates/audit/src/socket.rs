@@ -49,7 +49,11 @@ pub async fn open(options: &Options) -> Result<Arc<dyn Sink>, SinkError> {
         .filter(|a| !a.is_empty())
         .ok_or_else(|| SinkError::Options("socket audit device: \"address\" is required".into()))?
         .clone();
-    let kind = match options.get("socket_type").map(String::as_str).unwrap_or("tcp") {
+    let kind = match options
+        .get("socket_type")
+        .map(String::as_str)
+        .unwrap_or("tcp")
+    {
         "tcp" => Kind::Tcp,
         "udp" => Kind::Udp,
         "unix" => Kind::Unix,
@@ -71,13 +75,20 @@ pub async fn open(options: &Options) -> Result<Arc<dyn Sink>, SinkError> {
             }
         },
     };
-    let sink = SocketSink { kind, address, timeout, conn: Mutex::new(None) };
+    let sink = SocketSink {
+        kind,
+        address,
+        timeout,
+        conn: Mutex::new(None),
+    };
     // Like Vault, enabling a device whose peer is not there fails: the
     // operator learns at once instead of at the first request.
-    let conn = sink
-        .connect()
-        .await
-        .map_err(|e| SinkError::Options(format!("socket audit device: cannot connect to {}: {e}", sink.address)))?;
+    let conn = sink.connect().await.map_err(|e| {
+        SinkError::Options(format!(
+            "socket audit device: cannot connect to {}: {e}",
+            sink.address
+        ))
+    })?;
     *sink.conn.lock().await = Some(conn);
     Ok(Arc::new(sink))
 }
@@ -96,8 +107,14 @@ impl SocketSink {
                     let target = tokio::net::lookup_host(&self.address)
                         .await?
                         .next()
-                        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "address resolves to nothing"))?;
-                    let local = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+                        .ok_or_else(|| {
+                            io::Error::new(io::ErrorKind::NotFound, "address resolves to nothing")
+                        })?;
+                    let local = if target.is_ipv4() {
+                        "0.0.0.0:0"
+                    } else {
+                        "[::]:0"
+                    };
                     let socket = UdpSocket::bind(local).await?;
                     socket.connect(target).await?;
                     Ok(Conn::Udp(socket))
@@ -112,9 +129,12 @@ impl SocketSink {
     async fn bounded<T>(&self, op: impl Future<Output = io::Result<T>>) -> io::Result<T> {
         match self.timeout {
             None => op.await,
-            Some(limit) => tokio::time::timeout(limit, op)
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("timed out after {limit:?}")))?,
+            Some(limit) => tokio::time::timeout(limit, op).await.map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("timed out after {limit:?}"),
+                )
+            })?,
         }
     }
 
@@ -136,7 +156,10 @@ impl SocketSink {
                 Conn::Udp(socket) => {
                     let sent = socket.send(framed).await?;
                     if sent != framed.len() {
-                        return Err(io::Error::new(io::ErrorKind::WriteZero, "datagram truncated"));
+                        return Err(io::Error::new(
+                            io::ErrorKind::WriteZero,
+                            "datagram truncated",
+                        ));
                     }
                     Ok(())
                 }
@@ -156,7 +179,10 @@ impl SocketSink {
 fn peer_sent_something(stream: &impl std::os::fd::AsFd) -> io::Result<bool> {
     let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1];
     match socket2::SockRef::from(stream).peek(&mut buf) {
-        Ok(0) => Err(io::Error::new(io::ErrorKind::ConnectionReset, "peer closed the connection")),
+        Ok(0) => Err(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "peer closed the connection",
+        )),
         Ok(_) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
         Err(e) => Err(e),
@@ -187,7 +213,10 @@ impl Sink for SocketSink {
             }
         }
         // not connected, or the connection broke: reconnect and try once more
-        let mut conn = self.connect().await.map_err(|e| write_error(&self.address, &e))?;
+        let mut conn = self
+            .connect()
+            .await
+            .map_err(|e| write_error(&self.address, &e))?;
         match self.send(&mut conn, &framed).await {
             Ok(()) => {
                 if let Some(e) = first_error {
@@ -222,15 +251,24 @@ mod tests {
     use super::*;
 
     fn opts(pairs: &[(&str, &str)]) -> Options {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[tokio::test]
     async fn bad_options_are_rejected() {
         for (options, want) in [
             (opts(&[]), "\"address\" is required"),
-            (opts(&[("address", "127.0.0.1:1"), ("socket_type", "sctp")]), "socket_type"),
-            (opts(&[("address", "127.0.0.1:1"), ("write_timeout", "soon")]), "write_timeout"),
+            (
+                opts(&[("address", "127.0.0.1:1"), ("socket_type", "sctp")]),
+                "socket_type",
+            ),
+            (
+                opts(&[("address", "127.0.0.1:1"), ("write_timeout", "soon")]),
+                "write_timeout",
+            ),
         ] {
             match open(&options).await {
                 Err(SinkError::Options(text)) => assert!(text.contains(want), "{text}"),

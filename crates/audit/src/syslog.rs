@@ -63,15 +63,30 @@ pub struct SyslogSink {
 }
 
 pub async fn open(options: &Options) -> Result<Arc<dyn Sink>, SinkError> {
-    let facility_name = options.get("facility").map(String::as_str).unwrap_or("AUTH");
+    let facility_name = options
+        .get("facility")
+        .map(String::as_str)
+        .unwrap_or("AUTH");
     let facility = FACILITIES
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case(facility_name))
         .map(|(_, code)| *code)
-        .ok_or_else(|| SinkError::Options(format!("syslog audit device: unknown facility {facility_name:?}")))?;
-    let tag = options.get("tag").cloned().unwrap_or_else(|| DEFAULT_TAG.to_string());
+        .ok_or_else(|| {
+            SinkError::Options(format!(
+                "syslog audit device: unknown facility {facility_name:?}"
+            ))
+        })?;
+    let tag = options
+        .get("tag")
+        .cloned()
+        .unwrap_or_else(|| DEFAULT_TAG.to_string());
     // the tag ends at the first blank or bracket in RFC 3164 parsers
-    if tag.is_empty() || tag.len() > 32 || !tag.bytes().all(|b| b.is_ascii_graphic() && b != b'[' && b != b':') {
+    if tag.is_empty()
+        || tag.len() > 32
+        || !tag
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'[' && b != b':')
+    {
         return Err(SyslogError::Tag.into());
     }
     let path = match options.get("socket_path") {
@@ -83,15 +98,26 @@ pub async fn open(options: &Options) -> Result<Arc<dyn Sink>, SinkError> {
             .map(Path::to_path_buf)
             .ok_or(SyslogError::NoDaemon)?,
     };
-    let socket = UnixDatagram::unbound()
-        .map_err(|e| SinkError::Options(format!("syslog audit device: cannot make a socket: {e}")))?;
-    let sink = SyslogSink { socket, path, priority: facility * 8 + SEVERITY_INFO, tag };
+    let socket = UnixDatagram::unbound().map_err(|e| {
+        SinkError::Options(format!("syslog audit device: cannot make a socket: {e}"))
+    })?;
+    let sink = SyslogSink {
+        socket,
+        path,
+        priority: facility * 8 + SEVERITY_INFO,
+        tag,
+    };
     // a path that is there but is not a datagram socket, or that nobody
     // reads, fails now rather than at the first request; connecting checks
     // that without sending anything
-    UnixDatagram::unbound().and_then(|probe| probe.connect(&sink.path)).map_err(|e| {
-        SinkError::Options(format!("syslog audit device: cannot send to {}: {e}", sink.path.display()))
-    })?;
+    UnixDatagram::unbound()
+        .and_then(|probe| probe.connect(&sink.path))
+        .map_err(|e| {
+            SinkError::Options(format!(
+                "syslog audit device: cannot send to {}: {e}",
+                sink.path.display()
+            ))
+        })?;
     Ok(Arc::new(sink))
 }
 
@@ -119,7 +145,13 @@ impl SyslogSink {
     fn message(&self, line: &[u8]) -> Vec<u8> {
         // RFC 3164 timestamps are local time, day padded with a blank
         let stamp = chrono::Local::now().format("%b %e %H:%M:%S");
-        let head = format!("<{}>{} {}[{}]: ", self.priority, stamp, self.tag, std::process::id());
+        let head = format!(
+            "<{}>{} {}[{}]: ",
+            self.priority,
+            stamp,
+            self.tag,
+            std::process::id()
+        );
         let mut out = Vec::with_capacity(head.len() + line.len());
         out.extend_from_slice(head.as_bytes());
         out.extend_from_slice(line);
@@ -133,12 +165,22 @@ impl Sink for SyslogSink {
         let message = self.message(line);
         let sent = tokio::time::timeout(WRITE_TIMEOUT, self.socket.send_to(&message, &self.path))
             .await
-            .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "the syslog daemon did not take the entry")));
+            .unwrap_or_else(|_| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the syslog daemon did not take the entry",
+                ))
+            });
         match sent {
             Ok(n) if n == message.len() => Ok(()),
-            Ok(_) => Err(SinkError::Write("syslog audit device: message truncated".into())),
+            Ok(_) => Err(SinkError::Write(
+                "syslog audit device: message truncated".into(),
+            )),
             // EMSGSIZE: the entry is larger than the socket takes in one datagram
-            Err(e) => Err(SinkError::Write(format!("syslog audit device {}: {e}", self.path.display()))),
+            Err(e) => Err(SinkError::Write(format!(
+                "syslog audit device {}: {e}",
+                self.path.display()
+            ))),
         }
     }
 }
@@ -148,7 +190,10 @@ mod tests {
     use super::*;
 
     fn opts(pairs: &[(&str, &str)]) -> Options {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[tokio::test]
@@ -156,8 +201,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("coffer-syslog-{}", std::process::id()));
         let missing = dir.join("nothing-here").to_string_lossy().into_owned();
         for (options, want) in [
-            (opts(&[("facility", "LOCAL9"), ("socket_path", &missing)]), "unknown facility"),
-            (opts(&[("tag", "two words"), ("socket_path", &missing)]), "tag must be"),
+            (
+                opts(&[("facility", "LOCAL9"), ("socket_path", &missing)]),
+                "unknown facility",
+            ),
+            (
+                opts(&[("tag", "two words"), ("socket_path", &missing)]),
+                "tag must be",
+            ),
             (opts(&[("socket_path", &missing)]), "cannot send to"),
         ] {
             match open(&options).await {
@@ -171,6 +222,9 @@ mod tests {
     #[test]
     fn no_daemon_message_names_the_paths() {
         let text = SinkError::from(SyslogError::NoDaemon).to_string();
-        assert!(text.contains("/dev/log") && text.contains("no local syslog socket"), "{text}");
+        assert!(
+            text.contains("/dev/log") && text.contains("no local syslog socket"),
+            "{text}"
+        );
     }
 }

@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use support::{Listener, TempDir, python};
 
 fn opts(pairs: &[(&str, &str)]) -> Options {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[tokio::test]
@@ -18,11 +21,16 @@ async fn socket_lines_arrive_over_tcp_udp_and_unix() {
     let dir = TempDir::new("socket");
     for kind in ["tcp", "udp", "unix"] {
         let listener = Listener::start(&py, kind, dir.path());
-        let sink = open_sink("socket", &opts(&[("address", &listener.address), ("socket_type", kind)]))
-            .await
-            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let sink = open_sink(
+            "socket",
+            &opts(&[("address", &listener.address), ("socket_type", kind)]),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{kind}: {e}"));
         for i in 0..3 {
-            sink.write(format!("{{\"type\":\"request\",\"n\":{i}}}").as_bytes()).await.unwrap();
+            sink.write(format!("{{\"type\":\"request\",\"n\":{i}}}").as_bytes())
+                .await
+                .unwrap();
         }
         let got = listener.received(3);
         assert_eq!(
@@ -40,7 +48,12 @@ async fn socket_reconnects_once_and_fails_when_the_listener_is_gone() {
     let dir = TempDir::new("socket-gone");
     for kind in ["tcp", "unix"] {
         let mut listener = Listener::start(&py, kind, dir.path());
-        let sink = open_sink("socket", &opts(&[("address", &listener.address), ("socket_type", kind)])).await.unwrap();
+        let sink = open_sink(
+            "socket",
+            &opts(&[("address", &listener.address), ("socket_type", kind)]),
+        )
+        .await
+        .unwrap();
         sink.write(b"{\"n\":1}").await.unwrap();
         assert_eq!(listener.received(1), "{\"n\":1}\n");
 
@@ -48,7 +61,9 @@ async fn socket_reconnects_once_and_fails_when_the_listener_is_gone() {
         listener.proc.kill();
         std::thread::sleep(Duration::from_millis(100));
         match sink.write(b"{\"n\":2}").await {
-            Err(SinkError::Write(text)) => assert!(text.contains(&listener.address), "{kind}: {text}"),
+            Err(SinkError::Write(text)) => {
+                assert!(text.contains(&listener.address), "{kind}: {text}")
+            }
             other => panic!("{kind}: write to a vanished listener gave {other:?}"),
         }
 
@@ -67,7 +82,12 @@ async fn socket_write_that_cannot_finish_in_time_is_an_error() {
     let dir = TempDir::new("socket-stall");
     // accepts, never reads: the kernel buffers fill and the write blocks
     let listener = Listener::start(&py, "stall", dir.path());
-    let sink = open_sink("socket", &opts(&[("address", &listener.address), ("write_timeout", "300ms")])).await.unwrap();
+    let sink = open_sink(
+        "socket",
+        &opts(&[("address", &listener.address), ("write_timeout", "300ms")]),
+    )
+    .await
+    .unwrap();
     let big = vec![b'x'; 32 << 20];
     let started = Instant::now();
     match sink.write(&big).await {
@@ -75,7 +95,10 @@ async fn socket_write_that_cannot_finish_in_time_is_an_error() {
         other => panic!("a stalled write gave {other:?}"),
     }
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "took {took:?}");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "took {took:?}"
+    );
 }
 
 #[tokio::test]
@@ -85,11 +108,20 @@ async fn syslog_sends_rfc3164_datagrams_to_the_local_socket() {
     let listener = Listener::start(&py, "unixgram", dir.path());
     let entry = br#"{"type":"response","auth":{"client_token":"hmac-sha256:ab"}}"#;
 
-    let sink = open_sink("syslog", &opts(&[("socket_path", &listener.address)])).await.unwrap();
-    sink.write(entry).await.unwrap();
-    let sink = open_sink("syslog", &opts(&[("socket_path", &listener.address), ("facility", "local0"), ("tag", "vault")]))
+    let sink = open_sink("syslog", &opts(&[("socket_path", &listener.address)]))
         .await
         .unwrap();
+    sink.write(entry).await.unwrap();
+    let sink = open_sink(
+        "syslog",
+        &opts(&[
+            ("socket_path", &listener.address),
+            ("facility", "local0"),
+            ("tag", "vault"),
+        ]),
+    )
+    .await
+    .unwrap();
     sink.write(entry).await.unwrap();
 
     // datagrams carry no newline: wait for both to land
@@ -107,10 +139,15 @@ async fn syslog_sends_rfc3164_datagrams_to_the_local_socket() {
     // <facility*8 + info(6)>: AUTH is 4 -> 38, LOCAL0 is 16 -> 134
     let (first, second) = got.split_at(got.find("<134>").expect("no LOCAL0 message"));
     for (message, pri, tag) in [(first, "<38>", "coffer"), (second, "<134>", "vault")] {
-        let rest = message.strip_prefix(pri).unwrap_or_else(|| panic!("{message:?}"));
+        let rest = message
+            .strip_prefix(pri)
+            .unwrap_or_else(|| panic!("{message:?}"));
         // "Mmm dd hh:mm:ss " is 16 characters
         let (stamp, rest) = rest.split_at(16);
-        assert!(chrono::NaiveTime::parse_from_str(&stamp[7..15], "%H:%M:%S").is_ok(), "stamp {stamp:?}");
+        assert!(
+            chrono::NaiveTime::parse_from_str(&stamp[7..15], "%H:%M:%S").is_ok(),
+            "stamp {stamp:?}"
+        );
         assert_eq!(rest, format!("{tag}[{pid}]: {body}"));
     }
 }
@@ -119,7 +156,12 @@ async fn syslog_sends_rfc3164_datagrams_to_the_local_socket() {
 async fn syslog_without_a_daemon_fails_to_open() {
     let dir = TempDir::new("syslog-none");
     let missing = dir.path().join("no-daemon");
-    match open_sink("syslog", &opts(&[("socket_path", missing.to_str().unwrap())])).await {
+    match open_sink(
+        "syslog",
+        &opts(&[("socket_path", missing.to_str().unwrap())]),
+    )
+    .await
+    {
         Err(SinkError::Options(text)) => assert!(text.contains("cannot send to"), "{text}"),
         Err(other) => panic!("{other}"),
         Ok(_) => panic!("opened a syslog device with no daemon"),

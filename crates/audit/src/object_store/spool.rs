@@ -81,14 +81,19 @@ impl Spool {
     /// are sealed, so they upload; a torn last line (the process died in
     /// the middle of a write, which therefore never returned) is cut off.
     pub(crate) fn open(dir: &Path, limits: Limits) -> io::Result<Spool> {
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
         let mut next_counter = read_counter(dir)?.max(1);
         let (mut bytes, mut segments) = (0, 0);
         for entry in fs::read_dir(dir)? {
             let entry = entry?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            let Some((counter, started, open)) = parse_name(name) else { continue };
+            let Some((counter, started, open)) = parse_name(name) else {
+                continue;
+            };
             next_counter = next_counter.max(counter + 1);
             let mut path = entry.path();
             if open {
@@ -106,7 +111,14 @@ impl Spool {
         }
         sync_dir(dir)?;
         write_counter(dir, next_counter)?;
-        Ok(Spool { dir: dir.to_path_buf(), limits, next_counter, current: None, bytes, segments })
+        Ok(Spool {
+            dir: dir.to_path_buf(),
+            limits,
+            next_counter,
+            current: None,
+            bytes,
+            segments,
+        })
     }
 
     pub(crate) fn bytes(&self) -> u64 {
@@ -130,7 +142,10 @@ impl Spool {
             sealed = self.seal()?;
         }
         if self.bytes + framed > self.limits.spool_max_bytes {
-            return Err(SpoolError::Full { held: self.bytes, max: self.limits.spool_max_bytes });
+            return Err(SpoolError::Full {
+                held: self.bytes,
+                max: self.limits.spool_max_bytes,
+            });
         }
         let mut cur = match self.current.take() {
             Some(cur) => cur,
@@ -142,7 +157,10 @@ impl Spool {
         let written = cur.file.write_all(&buf);
         if let Err(e) = written {
             // keep the segment whole lines only: drop what got out of this one
-            let _ = cur.file.set_len(cur.bytes).and_then(|()| cur.file.seek(SeekFrom::End(0)).map(drop));
+            let _ = cur
+                .file
+                .set_len(cur.bytes)
+                .and_then(|()| cur.file.seek(SeekFrom::End(0)).map(drop));
             self.current = Some(cur);
             return Err(e.into());
         }
@@ -163,7 +181,9 @@ impl Spool {
     /// Seal the current segment (sync it, rename it for upload). Returns
     /// whether there was a non-empty one.
     pub(crate) fn seal(&mut self) -> io::Result<bool> {
-        let Some(cur) = self.current.take() else { return Ok(false) };
+        let Some(cur) = self.current.take() else {
+            return Ok(false);
+        };
         let open = self.dir.join(open_name(cur.counter, cur.started));
         if cur.bytes == 0 {
             drop(cur.file);
@@ -191,7 +211,12 @@ impl Spool {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             if let Some((counter, started, false)) = parse_name(name) {
-                out.push(Sealed { counter, started, path: entry.path(), bytes: entry.metadata()?.len() });
+                out.push(Sealed {
+                    counter,
+                    started,
+                    path: entry.path(),
+                    bytes: entry.metadata()?.len(),
+                });
             }
         }
         out.sort_by_key(|s| s.counter);
@@ -219,16 +244,28 @@ impl Spool {
             .mode(0o600)
             .open(self.dir.join(open_name(counter, started)))?;
         self.segments += 1;
-        Ok(Current { file, counter, started, opened: Instant::now(), bytes: 0 })
+        Ok(Current {
+            file,
+            counter,
+            started,
+            opened: Instant::now(),
+            bytes: 0,
+        })
     }
 }
 
 fn open_name(counter: u64, started: DateTime<Utc>) -> String {
-    format!("{counter:010}-{}{OPEN_SUFFIX}", started.format(STAMP_FORMAT))
+    format!(
+        "{counter:010}-{}{OPEN_SUFFIX}",
+        started.format(STAMP_FORMAT)
+    )
 }
 
 fn sealed_name(counter: u64, started: DateTime<Utc>) -> String {
-    format!("{counter:010}-{}{SEALED_SUFFIX}", started.format(STAMP_FORMAT))
+    format!(
+        "{counter:010}-{}{SEALED_SUFFIX}",
+        started.format(STAMP_FORMAT)
+    )
 }
 
 /// `(counter, start time, still open)` of a segment file name.
@@ -241,14 +278,19 @@ fn parse_name(name: &str) -> Option<(u64, DateTime<Utc>, bool)> {
     if counter.len() != 10 || !counter.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let started = NaiveDateTime::parse_from_str(stamp, STAMP_FORMAT).ok()?.and_utc();
+    let started = NaiveDateTime::parse_from_str(stamp, STAMP_FORMAT)
+        .ok()?
+        .and_utc();
     Some((counter.parse().ok()?, started, open))
 }
 
 fn read_counter(dir: &Path) -> io::Result<u64> {
     match fs::read_to_string(dir.join(COUNTER_FILE)) {
         Ok(text) => text.trim().parse().map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("{} is not a number", dir.join(COUNTER_FILE).display()))
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is not a number", dir.join(COUNTER_FILE).display()),
+            )
         }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
         Err(e) => Err(e),
@@ -258,7 +300,12 @@ fn read_counter(dir: &Path) -> io::Result<u64> {
 /// Replace the counter file atomically (write, sync, rename, sync the dir).
 fn write_counter(dir: &Path, next: u64) -> io::Result<()> {
     let tmp = dir.join(format!("{COUNTER_FILE}.tmp"));
-    let mut file = OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     file.write_all(format!("{next}\n").as_bytes())?;
     file.sync_all()?;
     fs::rename(&tmp, dir.join(COUNTER_FILE))?;
@@ -274,7 +321,10 @@ fn cut_torn_line(path: &Path) -> io::Result<u64> {
     let mut file = OpenOptions::new().read(true).write(true).open(path)?;
     let mut content = Vec::new();
     file.read_to_end(&mut content)?;
-    let keep = content.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) as u64;
+    let keep = content
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1) as u64;
     if keep != content.len() as u64 {
         file.set_len(keep)?;
         file.sync_all()?;
@@ -287,7 +337,11 @@ mod tests {
     use super::*;
 
     fn limits(segment_max_bytes: u64, spool_max_bytes: u64) -> Limits {
-        Limits { segment_max_bytes, segment_max_age: Duration::from_secs(3600), spool_max_bytes }
+        Limits {
+            segment_max_bytes,
+            segment_max_age: Duration::from_secs(3600),
+            spool_max_bytes,
+        }
     }
 
     fn tempdir(tag: &str) -> PathBuf {
@@ -305,9 +359,18 @@ mod tests {
         }
         spool.seal().unwrap();
         let sealed = spool.sealed().unwrap();
-        assert_eq!(sealed.iter().map(|s| s.counter).collect::<Vec<_>>(), vec![1, 2, 3]);
-        let all: String = sealed.iter().map(|s| fs::read_to_string(&s.path).unwrap()).collect();
-        assert_eq!(all, "line-0000\nline-0001\nline-0002\nline-0003\nline-0004\n");
+        assert_eq!(
+            sealed.iter().map(|s| s.counter).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        let all: String = sealed
+            .iter()
+            .map(|s| fs::read_to_string(&s.path).unwrap())
+            .collect();
+        assert_eq!(
+            all,
+            "line-0000\nline-0001\nline-0002\nline-0003\nline-0004\n"
+        );
         assert_eq!(spool.bytes(), 50);
         assert_eq!(spool.segments(), 3);
         fs::remove_dir_all(&dir).unwrap();
@@ -320,7 +383,10 @@ mod tests {
         spool.append(b"0123456789").unwrap();
         spool.append(b"0123456789").unwrap();
         let err = spool.append(b"0123456789").unwrap_err();
-        assert!(matches!(err, SpoolError::Full { held: 22, max: 25 }), "{err}");
+        assert!(
+            matches!(err, SpoolError::Full { held: 22, max: 25 }),
+            "{err}"
+        );
         assert_eq!(spool.bytes(), 22);
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -339,11 +405,19 @@ mod tests {
                 .map(|e| e.unwrap().path())
                 .find(|p| p.to_string_lossy().ends_with(OPEN_SUFFIX))
                 .unwrap();
-            OpenOptions::new().append(true).open(open).unwrap().write_all(b"{\"tor").unwrap();
+            OpenOptions::new()
+                .append(true)
+                .open(open)
+                .unwrap()
+                .write_all(b"{\"tor")
+                .unwrap();
         }
         let mut spool = Spool::open(&dir, limits(1000, 1000)).unwrap();
         let sealed = spool.sealed().unwrap();
-        assert_eq!(sealed.iter().map(|s| s.counter).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            sealed.iter().map(|s| s.counter).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
         assert_eq!(fs::read_to_string(&sealed[1].path).unwrap(), "second\n");
         assert_eq!(spool.bytes(), 13);
         spool.append(b"third").unwrap();
@@ -354,10 +428,20 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        let started = NaiveDateTime::parse_from_str("20261207T154700Z", STAMP_FORMAT).unwrap().and_utc();
-        assert_eq!(parse_name(&sealed_name(42, started)), Some((42, started, false)));
+        let started = NaiveDateTime::parse_from_str("20261207T154700Z", STAMP_FORMAT)
+            .unwrap()
+            .and_utc();
+        assert_eq!(
+            parse_name(&sealed_name(42, started)),
+            Some((42, started, false))
+        );
         assert_eq!(parse_name(&open_name(7, started)), Some((7, started, true)));
-        for bad in ["counter", "42-20261207T154700Z.jsonl", "0000000042-nonsense.jsonl", "0000000042.jsonl"] {
+        for bad in [
+            "counter",
+            "42-20261207T154700Z.jsonl",
+            "0000000042-nonsense.jsonl",
+            "0000000042.jsonl",
+        ] {
             assert_eq!(parse_name(bad), None, "{bad}");
         }
     }

@@ -52,13 +52,22 @@ impl Store {
         lock: LockMode,
     ) -> Result<Store, ::object_store::Error> {
         let builder = builder.with_checksum_algorithm(Checksum::SHA256);
-        let plain = builder.clone().with_client_options(client_options.clone()).build()?;
+        let plain = builder
+            .clone()
+            .with_client_options(client_options.clone())
+            .build()?;
         let lock = match (lock, retention) {
             (_, None) | (LockMode::Off, _) => LOCK_OFF,
             (LockMode::On, _) => LOCK_ON,
             (LockMode::Auto, _) => LOCK_UNKNOWN,
         };
-        Ok(Store { builder, client_options, plain, retention, lock: AtomicU8::new(lock) })
+        Ok(Store {
+            builder,
+            client_options,
+            plain,
+            retention,
+            lock: AtomicU8::new(lock),
+        })
     }
 
     pub(crate) fn plain(&self) -> &AmazonS3 {
@@ -90,14 +99,26 @@ impl Store {
     fn locked_client(&self, retention: Duration) -> Result<AmazonS3, ::object_store::Error> {
         let until = Utc::now() + retention;
         let mut headers = HeaderMap::new();
-        headers.insert("x-amz-object-lock-mode", HeaderValue::from_static("COMPLIANCE"));
+        headers.insert(
+            "x-amz-object-lock-mode",
+            HeaderValue::from_static("COMPLIANCE"),
+        );
         let until = HeaderValue::from_str(&until.to_rfc3339_opts(SecondsFormat::Secs, true))
-            .map_err(|e| ::object_store::Error::Generic { store: "S3", source: Box::new(e) })?;
+            .map_err(|e| ::object_store::Error::Generic {
+                store: "S3",
+                source: Box::new(e),
+            })?;
         headers.insert("x-amz-object-lock-retain-until-date", until);
         // S3 wants Content-MD5 or this with a locked upload; the checksum
         // itself (x-amz-checksum-sha256) object_store sends on every put
-        headers.insert("x-amz-sdk-checksum-algorithm", HeaderValue::from_static("SHA256"));
-        self.builder.clone().with_client_options(self.client_options.clone().with_default_headers(headers)).build()
+        headers.insert(
+            "x-amz-sdk-checksum-algorithm",
+            HeaderValue::from_static("SHA256"),
+        );
+        self.builder
+            .clone()
+            .with_client_options(self.client_options.clone().with_default_headers(headers))
+            .build()
     }
 }
 

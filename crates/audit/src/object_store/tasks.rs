@@ -20,10 +20,22 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub(super) async fn upload_loop(inner: Arc<Inner>) {
     let mut backoff = BACKOFF_START;
     // how often an idle current segment is checked for age
-    let tick = inner.limits.segment_max_age.clamp(Duration::from_millis(20), Duration::from_secs(1));
+    let tick = inner
+        .limits
+        .segment_max_age
+        .clamp(Duration::from_millis(20), Duration::from_secs(1));
     loop {
         let closing = inner.closing.load(Ordering::SeqCst);
-        if let Err(e) = inner.with_spool(move |spool| if closing { spool.seal() } else { spool.seal_if_old() }).await {
+        if let Err(e) = inner
+            .with_spool(move |spool| {
+                if closing {
+                    spool.seal()
+                } else {
+                    spool.seal_if_old()
+                }
+            })
+            .await
+        {
             tracing::warn!(spool = %inner.label, error = %e, "audit spool: cannot seal the current segment");
         }
         match upload_all(&inner).await {
@@ -63,7 +75,8 @@ async fn upload_all(inner: &Arc<Inner>) -> Result<(), ()> {
     };
     for segment in sealed {
         if let Err(e) = upload_one(inner, &segment).await {
-            metrics::counter!("coffer.audit.upload_failures", "device" => inner.label.clone()).increment(1);
+            metrics::counter!("coffer.audit.upload_failures", "device" => inner.label.clone())
+                .increment(1);
             tracing::warn!(spool = %inner.label, segment = segment.counter, error = %e, "audit segment upload failed; it stays in the spool");
             return Err(());
         }
@@ -78,9 +91,16 @@ async fn upload_one(inner: &Arc<Inner>, segment: &Sealed) -> Result<(), String> 
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("reading the segment: {e}"))?;
-    inner.store.put(&key, body).await.map_err(|e| e.to_string())?;
+    inner
+        .store
+        .put(&key, body)
+        .await
+        .map_err(|e| e.to_string())?;
     let done = segment.clone();
-    inner.with_spool(move |spool| spool.remove(&done)).await.map_err(|e| format!("removing the uploaded segment: {e}"))
+    inner
+        .with_spool(move |spool| spool.remove(&done))
+        .await
+        .map_err(|e| format!("removing the uploaded segment: {e}"))
 }
 
 /// Delete the device's segments older than `retention` from the bucket,
@@ -91,8 +111,12 @@ pub(super) async fn retention_loop(inner: Arc<Inner>, retention: Duration) {
         tokio::time::sleep(every).await;
         match sweep(&inner, retention).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(spool = %inner.label, deleted = n, "audit retention: deleted old segments"),
-            Err(e) => tracing::warn!(spool = %inner.label, error = %e, "audit retention sweep failed"),
+            Ok(n) => {
+                tracing::info!(spool = %inner.label, deleted = n, "audit retention: deleted old segments")
+            }
+            Err(e) => {
+                tracing::warn!(spool = %inner.label, error = %e, "audit retention sweep failed")
+            }
         }
     }
 }
@@ -110,7 +134,9 @@ async fn sweep(inner: &Inner, retention: Duration) -> Result<usize, ::object_sto
     while let Some(meta) = listing.next().await {
         let meta = meta?;
         let key = meta.location.as_ref();
-        let ours = key.strip_prefix(inner.prefix.as_str()).is_some_and(is_segment_key);
+        let ours = key
+            .strip_prefix(inner.prefix.as_str())
+            .is_some_and(is_segment_key);
         if ours && meta.last_modified < cutoff {
             old.push(meta.location);
         }
@@ -126,7 +152,13 @@ async fn sweep(inner: &Inner, retention: Duration) -> Result<usize, ::object_sto
 fn is_segment_key(rest: &str) -> bool {
     let shape = b"dddd/dd/dd/dddddd-dddddddddd.jsonl";
     rest.len() == shape.len()
-        && rest.bytes().zip(shape.iter()).all(|(c, &s)| if s == b'd' { c.is_ascii_digit() } else { c == s })
+        && rest.bytes().zip(shape.iter()).all(|(c, &s)| {
+            if s == b'd' {
+                c.is_ascii_digit()
+            } else {
+                c == s
+            }
+        })
 }
 
 #[cfg(test)]

@@ -21,12 +21,16 @@ pub fn python() -> Option<PathBuf> {
     if venv.exists() {
         return Some(venv);
     }
-    eprintln!("SKIPPED: no Python for the audit sink tests (set COFFER_TEST_PYTHON to a venv with tests/requirements.txt)");
+    eprintln!(
+        "SKIPPED: no Python for the audit sink tests (set COFFER_TEST_PYTHON to a venv with tests/requirements.txt)"
+    );
     None
 }
 
 pub fn support_file(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(name)
 }
 
 /// A fresh, empty temporary directory, removed on drop.
@@ -36,7 +40,8 @@ impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("coffer-audit-{tag}-{}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("coffer-audit-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
@@ -60,7 +65,10 @@ impl Proc {
         self.0.id() as i32
     }
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args([&format!("-{sig}"), &self.pid().to_string()]).status().unwrap();
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
         assert!(ok.success(), "kill -{sig} failed");
     }
     pub fn kill(&mut self) {
@@ -72,7 +80,10 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         // a stopped process must be continued to die of SIGKILL promptly
-        let _ = Command::new("kill").args(["-CONT", &self.pid().to_string()]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.pid().to_string()])
+            .stderr(Stdio::null())
+            .status();
         self.kill();
     }
 }
@@ -95,9 +106,19 @@ impl Listener {
             .spawn()
             .expect("start listener.py");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let address = line.strip_prefix("READY ").unwrap_or_else(|| panic!("listener said {line:?}")).trim().to_string();
-        Listener { proc: Proc(child), address, out }
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("listener said {line:?}"))
+            .trim()
+            .to_string();
+        Listener {
+            proc: Proc(child),
+            address,
+            out,
+        }
     }
 
     /// What the listener has received so far, waiting until it holds
@@ -123,9 +144,20 @@ pub struct Moto {
 
 impl Moto {
     pub fn start(python: &Path) -> Moto {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new(python)
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -133,10 +165,17 @@ impl Moto {
         let proc = Proc(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not start (is moto[server] installed in {python:?}?)");
+            assert!(
+                Instant::now() < deadline,
+                "moto did not start (is moto[server] installed in {python:?}?)"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Moto { proc, endpoint: format!("http://127.0.0.1:{port}"), python: python.to_path_buf() }
+        Moto {
+            proc,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            python: python.to_path_buf(),
+        }
     }
 
     fn s3(&self, args: &[&str]) -> Vec<u8> {
@@ -146,7 +185,11 @@ impl Moto {
             .args(args)
             .output()
             .expect("run s3.py");
-        assert!(out.status.success(), "s3.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "s3.py {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out.stdout
     }
 
