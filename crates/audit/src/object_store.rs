@@ -77,11 +77,12 @@ struct Inner {
 
 impl Inner {
     /// Run `op` on the spool on a blocking thread (it does file I/O), then
-    /// publish the spool gauges.
+    /// publish the spool gauges. `Err` only if that thread could not run it
+    /// (the runtime is shutting down) or `op` panicked.
     async fn with_spool<T: Send + 'static>(
         self: &Arc<Self>,
         op: impl FnOnce(&mut Spool) -> T + Send + 'static,
-    ) -> T {
+    ) -> Result<T, String> {
         let inner = Arc::clone(self);
         let run = move || {
             // a panic while holding the lock leaves the spool as consistent
@@ -94,10 +95,17 @@ impl Inner {
                 .set(spool.segments() as f64);
             out
         };
-        match tokio::task::spawn_blocking(run).await {
-            Ok(out) => out,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
+        tokio::task::spawn_blocking(run)
+            .await
+            .map_err(|e| format!("spool task failed: {e}"))
+    }
+
+    /// [`Inner::with_spool`] for an `op` with an I/O result.
+    async fn spool_io<T: Send + 'static>(
+        self: &Arc<Self>,
+        op: impl FnOnce(&mut Spool) -> std::io::Result<T> + Send + 'static,
+    ) -> Result<T, String> {
+        self.with_spool(op).await?.map_err(|e| e.to_string())
     }
 
     fn key(&self, segment: &Sealed) -> Path {
@@ -149,7 +157,7 @@ pub async fn open(options: &Options) -> Result<Arc<dyn Sink>, SinkError> {
         closed: Notify::new(),
     });
     // publish the gauges for what a previous run left
-    inner.with_spool(|_| ()).await;
+    let _ = inner.with_spool(|_| ()).await;
     let uploader = tokio::spawn(tasks::upload_loop(Arc::clone(&inner)));
     let retention = config
         .retention
@@ -175,6 +183,7 @@ impl Sink for ObjectStoreSink {
             .inner
             .with_spool(move |spool| spool.append(&line))
             .await
+            .map_err(SinkError::Write)?
             .map_err(|e| SinkError::Write(format!("object-store audit device: {e}")))?;
         if sealed {
             self.inner.wake.notify_one();
@@ -200,7 +209,7 @@ impl Sink for ObjectStoreSink {
             tracing::warn!(spool = %self.inner.label, "object-store audit device closed with segments still in the spool; they upload when it next opens");
         }
         // a segment the uploader did not get to (it was stopped) stays sealed
-        if let Err(e) = self.inner.with_spool(|spool| spool.seal()).await {
+        if let Err(e) = self.inner.spool_io(|spool| spool.seal()).await {
             tracing::warn!(spool = %self.inner.label, error = %e, "audit spool: cannot seal the last segment");
         }
     }
@@ -249,7 +258,11 @@ impl Config {
         let bucket = get("bucket").ok_or_else(|| bad("\"bucket\" is required".into()))?;
         let spool_dir = get("spool_dir").ok_or_else(|| bad("\"spool_dir\" is required".into()))?;
         let prefix = get("prefix").unwrap_or("").to_string();
-        if !prefix.is_empty() && Path::parse(format!("{prefix}x")).is_err() {
+        // the key must be the prefix as written (retention matches on it):
+        // no leading '/', no empty or relative path segments
+        let valid =
+            Path::parse(format!("{prefix}x")).is_ok_and(|p| p.as_ref() == format!("{prefix}x"));
+        if !prefix.is_empty() && !valid {
             return Err(bad(format!(
                 "prefix {prefix:?} is not a valid object key prefix"
             )));

@@ -236,8 +236,10 @@ impl Sink for SocketSink {
     }
 
     async fn close(&self) {
-        if let Some(Conn::Tcp(mut s)) = self.conn.lock().await.take() {
-            let _ = s.shutdown().await;
+        match self.conn.lock().await.take() {
+            Some(Conn::Tcp(mut s)) => drop(s.shutdown().await),
+            Some(Conn::Unix(mut s)) => drop(s.shutdown().await),
+            _ => {}
         }
     }
 }

@@ -3,6 +3,8 @@
 //! writes, a restart continues the counter and uploads leftovers, retention
 //! deletes old segments, and Object Lock buckets get locked uploads.
 
+#[path = "support/recorder.rs"]
+mod recorder;
 mod support;
 
 use coffer_audit::{Options, Sink, SinkError, open_sink};
@@ -135,6 +137,8 @@ async fn outage_mid_stream_loses_and_duplicates_nothing() {
     let moto = Moto::start(&py);
     moto.create_bucket(BUCKET, false);
     let spool = TempDir::new("outage");
+    let device = spool.path().display().to_string();
+    recorder::values();
     let sink = open_sink("object-store", &options(&moto, spool.path(), &[]))
         .await
         .unwrap();
@@ -151,10 +155,17 @@ async fn outage_mid_stream_loses_and_duplicates_nothing() {
     write_all(&sink, 20..60).await;
     // the store is frozen: segments pile up in the spool
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let held = spool_segments(spool.path());
     assert!(
-        spool_segments(spool.path()) >= 2,
+        held >= 2,
         "segments should wait in the spool during the outage"
     );
+    let gauge = recorder::get("coffer.audit.spool_segments", &device).unwrap();
+    assert!(
+        gauge >= (held - 1) as f64,
+        "spool_segments {gauge}, {held} files in the spool"
+    );
+    assert!(recorder::get("coffer.audit.spool_bytes", &device).unwrap() > 0.0);
     moto.proc.signal("CONT");
 
     write_all(&sink, 60..70).await;
@@ -170,6 +181,19 @@ async fn outage_mid_stream_loses_and_duplicates_nothing() {
         spool_segments(spool.path()),
         0,
         "uploaded segments leave the spool"
+    );
+    assert_eq!(
+        recorder::get("coffer.audit.spool_segments", &device),
+        Some(0.0)
+    );
+    assert_eq!(
+        recorder::get("coffer.audit.spool_bytes", &device),
+        Some(0.0)
+    );
+    let failures = recorder::get("coffer.audit.upload_failures", &device).unwrap_or(0.0);
+    assert!(
+        failures >= 1.0,
+        "the frozen store's failed uploads counted {failures}"
     );
     let counters: Vec<u64> = segments(&moto).iter().map(|(c, _)| *c).collect();
     assert!(
@@ -378,6 +402,14 @@ async fn bad_options_are_rejected() {
                 ("object_lock", "maybe"),
             ],
             "object_lock",
+        ),
+        (
+            vec![("bucket", "b"), ("spool_dir", dir), ("prefix", "/abs/")],
+            "prefix",
+        ),
+        (
+            vec![("bucket", "b"), ("spool_dir", dir), ("prefix", "a//b/")],
+            "prefix",
         ),
         (
             vec![("bucket", "b"), ("spool_dir", dir), ("access_key", "AKIA")],

@@ -225,7 +225,12 @@ impl Spool {
 
     /// An uploaded segment leaves the spool.
     pub(crate) fn remove(&mut self, segment: &Sealed) -> io::Result<()> {
-        fs::remove_file(&segment.path)?;
+        match fs::remove_file(&segment.path) {
+            // a device on this spool just before us (dropped, its task not
+            // yet stopped) uploaded and removed it: it is gone all the same
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         self.bytes = self.bytes.saturating_sub(segment.bytes);
         self.segments = self.segments.saturating_sub(1);
         Ok(())

@@ -27,7 +27,7 @@ pub(super) async fn upload_loop(inner: Arc<Inner>) {
     loop {
         let closing = inner.closing.load(Ordering::SeqCst);
         if let Err(e) = inner
-            .with_spool(move |spool| {
+            .spool_io(move |spool| {
                 if closing {
                     spool.seal()
                 } else {
@@ -66,7 +66,7 @@ pub(super) async fn upload_loop(inner: Arc<Inner>) {
 /// Upload every sealed segment, oldest first; stop at the first failure so
 /// the bucket never has a gap before a later segment.
 async fn upload_all(inner: &Arc<Inner>) -> Result<(), ()> {
-    let sealed = match inner.with_spool(|spool| spool.sealed()).await {
+    let sealed = match inner.spool_io(|spool| spool.sealed()).await {
         Ok(sealed) => sealed,
         Err(e) => {
             tracing::warn!(spool = %inner.label, error = %e, "audit spool: cannot list segments");
@@ -98,7 +98,7 @@ async fn upload_one(inner: &Arc<Inner>, segment: &Sealed) -> Result<(), String> 
         .map_err(|e| e.to_string())?;
     let done = segment.clone();
     inner
-        .with_spool(move |spool| spool.remove(&done))
+        .spool_io(move |spool| spool.remove(&done))
         .await
         .map_err(|e| format!("removing the uploaded segment: {e}"))
 }
