@@ -9,7 +9,8 @@ retention, Object Lock) in crates/audit/tests/. These tests need the core's
 
 Coffer only: OpenBao 2.x refuses audit devices over the API unless its config
 sets `unsafe_allow_api_audit_creation`, which the shared dev-server fixture
-does not.
+does not. Run by hand against `bao server -dev -config=<file with that line>`,
+the socket tests pass unchanged (same statuses and error bodies).
 """
 
 from __future__ import annotations
@@ -90,6 +91,12 @@ class StreamListener:
             except OSError:
                 pass
             c.close()
+        # shutdown first: a close() alone leaves the socket listening while
+        # the accept thread is blocked in accept()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
 
 
@@ -164,6 +171,7 @@ def test_socket_device_sends_one_line_per_entry(coffer, socket_type):
 
 
 def test_socket_device_needs_a_listener(coffer):
+    """As in OpenBao ("audit backend failed test message: dial tcp ...: connection refused")."""
     server = coffer
     gone = StreamListener("tcp")
     address = gone.address
@@ -183,9 +191,11 @@ def test_socket_device_that_goes_away_fails_requests_closed(coffer):
         assert server.http("GET", "sys/mounts").status_code == 200
         listener.close()
         time.sleep(0.2)
-        # the only audit device cannot take the entry: the request fails
+        # the only audit device cannot take the entry: the request fails closed,
+        # as in OpenBao (500 {"errors":["internal error"]})
         r = server.http("GET", "sys/mounts")
         assert r.status_code == 500, r.text
+        assert r.json() == {"errors": ["internal error"]}, r.text
     finally:
         disable(server, path)
 
