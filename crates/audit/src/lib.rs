@@ -22,6 +22,7 @@
 pub mod alert;
 pub mod chain;
 pub mod device;
+mod duration;
 pub mod file;
 pub mod object_store;
 pub mod report;
