@@ -19,6 +19,7 @@
 //! handler to its resource; the handlers reach the core (mounts, policies,
 //! tokens, barrier) through a weak handle and the active state's methods.
 
+mod audit_checkpoint;
 mod auth;
 mod capabilities;
 mod internal;
@@ -55,6 +56,7 @@ enum H {
     Wrapping(wrapping::H),
     Leases(leases::H),
     Mfa(mfa::H),
+    AuditCheckpoint(audit_checkpoint::H),
 }
 
 static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
@@ -71,6 +73,7 @@ static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
         wrapping::rows(),
         leases::rows(),
         mfa::rows(),
+        audit_checkpoint::rows(),
     ];
     Paths::new(rows.into_iter().flatten().collect())
 });
@@ -106,7 +109,7 @@ impl Backend for SysBackend {
     fn special_paths(&self) -> SpecialPaths {
         SpecialPaths {
             unauthenticated: vec!["wrapping/lookup", "mfa/validate", "internal/ui/mounts", "internal/ui/mounts/*", "internal/specs/openapi"],
-            root: vec!["auth/*", "remount", "audit", "audit/*", "raw", "raw/*", "rotate", "rotate/keyring", "rotate/root", "seal", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases"],
+            root: vec!["auth/*", "remount", "audit", "audit/*", "audit-checkpoint/*", "raw", "raw/*", "rotate", "rotate/keyring", "rotate/root", "seal", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases"],
         }
     }
 
@@ -124,6 +127,7 @@ impl Backend for SysBackend {
             H::Wrapping(h) => wrapping::serve(h, &cx, req).await,
             H::Leases(h) => leases::serve(h, &cx, route, req).await,
             H::Mfa(h) => mfa::serve(h, &cx, req).await,
+            H::AuditCheckpoint(h) => audit_checkpoint::serve(h, &cx, route).await,
         }
     }
 }
