@@ -3,7 +3,7 @@
 //! `chain_tool gen DIR`: writes a chained log the way a file device does,
 //! through a real `Device`: 60 entries, a checkpoint every 10, a rotation
 //! (SIGHUP) after 25 (`audit.log.1` is the rotated file), a crash and
-//! restart after 45, a clean close at the end. Also writes `public_key`
+//! restart after 42, a clean close at the end. Also writes `public_key`
 //! (base64) and `checkpoint.json` (the shape of GET sys/audit-checkpoint).
 //!
 //! `chain_tool bench [N]`: the cost per entry of a device with and without
@@ -102,7 +102,7 @@ async fn generate(dir: PathBuf) {
     let store = Arc::new(Store::default());
     let sink = Arc::new(FileSink::open(dir.join("audit.log")));
     let d = Device::with_chain(sink.clone(), state(&pkcs8, &store, 10));
-    for i in 0..45 {
+    for i in 0..42 {
         if i == 25 {
             d.reopen().await.unwrap();
         }
@@ -111,7 +111,7 @@ async fn generate(dir: PathBuf) {
     // A crash: no final checkpoint; the next start resumes from the stored one.
     drop(d);
     let d = Device::with_chain(sink, state(&pkcs8, &store, 10));
-    for i in 45..60 {
+    for i in 42..60 {
         d.write(&entry(i)).await.unwrap();
     }
     d.close().await;
