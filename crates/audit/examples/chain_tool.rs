@@ -24,8 +24,15 @@ struct FileSink {
 
 impl FileSink {
     fn open(path: PathBuf) -> FileSink {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).expect("open log");
-        FileSink { path, file: Mutex::new(file) }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("open log");
+        FileSink {
+            path,
+            file: Mutex::new(file),
+        }
     }
 }
 
@@ -36,13 +43,18 @@ impl Sink for FileSink {
         let mut buf = Vec::with_capacity(line.len() + 1);
         buf.extend_from_slice(line);
         buf.push(b'\n');
-        f.write_all(&buf).map_err(|e| SinkError::Write(e.to_string()))
+        f.write_all(&buf)
+            .map_err(|e| SinkError::Write(e.to_string()))
     }
     async fn reopen(&self) -> Result<(), SinkError> {
         let mut rotated = self.path.clone().into_os_string();
         rotated.push(".1");
         std::fs::rename(&self.path, &rotated).map_err(|e| SinkError::Write(e.to_string()))?;
-        *self.file.lock().unwrap() = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(|e| SinkError::Write(e.to_string()))?;
+        *self.file.lock().unwrap() = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| SinkError::Write(e.to_string()))?;
         Ok(())
     }
 }
@@ -71,9 +83,17 @@ impl CheckpointStore for Store {
 fn state(pkcs8: &[u8], store: &Arc<Store>, every: u64) -> ChainState {
     ChainState {
         key: SigningKey::from_pkcs8(pkcs8).unwrap(),
-        resume: store.0.lock().unwrap().clone().unwrap_or_else(ResumePoint::genesis),
+        resume: store
+            .0
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(ResumePoint::genesis),
         store: store.clone(),
-        options: ChainOptions { checkpoint_entries: every, ..Default::default() },
+        options: ChainOptions {
+            checkpoint_entries: every,
+            ..Default::default()
+        },
     }
 }
 
@@ -119,7 +139,11 @@ async fn generate(dir: PathBuf) {
     std::fs::write(dir.join("public_key"), b64.encode(key.public_key())).unwrap();
     let cp = store.0.lock().unwrap().clone().unwrap().checkpoint.unwrap();
     let published = serde_json::json!({"data": {"public_key": b64.encode(key.public_key()), "key_id": key.key_id(), "checkpoint": cp}});
-    std::fs::write(dir.join("checkpoint.json"), serde_json::to_vec_pretty(&published).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("checkpoint.json"),
+        serde_json::to_vec_pretty(&published).unwrap(),
+    )
+    .unwrap();
 }
 
 async fn bench(n: usize) {
@@ -132,14 +156,21 @@ async fn bench(n: usize) {
             plain.write(&entries[i % 1000]).await.unwrap();
         }
         let off = t.elapsed().as_nanos() as f64 / n as f64;
-        let chained = Device::with_chain(Arc::new(Discard), state(&pkcs8, &Arc::new(Store::default()), 1000));
+        let chained = Device::with_chain(
+            Arc::new(Discard),
+            state(&pkcs8, &Arc::new(Store::default()), 1000),
+        );
         let t = Instant::now();
         for i in 0..n {
             chained.write(&entries[i % 1000]).await.unwrap();
         }
         let on = t.elapsed().as_nanos() as f64 / n as f64;
         if round == 1 {
-            println!("entry {} bytes, {n} entries: chain off {off:.0} ns/entry, chain on {on:.0} ns/entry (+{:.0} ns: splice, SHA-256, lock; a signed checkpoint every 1000)", entries[0].len(), on - off);
+            println!(
+                "entry {} bytes, {n} entries: chain off {off:.0} ns/entry, chain on {on:.0} ns/entry (+{:.0} ns: splice, SHA-256, lock; a signed checkpoint every 1000)",
+                entries[0].len(),
+                on - off
+            );
         }
     }
 }

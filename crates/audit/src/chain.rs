@@ -123,9 +123,15 @@ pub fn mark_message(kind: &str, key_id: &str, time: &str, seq: u64, prev: &Diges
 
 /// Whether `signature` (`ed25519:<base64>`) by `public_key` covers `message`.
 pub fn signature_ok(public_key: &[u8], message: &[u8], signature: &str) -> bool {
-    let Some(b64) = signature.strip_prefix("ed25519:") else { return false };
-    let Ok(sig) = B64.decode(b64) else { return false };
-    UnparsedPublicKey::new(&ED25519, public_key).verify(message, &sig).is_ok()
+    let Some(b64) = signature.strip_prefix("ed25519:") else {
+        return false;
+    };
+    let Ok(sig) = B64.decode(b64) else {
+        return false;
+    };
+    UnparsedPublicKey::new(&ED25519, public_key)
+        .verify(message, &sig)
+        .is_ok()
 }
 
 /// A device's Ed25519 signing key. The key pair lives in aws-lc's memory
@@ -145,13 +151,15 @@ impl std::fmt::Debug for SigningKey {
 impl SigningKey {
     /// A fresh key and its PKCS#8 (v1) document, to store under the barrier.
     pub fn generate() -> Result<(SigningKey, Zeroizing<Vec<u8>>), String> {
-        let doc = Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new()).map_err(|_| "cannot generate an Ed25519 key".to_string())?;
+        let doc = Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new())
+            .map_err(|_| "cannot generate an Ed25519 key".to_string())?;
         let pkcs8 = Zeroizing::new(doc.as_ref().to_vec());
         Ok((SigningKey::from_pkcs8(&pkcs8)?, pkcs8))
     }
 
     pub fn from_pkcs8(pkcs8: &[u8]) -> Result<SigningKey, String> {
-        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(|e| format!("bad audit signing key: {e}"))?;
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
+            .map_err(|e| format!("bad audit signing key: {e}"))?;
         let key_id = key_id(pair.public_key().as_ref());
         Ok(SigningKey { pair, key_id })
     }
@@ -185,11 +193,18 @@ impl Checkpoint {
     /// The message its signature covers (the checkpoint line sits at
     /// `seq + 1` with `prev` = `head`).
     pub fn message(&self) -> Vec<u8> {
-        mark_message("checkpoint", &self.key_id, &self.time, self.seq + 1, &self.head)
+        mark_message(
+            "checkpoint",
+            &self.key_id,
+            &self.time,
+            self.seq + 1,
+            &self.head,
+        )
     }
 
     pub fn signature_ok(&self, public_key: &[u8]) -> bool {
-        self.key_id == key_id(public_key) && signature_ok(public_key, &self.message(), &self.signature)
+        self.key_id == key_id(public_key)
+            && signature_ok(public_key, &self.message(), &self.signature)
     }
 }
 
@@ -207,7 +222,11 @@ pub struct ResumePoint {
 impl ResumePoint {
     /// A chain that has not written a line yet.
     pub fn genesis() -> ResumePoint {
-        ResumePoint { next_seq: 0, prev: GENESIS, checkpoint: None }
+        ResumePoint {
+            next_seq: 0,
+            prev: GENESIS,
+            checkpoint: None,
+        }
     }
 }
 
@@ -232,7 +251,11 @@ pub struct ChainOptions {
 
 impl Default for ChainOptions {
     fn default() -> Self {
-        ChainOptions { enabled: true, checkpoint_entries: DEFAULT_CHECKPOINT_ENTRIES, checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL }
+        ChainOptions {
+            enabled: true,
+            checkpoint_entries: DEFAULT_CHECKPOINT_ENTRIES,
+            checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
+        }
     }
 }
 
@@ -240,7 +263,9 @@ impl ChainOptions {
     pub fn from_options(o: &Options) -> Result<ChainOptions, SinkError> {
         let mut c = ChainOptions::default();
         if let Some(v) = o.get("chain") {
-            c.enabled = parse_bool(v).ok_or_else(|| SinkError::Options(format!("chain: expected a boolean, got {v:?}")))?;
+            c.enabled = parse_bool(v).ok_or_else(|| {
+                SinkError::Options(format!("chain: expected a boolean, got {v:?}"))
+            })?;
         }
         if let Some(v) = o.get("checkpoint_entries") {
             c.checkpoint_entries = v
@@ -248,7 +273,11 @@ impl ChainOptions {
                 .parse::<u64>()
                 .ok()
                 .filter(|n| (1..=MAX_CHECKPOINT_ENTRIES).contains(n))
-                .ok_or_else(|| SinkError::Options(format!("checkpoint_entries: expected an integer from 1 to {MAX_CHECKPOINT_ENTRIES}")))?;
+                .ok_or_else(|| {
+                    SinkError::Options(format!(
+                        "checkpoint_entries: expected an integer from 1 to {MAX_CHECKPOINT_ENTRIES}"
+                    ))
+                })?;
         }
         if let Some(v) = o.get("checkpoint_interval") {
             c.checkpoint_interval = parse_duration(v)
@@ -337,9 +366,16 @@ impl Chain {
     /// The line for `entry` (`[prefix]{...}`) with the chain member spliced
     /// before its final `}`: one allocation, the rest of the entry untouched.
     pub(crate) fn splice(&mut self, entry: &[u8]) -> Result<Vec<u8>, SinkError> {
-        let not_object = || SinkError::Write("audit entry is not a JSON object; it cannot be chained".into());
-        let start = entry.iter().position(|&b| b == b'{').ok_or_else(not_object)?;
-        let end = entry.iter().rposition(|b| !b.is_ascii_whitespace()).ok_or_else(not_object)?;
+        let not_object =
+            || SinkError::Write("audit entry is not a JSON object; it cannot be chained".into());
+        let start = entry
+            .iter()
+            .position(|&b| b == b'{')
+            .ok_or_else(not_object)?;
+        let end = entry
+            .iter()
+            .rposition(|b| !b.is_ascii_whitespace())
+            .ok_or_else(not_object)?;
         if entry[end] != b'}' || end <= start {
             return Err(not_object());
         }
@@ -377,7 +413,13 @@ impl Chain {
     /// A signed mark line at the current position (`checkpoint` or
     /// `resume`), and the checkpoint it publishes.
     pub(crate) fn mark(&self, kind: &'static str, time: &str) -> (Vec<u8>, Option<Checkpoint>) {
-        let sig = self.key.sign(&mark_message(kind, self.key.key_id(), time, self.next_seq, &self.prev));
+        let sig = self.key.sign(&mark_message(
+            kind,
+            self.key.key_id(),
+            time,
+            self.next_seq,
+            &self.prev,
+        ));
         let time_json = serde_json::to_string(time).unwrap_or_else(|_| "\"\"".into());
         let mut line = Vec::with_capacity(self.prefix.len() + 400);
         line.extend_from_slice(&self.prefix);
@@ -385,13 +427,23 @@ impl Chain {
         let checkpoint = if kind == "checkpoint" {
             // A mark at seq 0 covers nothing: it is only written as `resume`.
             let seq = self.next_seq.saturating_sub(1);
-            line.extend_from_slice(format!(r#""checkpoint":{{"seq":{seq},"head":"{}","#, self.prev).as_bytes());
-            Some(Checkpoint { seq, head: self.prev, time: time.to_string(), key_id: self.key.key_id().to_string(), signature: sig.clone() })
+            line.extend_from_slice(
+                format!(r#""checkpoint":{{"seq":{seq},"head":"{}","#, self.prev).as_bytes(),
+            );
+            Some(Checkpoint {
+                seq,
+                head: self.prev,
+                time: time.to_string(),
+                key_id: self.key.key_id().to_string(),
+                signature: sig.clone(),
+            })
         } else {
             line.extend_from_slice(br#""resume":{"#);
             None
         };
-        line.extend_from_slice(format!(r#""key_id":"{}","signature":"{sig}"}},"#, self.key.key_id()).as_bytes());
+        line.extend_from_slice(
+            format!(r#""key_id":"{}","signature":"{sig}"}},"#, self.key.key_id()).as_bytes(),
+        );
         self.push_member(&mut line);
         line.push(b'}');
         (line, checkpoint)
@@ -405,9 +457,12 @@ impl Chain {
         }
         self.unsigned = 0;
         self.last_mark = tokio::time::Instant::now();
-        ResumePoint { next_seq: self.next_seq, prev: self.prev, checkpoint: self.checkpoint.clone() }
+        ResumePoint {
+            next_seq: self.next_seq,
+            prev: self.prev,
+            checkpoint: self.checkpoint.clone(),
+        }
     }
-
 }
 
 fn push_u64(out: &mut Vec<u8>, mut n: u64) {
@@ -426,7 +481,9 @@ fn push_u64(out: &mut Vec<u8>, mut n: u64) {
 
 /// The time marks carry: RFC 3339 UTC with nanoseconds, as audit entries.
 pub(crate) fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -25,7 +25,11 @@ struct Chained {
 impl Device {
     /// A device without a chain (`chain="false"`): plain Vault lines.
     pub fn new(sink: Arc<dyn Sink>) -> Device {
-        Device { sink, chain: None, ticker: None }
+        Device {
+            sink,
+            chain: None,
+            ticker: None,
+        }
     }
 
     /// A chained device continuing from `state.resume`. Its first write is
@@ -34,9 +38,18 @@ impl Device {
     /// unsigned; it ends with the device.
     pub fn with_chain(sink: Arc<dyn Sink>, state: ChainState) -> Device {
         let every = state.options.checkpoint_interval;
-        let chained = Arc::new(Chained { sink: sink.clone(), state: Mutex::new(Chain::new(state)) });
-        let ticker = tokio::runtime::Handle::try_current().ok().map(|rt| rt.spawn(tick(Arc::downgrade(&chained), every)));
-        Device { sink, chain: Some(chained), ticker }
+        let chained = Arc::new(Chained {
+            sink: sink.clone(),
+            state: Mutex::new(Chain::new(state)),
+        });
+        let ticker = tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|rt| rt.spawn(tick(Arc::downgrade(&chained), every)));
+        Device {
+            sink,
+            chain: Some(chained),
+            ticker,
+        }
     }
 
     pub fn chained(&self) -> bool {
@@ -46,7 +59,9 @@ impl Device {
     /// Write one entry (a JSON object, no newline; bytes before its first
     /// `{` are a prefix, kept and not hashed).
     pub async fn write(&self, entry: &[u8]) -> Result<(), SinkError> {
-        let Some(c) = &self.chain else { return self.sink.write(entry).await };
+        let Some(c) = &self.chain else {
+            return self.sink.write(entry).await;
+        };
         let mut chain = c.state.lock().await;
         if !chain.started {
             c.write_mark(&mut chain, "resume").await?;
@@ -69,7 +84,9 @@ impl Device {
     /// SIGHUP: reopen the sink, then start the new file with a checkpoint
     /// so it can be verified on its own.
     pub async fn reopen(&self) -> Result<(), SinkError> {
-        let Some(c) = &self.chain else { return self.sink.reopen().await };
+        let Some(c) = &self.chain else {
+            return self.sink.reopen().await;
+        };
         let mut chain = c.state.lock().await;
         c.sink.reopen().await?;
         if chain.started {
@@ -85,10 +102,11 @@ impl Device {
         }
         if let Some(c) = &self.chain {
             let mut chain = c.state.lock().await;
-            if chain.started && chain.unsigned > 0 {
-                if let Err(e) = c.write_mark(&mut chain, "checkpoint").await {
-                    tracing::warn!(error = %e, "final audit checkpoint not written");
-                }
+            if chain.started
+                && chain.unsigned > 0
+                && let Err(e) = c.write_mark(&mut chain, "checkpoint").await
+            {
+                tracing::warn!(error = %e, "final audit checkpoint not written");
             }
         }
         self.sink.close().await
@@ -127,10 +145,12 @@ async fn tick(device: Weak<Chained>, every: std::time::Duration) {
         interval.tick().await;
         let Some(c) = device.upgrade() else { return };
         let mut chain = c.state.lock().await;
-        if chain.started && chain.unsigned > 0 && chain.last_mark.elapsed() >= every.mul_f32(0.95) {
-            if let Err(e) = c.write_mark(&mut chain, "checkpoint").await {
-                tracing::warn!(error = %e, "timed audit checkpoint not written");
-            }
+        if chain.started
+            && chain.unsigned > 0
+            && chain.last_mark.elapsed() >= every.mul_f32(0.95)
+            && let Err(e) = c.write_mark(&mut chain, "checkpoint").await
+        {
+            tracing::warn!(error = %e, "timed audit checkpoint not written");
         }
     }
 }

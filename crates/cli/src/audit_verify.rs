@@ -51,7 +51,22 @@ Verify Options:
 ";
 
 pub fn run(args: &[String]) -> Result<i32> {
-    let Some(c) = common::parse(args, HELP, &[], &["public-key", "checkpoint", "device", "store", "endpoint", "region"])? else { return Ok(0) };
+    let Some(c) = common::parse(
+        args,
+        HELP,
+        &[],
+        &[
+            "public-key",
+            "checkpoint",
+            "device",
+            "store",
+            "endpoint",
+            "region",
+        ],
+    )?
+    else {
+        return Ok(0);
+    };
     let f = &c.f;
     let mut keys = Vec::new();
     for k in f.all("public-key") {
@@ -72,7 +87,9 @@ pub fn run(args: &[String]) -> Result<i32> {
     if let Some(device) = f.get("device") {
         let client = c.client()?;
         let path = format!("sys/audit-checkpoint/{}", device.trim_matches('/'));
-        let v = client.read(&path, &[])?.ok_or_else(|| anyhow!("{path}: no chained audit device at this path"))?;
+        let v = client
+            .read(&path, &[])?
+            .ok_or_else(|| anyhow!("{path}: no chained audit device at this path"))?;
         let (k, cp) = published(&v)?;
         trusted = cp.or(trusted);
         if let Some(k) = k
@@ -94,11 +111,16 @@ pub fn run(args: &[String]) -> Result<i32> {
         }
     } else {
         if f.args.is_empty() {
-            return Err(usage("Not enough arguments: give the log files (oldest first) or -store"));
+            return Err(usage(
+                "Not enough arguments: give the log files (oldest first) or -store",
+            ));
         }
         for name in &f.args {
             let file = std::fs::File::open(name).with_context(|| format!("opening {name}"))?;
-            if !v.read(name, BufReader::new(file)).with_context(|| format!("reading {name}"))? {
+            if !v
+                .read(name, BufReader::new(file))
+                .with_context(|| format!("reading {name}"))?
+            {
                 break;
             }
         }
@@ -121,15 +143,22 @@ fn public_key(arg: &str) -> Result<Vec<u8>> {
     let t = text.trim();
     if t.starts_with('{') {
         let v: Value = serde_json::from_str(t).context("public key file: not JSON")?;
-        return published(&v)?.0.ok_or_else(|| anyhow!("public key file: no public_key"));
+        return published(&v)?
+            .0
+            .ok_or_else(|| anyhow!("public key file: no public_key"));
     }
     decode_key(t)
 }
 
 fn decode_key(b64: &str) -> Result<Vec<u8>> {
-    let k = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| anyhow!("public key: not base64"))?;
+    let k = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| anyhow!("public key: not base64"))?;
     if k.len() != 32 {
-        bail!("public key: an Ed25519 public key is 32 bytes, got {}", k.len());
+        bail!(
+            "public key: an Ed25519 public key is 32 bytes, got {}",
+            k.len()
+        );
     }
     Ok(k)
 }
@@ -145,7 +174,9 @@ fn published(v: &Value) -> Result<(Option<Vec<u8>>, Option<Checkpoint>)> {
     let cp = match d.get("checkpoint") {
         Some(Value::Null) => None,
         Some(c) => Some(serde_json::from_value(c.clone()).context("checkpoint: bad shape")?),
-        None if d.get("signature").is_some() => Some(serde_json::from_value(d.clone()).context("checkpoint: bad shape")?),
+        None if d.get("signature").is_some() => {
+            Some(serde_json::from_value(d.clone()).context("checkpoint: bad shape")?)
+        }
         None => None,
     };
     if key.is_none() && cp.is_none() {
@@ -156,14 +187,20 @@ fn published(v: &Value) -> Result<(Option<Vec<u8>>, Option<Checkpoint>)> {
 
 /// The segments of an object-store device under `url` (`s3://bucket/prefix`),
 /// in counter order, as (key, content).
-fn read_store(url: &str, _endpoint: Option<&str>, _region: Option<&str>) -> Result<Vec<(String, Vec<u8>)>> {
+fn read_store(
+    url: &str,
+    _endpoint: Option<&str>,
+    _region: Option<&str>,
+) -> Result<Vec<(String, Vec<u8>)>> {
     if !url.starts_with("s3://") {
         return Err(usage("-store: expected s3://bucket/prefix"));
     }
     // Reading segments needs the object_store crate, which the object-store
     // device brings in; until it is merged, verify downloaded segments as
     // FILES (oldest counter first).
-    bail!("-store is not available in this build: download the segments and give them as FILES, ordered by their counter")
+    bail!(
+        "-store is not available in this build: download the segments and give them as FILES, ordered by their counter"
+    )
 }
 
 fn json_report(r: &Report) -> Value {
@@ -179,12 +216,26 @@ fn print_text(r: &Report) {
         (Some(a), Some(b)) => format!(", seq {}..{}", a.seq.unwrap_or(0), b.seq.unwrap_or(0)),
         _ => String::new(),
     };
-    let summary = format!("{} lines ({} entries, {} checkpoints, {} resumes){range}", r.lines, r.entries, r.checkpoints, r.resumes);
+    let summary = format!(
+        "{} lines ({} entries, {} checkpoints, {} resumes){range}",
+        r.lines, r.entries, r.checkpoints, r.resumes
+    );
     match &r.broken {
         None => println!("Chain intact: {summary}"),
         Some(b) => {
-            let at = b.place.as_ref().map(|p| format!(" at {p}")).unwrap_or_default();
-            println!("Chain BROKEN{at}: {} [{}]", b.message, serde_json::to_value(b.kind).ok().and_then(|k| k.as_str().map(str::to_string)).unwrap_or_default());
+            let at = b
+                .place
+                .as_ref()
+                .map(|p| format!(" at {p}"))
+                .unwrap_or_default();
+            println!(
+                "Chain BROKEN{at}: {} [{}]",
+                b.message,
+                serde_json::to_value(b.kind)
+                    .ok()
+                    .and_then(|k| k.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            );
             println!("Read before the break: {summary}");
         }
     }

@@ -54,7 +54,11 @@ impl CheckpointStore for MemStore {
 
 impl MemStore {
     fn point(&self) -> ResumePoint {
-        self.point.lock().unwrap().clone().unwrap_or_else(ResumePoint::genesis)
+        self.point
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(ResumePoint::genesis)
     }
     fn checkpoint(&self) -> Checkpoint {
         self.point().checkpoint.expect("a checkpoint was stored")
@@ -70,7 +74,12 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let (key, pkcs8) = SigningKey::generate().unwrap();
-    Fixture { public: key.public_key().to_vec(), pkcs8, store: Arc::default(), sink: Arc::default() }
+    Fixture {
+        public: key.public_key().to_vec(),
+        pkcs8,
+        store: Arc::default(),
+        sink: Arc::default(),
+    }
 }
 
 impl Fixture {
@@ -79,7 +88,10 @@ impl Fixture {
             key: SigningKey::from_pkcs8(&self.pkcs8).unwrap(),
             resume: self.store.point(),
             store: self.store.clone(),
-            options: ChainOptions { checkpoint_entries: every, ..Default::default() },
+            options: ChainOptions {
+                checkpoint_entries: every,
+                ..Default::default()
+            },
         };
         Device::with_chain(self.sink.clone(), state)
     }
@@ -115,8 +127,15 @@ fn verify(lines: &[Vec<u8>], key: &[u8], trusted: Option<Checkpoint>) -> Report 
 }
 
 fn broken(r: &Report) -> (Kind, u64, String) {
-    let b = r.broken.as_ref().unwrap_or_else(|| panic!("expected a break, got {r:#?}"));
-    (b.kind, b.place.as_ref().map(|p| p.line).unwrap_or(0), b.message.clone())
+    let b = r
+        .broken
+        .as_ref()
+        .unwrap_or_else(|| panic!("expected a break, got {r:#?}"));
+    (
+        b.kind,
+        b.place.as_ref().map(|p| p.line).unwrap_or(0),
+        b.message.clone(),
+    )
 }
 
 /// 25 entries, a checkpoint every 10, closed: resume + 25 entries + 3 checkpoints.
@@ -131,19 +150,30 @@ async fn closed_log(f: &Fixture) -> Vec<Vec<u8>> {
 fn splice_adds_the_member_before_the_final_brace() {
     let (key, _) = SigningKey::generate().unwrap();
     let store: Arc<dyn CheckpointStore> = Arc::new(MemStore::default());
-    let mut c = Chain::new(ChainState { key, resume: ResumePoint::genesis(), store, options: ChainOptions::default() });
+    let mut c = Chain::new(ChainState {
+        key,
+        resume: ResumePoint::genesis(),
+        store,
+        options: ChainOptions::default(),
+    });
     let zeros = "0".repeat(64);
     assert_eq!(
         String::from_utf8(c.splice(br#"{"a":1}"#).unwrap()).unwrap(),
         format!(r#"{{"a":1,"chain":{{"seq":0,"prev":"sha256:{zeros}"}}}}"#)
     );
-    assert_eq!(String::from_utf8(c.splice(b"{ }").unwrap()).unwrap(), format!(r#"{{ "chain":{{"seq":0,"prev":"sha256:{zeros}"}}}}"#));
+    assert_eq!(
+        String::from_utf8(c.splice(b"{ }").unwrap()).unwrap(),
+        format!(r#"{{ "chain":{{"seq":0,"prev":"sha256:{zeros}"}}}}"#)
+    );
     // A prefix stays in front and is not hashed.
     let line = c.splice(br#"PFX {"a":1}"#).unwrap();
     assert!(line.starts_with(br#"PFX {"a":1,"chain":"#));
     c.advance(&line);
     let next = String::from_utf8(c.splice(b"{}").unwrap()).unwrap();
-    assert!(next.contains(&format!(r#""seq":1,"prev":"{}""#, Digest::of(&line[4..]))), "{next}");
+    assert!(
+        next.contains(&format!(r#""seq":1,"prev":"{}""#, Digest::of(&line[4..]))),
+        "{next}"
+    );
     assert!(c.splice(b"[1]").is_err());
     assert!(c.splice(b"{\"a\":1").is_err());
     assert!(c.splice(b"").is_err());
@@ -151,13 +181,34 @@ fn splice_adds_the_member_before_the_final_brace() {
 
 #[test]
 fn options() {
-    let o = |pairs: &[(&str, &str)]| ChainOptions::from_options(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+    let o = |pairs: &[(&str, &str)]| {
+        ChainOptions::from_options(
+            &pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    };
     assert_eq!(o(&[]).unwrap(), ChainOptions::default());
     assert!(!o(&[("chain", "false")]).unwrap().enabled);
     let c = o(&[("checkpoint_entries", "5"), ("checkpoint_interval", "2m")]).unwrap();
-    assert_eq!((c.checkpoint_entries, c.checkpoint_interval), (5, Duration::from_secs(120)));
-    assert_eq!(o(&[("checkpoint_interval", "30")]).unwrap().checkpoint_interval, Duration::from_secs(30));
-    for bad in [("chain", "yes"), ("checkpoint_entries", "0"), ("checkpoint_entries", "x"), ("checkpoint_interval", "0s"), ("checkpoint_interval", "5d")] {
+    assert_eq!(
+        (c.checkpoint_entries, c.checkpoint_interval),
+        (5, Duration::from_secs(120))
+    );
+    assert_eq!(
+        o(&[("checkpoint_interval", "30")])
+            .unwrap()
+            .checkpoint_interval,
+        Duration::from_secs(30)
+    );
+    for bad in [
+        ("chain", "yes"),
+        ("checkpoint_entries", "0"),
+        ("checkpoint_entries", "x"),
+        ("checkpoint_interval", "0s"),
+        ("checkpoint_interval", "5d"),
+    ] {
         assert!(o(&[bad]).is_err(), "{bad:?}");
     }
     assert!(o(&[("format", "jsonx")]).is_err());
@@ -174,7 +225,10 @@ async fn an_untouched_log_verifies() {
     let r = verify(&lines, &f.public, Some(f.store.checkpoint()));
     assert!(r.intact(), "{r:#?}");
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
-    assert_eq!((r.entries, r.checkpoints, r.resumes, r.unsigned_tail), (25, 3, 1, 0));
+    assert_eq!(
+        (r.entries, r.checkpoints, r.resumes, r.unsigned_tail),
+        (25, 3, 1, 0)
+    );
     assert_eq!(r.trusted_checkpoint.as_ref().map(|p| p.line), Some(29));
     // Every line is valid JSON with the chain member last.
     for l in &lines {
@@ -191,7 +245,9 @@ async fn an_untouched_log_verifies() {
 async fn an_edited_line_is_named() {
     let f = fixture();
     let mut lines = closed_log(&f).await;
-    let s = String::from_utf8(lines[4].clone()).unwrap().replace("secret/data/x", "secret/data/y");
+    let s = String::from_utf8(lines[4].clone())
+        .unwrap()
+        .replace("secret/data/x", "secret/data/y");
     lines[4] = s.into_bytes();
     let (kind, line, msg) = broken(&verify(&lines, &f.public, None));
     assert_eq!((kind, line), (Kind::Modified, 5), "{msg}");
@@ -210,7 +266,11 @@ async fn an_edited_checkpoint_fails_its_signature() {
     assert_eq!((kind, line), (Kind::BadSignature, 12));
     // Verified with another key, the first mark already fails.
     let (other, _) = SigningKey::generate().unwrap();
-    let (kind, line, msg) = broken(&verify(&closed_log(&fixture()).await, other.public_key(), None));
+    let (kind, line, msg) = broken(&verify(
+        &closed_log(&fixture()).await,
+        other.public_key(),
+        None,
+    ));
     assert_eq!((kind, line), (Kind::BadSignature, 1), "{msg}");
     assert!(msg.contains("not among the given public keys"));
 }
@@ -222,7 +282,10 @@ async fn a_deleted_line_is_named() {
     lines.remove(6);
     let (kind, line, msg) = broken(&verify(&lines, &f.public, None));
     assert_eq!((kind, line), (Kind::Deleted, 7), "{msg}");
-    assert!(msg.contains("seq 6 is missing between f0 line 6 (seq 5) and f0 line 7 (seq 7)"), "{msg}");
+    assert!(
+        msg.contains("seq 6 is missing between f0 line 6 (seq 5) and f0 line 7 (seq 7)"),
+        "{msg}"
+    );
     lines.drain(6..9);
     let (kind, _, msg) = broken(&verify(&lines, &f.public, None));
     assert_eq!(kind, Kind::Deleted);
@@ -291,14 +354,26 @@ async fn a_cut_at_the_tail_is_judged_against_the_latest_checkpoint() {
     let r = verify(cut, &f.public, None);
     assert!(r.intact());
     assert_eq!(r.unsigned_tail, 8);
-    assert!(r.warnings.iter().any(|w| w.kind == Kind::UnsignedLines && w.message.contains("cannot be judged")), "{:?}", r.warnings);
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.kind == Kind::UnsignedLines && w.message.contains("cannot be judged")),
+        "{:?}",
+        r.warnings
+    );
     let (kind, line, msg) = broken(&verify(cut, &f.public, Some(f.store.checkpoint())));
     assert_eq!((kind, line), (Kind::TailCut, 20), "{msg}");
-    assert!(msg.contains("seq 27") && msg.contains("end at seq 19"), "{msg}");
+    assert!(
+        msg.contains("seq 27") && msg.contains("end at seq 19"),
+        "{msg}"
+    );
     // A checkpoint whose signature does not verify is refused.
     let mut cp = f.store.checkpoint();
     cp.time = "2020-01-01T00:00:00Z".into();
-    assert_eq!(broken(&verify(&lines, &f.public, Some(cp))).0, Kind::BadSignature);
+    assert_eq!(
+        broken(&verify(&lines, &f.public, Some(cp))).0,
+        Kind::BadSignature
+    );
     // Rewriting the tail (same length, other content) is not the published checkpoint either.
     let mut rewritten = lines[..28].to_vec();
     rewritten.push(lines[27].clone());
@@ -323,10 +398,25 @@ async fn chains_continue_across_rotation() {
     // Each rotated file starts with a checkpoint: the last one alone verifies...
     assert!(verify_files(&files[2..], &[key], Some(f.store.checkpoint())).intact());
     // ...and without it, the tail is cut.
-    assert_eq!(broken(&verify_files(&files[..2], &[key], Some(f.store.checkpoint()))).0, Kind::TailCut);
+    assert_eq!(
+        broken(&verify_files(
+            &files[..2],
+            &[key],
+            Some(f.store.checkpoint())
+        ))
+        .0,
+        Kind::TailCut
+    );
     // Files out of order break at the second file's first line.
-    let (kind, _, msg) = broken(&verify_files(&[files[1].clone(), files[0].clone()], &[key], None));
-    assert!(matches!(kind, Kind::Reordered | Kind::FrontCut), "{kind:?} {msg}");
+    let (kind, _, msg) = broken(&verify_files(
+        &[files[1].clone(), files[0].clone()],
+        &[key],
+        None,
+    ));
+    assert!(
+        matches!(kind, Kind::Reordered | Kind::FrontCut),
+        "{kind:?} {msg}"
+    );
     assert!(msg.contains("f1 line 1") || msg.contains("f1"), "{msg}");
 }
 
@@ -356,9 +446,18 @@ async fn chains_continue_across_restarts() {
     d.close().await;
     let r = verify(&f.sink.lines(), &f.public, Some(f.store.checkpoint()));
     assert!(r.intact(), "{r:#?}");
-    let w: Vec<_> = r.warnings.iter().filter(|w| w.kind == Kind::UnsignedLines).collect();
+    let w: Vec<_> = r
+        .warnings
+        .iter()
+        .filter(|w| w.kind == Kind::UnsignedLines)
+        .collect();
     assert_eq!(w.len(), 1, "{w:?}");
-    assert!(w[0].message.starts_with("2 line(s) after the mark at f0 line 6 (seq 5)"), "{}", w[0].message);
+    assert!(
+        w[0].message
+            .starts_with("2 line(s) after the mark at f0 line 6 (seq 5)"),
+        "{}",
+        w[0].message
+    );
     // A crash before the first checkpoint: the next start continues from
     // the first start's `resume` line.
     let f = fixture();
@@ -370,7 +469,13 @@ async fn chains_continue_across_restarts() {
     d.close().await;
     let r = verify(&f.sink.lines(), &f.public, Some(f.store.checkpoint()));
     assert!(r.intact(), "{r:#?}");
-    assert!(r.warnings[0].message.starts_with("3 line(s) after the mark at f0 line 1 (seq 0)"), "{:?}", r.warnings);
+    assert!(
+        r.warnings[0]
+            .message
+            .starts_with("3 line(s) after the mark at f0 line 1 (seq 0)"),
+        "{:?}",
+        r.warnings
+    );
 }
 
 #[tokio::test]
@@ -379,7 +484,10 @@ async fn a_forged_resume_is_refused() {
     let mut lines = closed_log(&f).await;
     // Pretend a restart right after the first checkpoint, dropping entries 10..
     let prev = Digest::of(&lines[11]);
-    let forged = format!(r#"{{"type":"resume","time":"x","resume":{{"key_id":"{}","signature":"ed25519:AAAA"}},"chain":{{"seq":12,"prev":"{prev}"}}}}"#, key_id(&f.public));
+    let forged = format!(
+        r#"{{"type":"resume","time":"x","resume":{{"key_id":"{}","signature":"ed25519:AAAA"}},"chain":{{"seq":12,"prev":"{prev}"}}}}"#,
+        key_id(&f.public)
+    );
     lines.insert(15, forged.into_bytes());
     let (kind, line, _) = broken(&verify(&lines, &f.public, None));
     assert_eq!((kind, line), (Kind::BadSignature, 16));
@@ -392,7 +500,11 @@ async fn a_timed_checkpoint_signs_an_idle_tail() {
         key: SigningKey::from_pkcs8(&f.pkcs8).unwrap(),
         resume: ResumePoint::genesis(),
         store: f.store.clone(),
-        options: ChainOptions { checkpoint_entries: 1000, checkpoint_interval: Duration::from_secs(60), enabled: true },
+        options: ChainOptions {
+            checkpoint_entries: 1000,
+            checkpoint_interval: Duration::from_secs(60),
+            enabled: true,
+        },
     };
     let d = Device::with_chain(f.sink.clone(), state);
     write_n(&d, 0, 3).await;

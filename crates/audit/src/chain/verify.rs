@@ -160,8 +160,20 @@ impl Verifier {
     /// `keys`: trusted Ed25519 public keys (32 raw bytes each); `trusted`:
     /// the latest checkpoint from somewhere other than the files.
     pub fn new(keys: Vec<Vec<u8>>, trusted: Option<Checkpoint>) -> Verifier {
-        let report = Report { signatures_checked: !keys.is_empty(), ..Default::default() };
-        Verifier { keys, trusted, last: None, before_last: None, marks: HashMap::new(), pending: None, done: false, report }
+        let report = Report {
+            signatures_checked: !keys.is_empty(),
+            ..Default::default()
+        };
+        Verifier {
+            keys,
+            trusted,
+            last: None,
+            before_last: None,
+            marks: HashMap::new(),
+            pending: None,
+            done: false,
+            report,
+        }
     }
 
     /// Feed every line of `reader` as file `name`. Returns false once the
@@ -193,10 +205,17 @@ impl Verifier {
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             return true;
         }
-        let mut place = Place { file: file.clone(), line: lineno, seq: None };
+        let mut place = Place {
+            file: file.clone(),
+            line: lineno,
+            seq: None,
+        };
         if let Some(p) = &mut self.pending {
             // Only looking for the missing seq now.
-            let seq = hashed_part(bytes).and_then(|o| serde_json::from_slice::<Head>(o).ok()).and_then(|h| h.chain).map(|c| c.seq);
+            let seq = hashed_part(bytes)
+                .and_then(|o| serde_json::from_slice::<Head>(o).ok())
+                .and_then(|h| h.chain)
+                .map(|c| c.seq);
             p.looked += 1;
             if seq == Some(p.want) {
                 place.seq = seq;
@@ -214,14 +233,29 @@ impl Verifier {
         }
         self.report.lines += 1;
         let Some(obj) = hashed_part(bytes) else {
-            return self.broken(Kind::Malformed, Some(place), "not a JSON object: a line was inserted or damaged".into());
+            return self.broken(
+                Kind::Malformed,
+                Some(place),
+                "not a JSON object: a line was inserted or damaged".into(),
+            );
         };
         let head: Head = match serde_json::from_slice(obj) {
             Ok(h) => h,
-            Err(e) => return self.broken(Kind::Malformed, Some(place), format!("not a readable entry ({e}): a line was modified or damaged")),
+            Err(e) => {
+                return self.broken(
+                    Kind::Malformed,
+                    Some(place),
+                    format!("not a readable entry ({e}): a line was modified or damaged"),
+                );
+            }
         };
         let Some(chain) = &head.chain else {
-            return self.broken(Kind::NotChained, Some(place), "the line has no chain member: it was inserted, or written with chain=\"false\"".into());
+            return self.broken(
+                Kind::NotChained,
+                Some(place),
+                "the line has no chain member: it was inserted, or written with chain=\"false\""
+                    .into(),
+            );
         };
         let (seq, prev) = (chain.seq, chain.prev);
         place.seq = Some(seq);
@@ -239,16 +273,24 @@ impl Verifier {
         };
         let mut signed = false;
         if let Some((mkind, m)) = mark {
-            if mkind == "checkpoint" && (m.seq.map(|s| s + 1) != Some(seq) || m.head != Some(prev)) {
+            if mkind == "checkpoint" && (m.seq.map(|s| s + 1) != Some(seq) || m.head != Some(prev))
+            {
                 return self.broken(Kind::Modified, Some(place), "the checkpoint's seq/head do not match its chain position: the line was modified".into());
             }
             let time = head.time.as_ref().and_then(|t| t.as_str()).unwrap_or("");
             if !self.keys.is_empty() {
                 let Some(key) = self.keys.iter().find(|k| key_id(k) == m.key_id) else {
-                    let msg = format!("the {mkind} is signed by key {:?}, which is not among the given public keys", m.key_id);
+                    let msg = format!(
+                        "the {mkind} is signed by key {:?}, which is not among the given public keys",
+                        m.key_id
+                    );
                     return self.broken(Kind::BadSignature, Some(place), msg);
                 };
-                if !signature_ok(key, &mark_message(mkind, &m.key_id, time, seq, &prev), &m.signature) {
+                if !signature_ok(
+                    key,
+                    &mark_message(mkind, &m.key_id, time, seq, &prev),
+                    &m.signature,
+                ) {
                     return self.broken(Kind::BadSignature, Some(place), format!("the {mkind}'s signature does not verify: the line was modified or forged"));
                 }
                 signed = true;
@@ -259,7 +301,9 @@ impl Verifier {
         match self.last.clone() {
             None => {
                 if !(seq == 0 && prev == GENESIS) && mark.is_none() {
-                    let msg = format!("the chain starts at seq {seq}, not at seq 0 or at a signed mark: lines before it were cut at the front");
+                    let msg = format!(
+                        "the chain starts at seq {seq}, not at seq 0 or at a signed mark: lines before it were cut at the front"
+                    );
                     return self.broken(Kind::FrontCut, Some(place), msg);
                 }
             }
@@ -269,7 +313,10 @@ impl Verifier {
                 // which is always a mark line (the first start stores its
                 // `resume` line), never from nothing.
                 let fork = match mark {
-                    Some(("resume", _)) => seq.checked_sub(1).and_then(|s| self.marks.get(&(s, prev))).cloned(),
+                    Some(("resume", _)) => seq
+                        .checked_sub(1)
+                        .and_then(|s| self.marks.get(&(s, prev)))
+                        .cloned(),
                     _ => None,
                 };
                 match fork {
@@ -293,7 +340,8 @@ impl Verifier {
         }
 
         if let Some((mkind, _)) = mark {
-            self.marks.insert((seq, hash), (place.clone(), self.report.lines));
+            self.marks
+                .insert((seq, hash), (place.clone(), self.report.lines));
             if mkind == "checkpoint" {
                 self.report.checkpoints += 1;
                 if let (Some(t), Some((_, m))) = (&self.trusted, mark)
@@ -324,43 +372,84 @@ impl Verifier {
     fn gap(&mut self, last: Seen, seq: u64, prev: Digest, hash: Digest, place: Place) -> bool {
         let want = last.seq + 1;
         if seq == want {
-            let msg = format!("{} was modified: {place} names a different hash for it", last.place);
+            let msg = format!(
+                "{} was modified: {place} names a different hash for it",
+                last.place
+            );
             return self.broken(Kind::Modified, Some(last.place), msg);
         }
         if prev == last.hash {
-            return self.broken(Kind::Modified, Some(place), format!("the line's seq was changed: it continues seq {} but says {seq}", last.seq));
+            return self.broken(
+                Kind::Modified,
+                Some(place),
+                format!(
+                    "the line's seq was changed: it continues seq {} but says {seq}",
+                    last.seq
+                ),
+            );
         }
         if hash == last.hash {
-            return self.broken(Kind::Inserted, Some(place.clone()), format!("the line is a copy of {}", last.place));
+            return self.broken(
+                Kind::Inserted,
+                Some(place.clone()),
+                format!("the line is a copy of {}", last.place),
+            );
         }
         if let Some(bl) = &self.before_last
             && seq == bl.seq + 1
             && prev == bl.hash
         {
-            let msg = format!("{} was inserted: {place} continues the chain from {}", last.place, bl.place);
+            let msg = format!(
+                "{} was inserted: {place} continues the chain from {}",
+                last.place, bl.place
+            );
             return self.broken(Kind::Inserted, Some(last.place), msg);
         }
         if seq > want {
-            self.pending = Some(Pending { want, got: seq, prev: last.place, place, looked: 0 });
+            self.pending = Some(Pending {
+                want,
+                got: seq,
+                prev: last.place,
+                place,
+                looked: 0,
+            });
             return true;
         }
-        let msg = format!("{place} has seq {seq}, which does not follow seq {} at {}: a line was inserted or lines were reordered", last.seq, last.place);
+        let msg = format!(
+            "{place} has seq {seq}, which does not follow seq {} at {}: a line was inserted or lines were reordered",
+            last.seq, last.place
+        );
         self.broken(Kind::Reordered, Some(place), msg)
     }
 
     fn settle_pending(&mut self) -> bool {
-        let Some(p) = self.pending.take() else { return !self.done };
+        let Some(p) = self.pending.take() else {
+            return !self.done;
+        };
         let msg = if p.got == p.want + 1 {
-            format!("seq {} is missing between {} and {}: a line was deleted", p.want, p.prev, p.place)
+            format!(
+                "seq {} is missing between {} and {}: a line was deleted",
+                p.want, p.prev, p.place
+            )
         } else {
-            format!("seq {}..{} are missing between {} and {}: lines were deleted", p.want, p.got - 1, p.prev, p.place)
+            format!(
+                "seq {}..{} are missing between {} and {}: lines were deleted",
+                p.want,
+                p.got - 1,
+                p.prev,
+                p.place
+            )
         };
         self.broken(Kind::Deleted, Some(p.place), msg)
     }
 
     fn broken(&mut self, kind: Kind, place: Option<Place>, message: String) -> bool {
         if self.report.broken.is_none() {
-            self.report.broken = Some(Finding { kind, place, message });
+            self.report.broken = Some(Finding {
+                kind,
+                place,
+                message,
+            });
         }
         self.pending = None;
         self.done = true;
@@ -386,7 +475,10 @@ impl Verifier {
                     );
                     self.broken(Kind::TailCut, place, msg);
                 } else {
-                    let msg = format!("the latest signed checkpoint (seq {}, {}) is not in the files although they reach seq {end}: the chain was rewritten", t.seq, t.time);
+                    let msg = format!(
+                        "the latest signed checkpoint (seq {}, {}) is not in the files although they reach seq {end}: the chain was rewritten",
+                        t.seq, t.time
+                    );
                     self.broken(Kind::Modified, place, msg);
                 }
             }
@@ -399,8 +491,17 @@ impl Verifier {
                     message: "no public key given: the order of the lines was checked, no signature was (anyone able to rewrite the files could rebuild the chain)".into(),
                 });
             } else if self.report.unsigned_tail > 0 {
-                let after = self.report.signed_through.as_ref().map(|p| format!("after {p}")).unwrap_or_else(|| "in all".into());
-                let judged = if self.trusted.is_some() { "" } else { "; without -checkpoint or -address a cut at the tail cannot be judged" };
+                let after = self
+                    .report
+                    .signed_through
+                    .as_ref()
+                    .map(|p| format!("after {p}"))
+                    .unwrap_or_else(|| "in all".into());
+                let judged = if self.trusted.is_some() {
+                    ""
+                } else {
+                    "; without -checkpoint or -address a cut at the tail cannot be judged"
+                };
                 self.report.warnings.push(Finding {
                     kind: Kind::UnsignedLines,
                     place: self.report.last.clone(),

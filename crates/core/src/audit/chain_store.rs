@@ -19,7 +19,9 @@ use crate::barrier::Barrier;
 use crate::error::{Error, Result};
 use crate::view::StorageView;
 use coffer_audit::Options;
-use coffer_audit::chain::{ChainOptions, ChainState, Checkpoint, CheckpointStore, ResumePoint, SigningKey};
+use coffer_audit::chain::{
+    ChainOptions, ChainState, Checkpoint, CheckpointStore, ResumePoint, SigningKey,
+};
 use std::sync::Arc;
 
 const PREFIX: &str = "core/audit-chain/";
@@ -28,13 +30,20 @@ const POINT: &str = "point";
 
 fn view(barrier: &Arc<Barrier>, path: &str) -> StorageView {
     let path = path.trim_end_matches('/');
-    StorageView::new(barrier.clone(), format!("{PREFIX}{}/", hex::encode(path.as_bytes())))
+    StorageView::new(
+        barrier.clone(),
+        format!("{PREFIX}{}/", hex::encode(path.as_bytes())),
+    )
 }
 
 /// The chain state a device enabled at `path` with `options` starts from,
 /// or `None` when its option `chain` is false (plain Vault lines). Creates
 /// the key on first use. A bad chain option is a 400.
-pub(crate) async fn device_chain(barrier: &Arc<Barrier>, path: &str, options: &Options) -> Result<Option<ChainState>> {
+pub(crate) async fn device_chain(
+    barrier: &Arc<Barrier>,
+    path: &str,
+    options: &Options,
+) -> Result<Option<ChainState>> {
     let opts = ChainOptions::from_options(options).map_err(Error::invalid)?;
     if !opts.enabled {
         return Ok(None);
@@ -48,8 +57,16 @@ pub(crate) async fn device_chain(barrier: &Arc<Barrier>, path: &str, options: &O
             key
         }
     };
-    let resume = v.get_json::<ResumePoint>(POINT).await?.unwrap_or_else(ResumePoint::genesis);
-    Ok(Some(ChainState { key, resume, store: Arc::new(BarrierStore { view: v }), options: opts }))
+    let resume = v
+        .get_json::<ResumePoint>(POINT)
+        .await?
+        .unwrap_or_else(ResumePoint::genesis);
+    Ok(Some(ChainState {
+        key,
+        resume,
+        store: Arc::new(BarrierStore { view: v }),
+        options: opts,
+    }))
 }
 
 /// Saves a device's [`ResumePoint`] under the barrier.
@@ -60,7 +77,10 @@ struct BarrierStore {
 #[async_trait::async_trait]
 impl CheckpointStore for BarrierStore {
     async fn save(&self, point: &ResumePoint) -> std::result::Result<(), String> {
-        self.view.put_json(POINT, point).await.map_err(|e| e.to_string())
+        self.view
+            .put_json(POINT, point)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -75,10 +95,19 @@ pub(crate) struct Published {
 /// ever had one.
 pub(crate) async fn published(barrier: &Arc<Barrier>, path: &str) -> Result<Option<Published>> {
     let v = view(barrier, path);
-    let Some(pkcs8) = v.get(KEY).await? else { return Ok(None) };
+    let Some(pkcs8) = v.get(KEY).await? else {
+        return Ok(None);
+    };
     let key = SigningKey::from_pkcs8(&pkcs8).map_err(Error::internal)?;
-    let checkpoint = v.get_json::<ResumePoint>(POINT).await?.and_then(|p| p.checkpoint);
-    Ok(Some(Published { public_key: key.public_key().to_vec(), key_id: key.key_id().to_string(), checkpoint }))
+    let checkpoint = v
+        .get_json::<ResumePoint>(POINT)
+        .await?
+        .and_then(|p| p.checkpoint);
+    Ok(Some(Published {
+        public_key: key.public_key().to_vec(),
+        key_id: key.key_id().to_string(),
+        checkpoint,
+    }))
 }
 
 #[cfg(test)]
@@ -105,20 +134,30 @@ mod tests {
     async fn barrier() -> Arc<Barrier> {
         let b = Arc::new(Barrier::new(Arc::new(InmemStorage::new())));
         let kek = KeyBytes::random().unwrap();
-        b.initialize(&kek, KeyBytes::random().unwrap(), "t".into()).await.unwrap();
+        b.initialize(&kek, KeyBytes::random().unwrap(), "t".into())
+            .await
+            .unwrap();
         b.unseal(&kek).await.unwrap();
         b
     }
 
     fn opts(pairs: &[(&str, &str)]) -> Options {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     async fn run(b: &Arc<Barrier>, sink: &Arc<Lines>, path: &str, n: usize) {
-        let state = device_chain(b, path, &opts(&[("checkpoint_entries", "3")])).await.unwrap().unwrap();
+        let state = device_chain(b, path, &opts(&[("checkpoint_entries", "3")]))
+            .await
+            .unwrap()
+            .unwrap();
         let d = Device::with_chain(sink.clone(), state);
         for i in 0..n {
-            d.write(format!(r#"{{"type":"request","n":{i}}}"#).as_bytes()).await.unwrap();
+            d.write(format!(r#"{{"type":"request","n":{i}}}"#).as_bytes())
+                .await
+                .unwrap();
         }
         d.close().await;
     }
@@ -149,12 +188,27 @@ mod tests {
 
         // Another path has its own key; the key is stored under the barrier, encrypted.
         run(&b, &Arc::new(Lines::default()), "other", 1).await;
-        assert_ne!(published(&b, "other").await.unwrap().unwrap().key_id, p.key_id);
-        let raw = b.physical().get(&format!("{PREFIX}{}/key", hex::encode("file"))).await.unwrap().unwrap();
-        assert!(!raw.windows(p.public_key.len()).any(|w| w == p.public_key.as_slice()));
+        assert_ne!(
+            published(&b, "other").await.unwrap().unwrap().key_id,
+            p.key_id
+        );
+        let raw = b
+            .physical()
+            .get(&format!("{PREFIX}{}/key", hex::encode("file")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            !raw.windows(p.public_key.len())
+                .any(|w| w == p.public_key.as_slice())
+        );
 
         // The tail cut against the published checkpoint.
-        let end = text[..text.len() - 1].iter().rposition(|&c| c == b'\n').unwrap() + 1;
+        let end = text[..text.len() - 1]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .unwrap()
+            + 1;
         let cut = &text[..end];
         let mut v = Verifier::new(vec![p.public_key], Some(cp));
         v.read("log", cut).unwrap();
@@ -164,10 +218,24 @@ mod tests {
     #[tokio::test]
     async fn chain_false_and_bad_options() {
         let b = barrier().await;
-        assert!(device_chain(&b, "plain", &opts(&[("chain", "false")])).await.unwrap().is_none());
-        assert!(published(&b, "plain").await.unwrap().is_none(), "no key for a plain device");
-        let e = device_chain(&b, "x", &opts(&[("checkpoint_entries", "0")])).await.err().unwrap();
+        assert!(
+            device_chain(&b, "plain", &opts(&[("chain", "false")]))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            published(&b, "plain").await.unwrap().is_none(),
+            "no key for a plain device"
+        );
+        let e = device_chain(&b, "x", &opts(&[("checkpoint_entries", "0")]))
+            .await
+            .err()
+            .unwrap();
         assert!(matches!(e, Error::InvalidRequest(_)));
-        assert!(published(&b, "x").await.unwrap().is_none(), "a refused enable stores nothing");
+        assert!(
+            published(&b, "x").await.unwrap().is_none(),
+            "a refused enable stores nothing"
+        );
     }
 }

@@ -36,11 +36,15 @@ pub(super) fn rows() -> Vec<Path<Sys>> {
 pub(super) async fn serve(h: H, cx: &Ctx, route: &Route<'_>) -> Result<Option<Response>> {
     match h {
         H::Read => {
-            let Some(p) = chain_store::published(cx.core.barrier(), route.param("path")).await? else {
+            let Some(p) = chain_store::published(cx.core.barrier(), route.param("path")).await?
+            else {
                 return Err(Error::NotFound);
             };
             let mut d = Data::new();
-            d.insert("public_key".into(), json!(base64::engine::general_purpose::STANDARD.encode(&p.public_key)));
+            d.insert(
+                "public_key".into(),
+                json!(base64::engine::general_purpose::STANDARD.encode(&p.public_key)),
+            );
             d.insert("key_id".into(), json!(p.key_id));
             d.insert("checkpoint".into(), match p.checkpoint {
                 Some(c) => json!({"seq": c.seq, "head": c.head.to_string(), "time": c.time, "key_id": c.key_id, "signature": c.signature}),
