@@ -76,7 +76,7 @@ pub fn run(args: &[String]) -> Result<i32> {
     if let Some(path) = f.get("checkpoint") {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
         let v: Value = serde_json::from_str(&text).with_context(|| format!("{path}: not JSON"))?;
-        let (k, cp) = published(&v).with_context(|| format!("{path}"))?;
+        let (k, cp) = published(&v).with_context(|| path.to_string())?;
         trusted = cp;
         if keys.is_empty()
             && let Some(k) = k
