@@ -3,6 +3,7 @@
 //! dispatches and turns errors into Vault's exit codes (0 ok, 1 local or
 //! usage error, 2 error from the server).
 
+mod audit_verify;
 mod client;
 mod common;
 mod completion;
@@ -75,8 +76,17 @@ fn command(name: &str) -> Option<Run> {
         "operator" => operator::run,
         "path-help" => completion::path_help,
         "completion" => completion::completion,
+        "audit" => audit,
         _ => return None,
     })
+}
+
+/// `coffer audit`: until the device commands (audit.rs) land, only `verify`.
+fn audit(args: &[String]) -> anyhow::Result<i32> {
+    match args.first().map(String::as_str) {
+        Some("verify") => audit_verify::run(&args[1..]),
+        other => common::group_fallback(other, "Usage: coffer audit verify [options] FILES...\n", "audit"),
+    }
 }
 
 fn main() {

@@ -19,6 +19,7 @@
 //! handler to its resource; the handlers reach the core (mounts, policies,
 //! tokens, barrier) through a weak handle and the active state's methods.
 
+mod audit_checkpoint;
 mod auth;
 mod capabilities;
 mod internal;
@@ -57,6 +58,7 @@ enum H {
     Leases(leases::H),
     Mfa(mfa::H),
     Metrics(metrics::H),
+    AuditCheckpoint(audit_checkpoint::H),
 }
 
 static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
@@ -74,6 +76,7 @@ static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
         leases::rows(),
         mfa::rows(),
         metrics::rows(),
+        audit_checkpoint::rows(),
     ];
     Paths::new(rows.into_iter().flatten().collect())
 });
@@ -109,7 +112,7 @@ impl Backend for SysBackend {
     fn special_paths(&self) -> SpecialPaths {
         SpecialPaths {
             unauthenticated: vec!["wrapping/lookup", "mfa/validate", "internal/ui/mounts", "internal/ui/mounts/*", "internal/specs/openapi"],
-            root: vec!["auth/*", "remount", "audit", "audit/*", "raw", "raw/*", "rotate", "rotate/keyring", "rotate/root", "seal", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases"],
+            root: vec!["auth/*", "remount", "audit", "audit/*", "audit-checkpoint/*", "raw", "raw/*", "rotate", "rotate/keyring", "rotate/root", "seal", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases"],
         }
     }
 
@@ -128,6 +131,7 @@ impl Backend for SysBackend {
             H::Leases(h) => leases::serve(h, &cx, route, req).await,
             H::Mfa(h) => mfa::serve(h, &cx, req).await,
             H::Metrics(h) => metrics::serve(h, &cx, req).await,
+            H::AuditCheckpoint(h) => audit_checkpoint::serve(h, &cx, route).await,
         }
     }
 }
