@@ -3,6 +3,7 @@
 //! dispatches and turns errors into Vault's exit codes (0 ok, 1 local or
 //! usage error, 2 error from the server).
 
+mod audit_report;
 mod client;
 mod common;
 mod completion;
@@ -38,6 +39,7 @@ Common commands:
     unwrap      Unwrap a wrapped secret
 
 Other commands:
+    audit                Audit log review (report)
     auth                 Interact with auth methods
     completion           Print a shell completion script (bash, zsh, fish)
     kv                   Interact with Coffer's Key-Value storage
@@ -75,8 +77,21 @@ fn command(name: &str) -> Option<Run> {
         "operator" => operator::run,
         "path-help" => completion::path_help,
         "completion" => completion::completion,
+        "audit" => audit,
         _ => return None,
     })
+}
+
+/// `coffer audit <sub>`: only `report` on this branch (the audit-device
+/// commands dispatch here too once they land).
+fn audit(argv: &[String]) -> anyhow::Result<i32> {
+    match argv.first().map(String::as_str) {
+        Some("report") => audit_report::run(&argv[1..]),
+        _ => {
+            eprintln!("Usage: coffer audit report [options] FILES...");
+            Ok(1)
+        }
+    }
 }
 
 fn main() {

@@ -16,6 +16,9 @@ use coffer_hcl::{Entry, Node, Value};
 use crate::duration;
 use crate::error::ConfigError;
 
+mod alert;
+pub use alert::{AlertConfig, AlertWebhookConfig};
+
 /// Vault's default for both `default_lease_ttl` and `max_lease_ttl`: 32 days.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(768 * 3600);
 /// A listener's `address` when none is given.
@@ -69,6 +72,8 @@ pub struct ServerConfig {
     pub ui: bool,
     pub pid_file: Option<PathBuf>,
     pub disable_cache: bool,
+    /// `alert "<name>" { ... }` blocks (docs/alerts.md), in file order.
+    pub alerts: Vec<AlertConfig>,
 }
 
 /// `storage "<kind>" { ... }`.
@@ -433,6 +438,7 @@ impl<'a> Decoder<'a> {
         let mut storages: Vec<StorageConfig> = Vec::new();
         let mut listeners: Vec<ListenerConfig> = Vec::new();
         let mut seals: Vec<SealConfig> = Vec::new();
+        let mut alerts: Vec<AlertConfig> = Vec::new();
         let mut blocks = Vec::new();
         let mut seen = HashMap::new();
         let mut api_addr = None;
@@ -469,6 +475,21 @@ impl<'a> Decoder<'a> {
                     self.blocks(e, "shamir", &mut blocks)?;
                     for b in &blocks {
                         seals.push(self.seal(b)?);
+                    }
+                }
+                "alert" => {
+                    blocks.clear();
+                    self.blocks(e, "denied-burst", &mut blocks)?;
+                    for b in &blocks {
+                        let a = self.alert(b)?;
+                        if let Some(first) = alerts.iter().find(|x| x.name == a.name) {
+                            return Err(self.invalid(
+                                a.line,
+                                "alert",
+                                format!("alert {:?}: set more than once (first at line {})", a.name, first.line),
+                            ));
+                        }
+                        alerts.push(a);
                     }
                 }
                 "ha_storage" | "ha_backend" => {
@@ -608,6 +629,7 @@ impl<'a> Decoder<'a> {
             ui,
             pid_file,
             disable_cache,
+            alerts,
         })
     }
 

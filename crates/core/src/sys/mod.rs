@@ -19,6 +19,7 @@
 //! handler to its resource; the handlers reach the core (mounts, policies,
 //! tokens, barrier) through a weak handle and the active state's methods.
 
+mod alerts;
 mod auth;
 mod capabilities;
 mod internal;
@@ -55,6 +56,7 @@ enum H {
     Wrapping(wrapping::H),
     Leases(leases::H),
     Mfa(mfa::H),
+    Alerts(alerts::H),
 }
 
 static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
@@ -71,6 +73,7 @@ static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
         wrapping::rows(),
         leases::rows(),
         mfa::rows(),
+        alerts::rows(),
     ];
     Paths::new(rows.into_iter().flatten().collect())
 });
@@ -106,7 +109,7 @@ impl Backend for SysBackend {
     fn special_paths(&self) -> SpecialPaths {
         SpecialPaths {
             unauthenticated: vec!["wrapping/lookup", "mfa/validate", "internal/ui/mounts", "internal/ui/mounts/*", "internal/specs/openapi"],
-            root: vec!["auth/*", "remount", "audit", "audit/*", "raw", "raw/*", "rotate", "rotate/keyring", "rotate/root", "seal", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases"],
+            root: vec!["auth/*", "remount", "audit", "audit/*", "raw", "raw/*", "rotate", "rotate/keyring", "rotate/root", "seal", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases", "audit-alerts/*"],
         }
     }
 
@@ -124,6 +127,7 @@ impl Backend for SysBackend {
             H::Wrapping(h) => wrapping::serve(h, &cx, req).await,
             H::Leases(h) => leases::serve(h, &cx, route, req).await,
             H::Mfa(h) => mfa::serve(h, &cx, req).await,
+            H::Alerts(h) => alerts::serve(h, &cx, route, req).await,
         }
     }
 }
