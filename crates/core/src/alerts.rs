@@ -226,5 +226,13 @@ mod tests {
         // The seal-exempt endpoints pass the hooks too (sys/unseal, sys/seal-status).
         core.handle(incoming(Operation::Read, "sys/seal-status", None)).await.unwrap();
         assert_eq!(cap.1.lock().last().unwrap().path, "sys/seal-status");
+        // sys/seal (a sudo row) and sys/unseal (seal-exempt) reach stage 9 too.
+        core.handle(incoming(Operation::Update, "sys/seal", Some(&root))).await.unwrap();
+        let seal = cap.1.lock().last().unwrap().clone();
+        assert!(seal.path == "sys/seal" && seal.status < 400 && seal.root);
+        assert!(core.is_sealed());
+        assert!(core.handle(incoming(Operation::Update, "sys/unseal", None)).await.is_err());
+        let unseal = cap.1.lock().last().unwrap().clone();
+        assert!(unseal.path == "sys/unseal" && unseal.status == 400);
     }
 }

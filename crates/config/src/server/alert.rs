@@ -204,7 +204,7 @@ mod tests {
             parse_str(&src, "c.hcl", false).unwrap_err().to_string()
         };
         let e = bad("  kind = \"denied\"\n  tresh = 1\n  webhook {\n url = \"http://x/\"\n }");
-        assert!(e.contains("c.hcl:6") && e.contains("tresh"), "{e}");
+        assert!(e.contains("c.hcl:7") && e.contains("tresh"), "{e}");
         let e = bad("  kind = \"denied\"");
         assert!(e.contains("webhook"), "{e}");
         let e = bad("  kind = \"denied\"\n  window = \"soon\"\n  webhook {\n url = \"http://x/\"\n }");
