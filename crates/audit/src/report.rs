@@ -3,7 +3,10 @@
 //! `chain` member are allowed; `type: "checkpoint"` lines are skipped) and
 //! sums up, from the response entries: denials by accessor and path, logins
 //! (success and failure by mount and display name), root-token use, and
-//! policy and mount changes. Renders as a table or as JSON.
+//! policy and mount changes. Renders as a table or as JSON. [`store`] reads
+//! an object-store device's segments instead of files.
+
+pub mod store;
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

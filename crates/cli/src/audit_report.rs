@@ -16,8 +16,10 @@ Options:
   -since=<time>     Only entries at or after this time: RFC 3339
                     (2026-12-07T00:00:00Z) or a duration back from now (24h).
   -format=<fmt>     table (default) or json.
-  -store=<url>      Read a bucket's segments instead of files (s3://bucket/prefix;
-                    not available in this build yet).
+  -store=<url>      Read the objects under s3://bucket/prefix instead of files
+                    (an object-store device's segments, in counter order). The
+                    store is set as for the AWS CLI: AWS_ACCESS_KEY_ID,
+                    AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL.
 ";
 
 pub fn run(args: &[String]) -> Result<i32> {
@@ -34,14 +36,25 @@ pub fn run(args: &[String]) -> Result<i32> {
     if !matches!(format, "table" | "json") {
         bail!("-format: expected table or json, found {format:?}");
     }
-    if f.get("store").is_some() {
-        bail!("-store is not available in this build yet: download the segments and pass them as files");
+    let mut report = coffer_audit::report::Report::new(since);
+    if let Some(url) = f.get("store") {
+        if !f.args.is_empty() {
+            bail!("give either -store or files, not both");
+        }
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        rt.block_on(coffer_audit::report::store::read_objects(url, |bytes| {
+            for line in bytes.split(|b| *b == b'\n') {
+                report.add_line(&String::from_utf8_lossy(line));
+            }
+        }))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        print_report(&report, format)?;
+        return Ok(0);
     }
     if f.args.is_empty() {
         eprint!("{HELP}");
         bail!("no audit log files given");
     }
-    let mut report = coffer_audit::report::Report::new(since);
     for path in &f.args {
         let reader: Box<dyn BufRead> = if path == "-" {
             Box::new(std::io::stdin().lock())
@@ -53,11 +66,16 @@ pub fn run(args: &[String]) -> Result<i32> {
             report.add_line(&String::from_utf8_lossy(&line));
         }
     }
+    print_report(&report, format)?;
+    Ok(0)
+}
+
+fn print_report(report: &coffer_audit::report::Report, format: &str) -> Result<()> {
     match format {
         "json" => println!("{}", serde_json::to_string_pretty(&report.to_json())?),
         _ => print!("{}", report.to_table()),
     }
-    Ok(0)
+    Ok(())
 }
 
 /// RFC 3339, or a duration (`24h`, `90m`, `3600`) back from now.
