@@ -144,7 +144,12 @@ impl Engine {
             active: active.clone(),
         };
         tokio::spawn(task.run(events_rx, control_rx));
-        Arc::new(Engine { events, control, active, config_rules })
+        Arc::new(Engine {
+            events,
+            control,
+            active,
+            config_rules,
+        })
     }
 
     /// Whether any rule is in force (so building an event is worth it).
@@ -195,7 +200,11 @@ struct Task {
 }
 
 impl Task {
-    async fn run(mut self, mut events: mpsc::Receiver<Event>, mut control: mpsc::UnboundedReceiver<Control>) {
+    async fn run(
+        mut self,
+        mut events: mpsc::Receiver<Event>,
+        mut control: mpsc::UnboundedReceiver<Control>,
+    ) {
         self.apply_rules();
         loop {
             tokio::select! {
@@ -218,10 +227,15 @@ impl Task {
     fn apply_rules(&mut self) {
         let all: Vec<Arc<Rule>> = self.config.iter().chain(self.api.iter()).cloned().collect();
         self.active.store(!all.is_empty(), Ordering::Relaxed);
-        self.destinations.retain(|name, (old, _)| all.iter().any(|r| &r.name == name && r == old));
+        self.destinations
+            .retain(|name, (old, _)| all.iter().any(|r| &r.name == name && r == old));
         for r in &all {
             if !self.destinations.contains_key(&r.name) {
-                let dests = r.webhooks.iter().map(|w| deliver::Destination::spawn(self.client.clone(), &r.name, w)).collect();
+                let dests = r
+                    .webhooks
+                    .iter()
+                    .map(|w| deliver::Destination::spawn(self.client.clone(), &r.name, w))
+                    .collect();
                 self.destinations.insert(r.name.clone(), (r.clone(), dests));
             }
         }

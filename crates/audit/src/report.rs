@@ -69,13 +69,18 @@ fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
 
 fn has_root(v: &Value) -> bool {
     ["policies", "token_policies"].iter().any(|k| {
-        v.get(*k).and_then(Value::as_array).is_some_and(|a| a.iter().any(|p| p.as_str() == Some("root")))
+        v.get(*k)
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|p| p.as_str() == Some("root")))
     })
 }
 
 impl Report {
     pub fn new(since: Option<OffsetDateTime>) -> Report {
-        Report { since, ..Default::default() }
+        Report {
+            since,
+            ..Default::default()
+        }
     }
 
     /// Read one line of an audit log.
@@ -120,7 +125,10 @@ impl Report {
         let accessor = s(auth, &["accessor"]).to_string();
         let display = s(auth, &["display_name"]).to_string();
         if error.contains("permission denied") {
-            *self.denials.entry((accessor.clone(), display.clone(), path.clone())).or_default() += 1;
+            *self
+                .denials
+                .entry((accessor.clone(), display.clone(), path.clone()))
+                .or_default() += 1;
         }
         if let Some(mount) = login_mount(&path, &op, s(req, &["mount_point"])) {
             let entry = if error.is_empty() {
@@ -136,7 +144,10 @@ impl Report {
             *entry += 1;
         }
         if has_root(auth) {
-            let r = self.root.entry((accessor.clone(), display.clone())).or_default();
+            let r = self
+                .root
+                .entry((accessor.clone(), display.clone()))
+                .or_default();
             r.count += 1;
             if r.paths.len() < SAMPLES && !r.paths.contains(&path) {
                 r.paths.push(path.clone());
@@ -145,7 +156,14 @@ impl Report {
         let write = matches!(op.as_str(), "create" | "update" | "delete" | "patch");
         if write && error.is_empty() {
             let policy = path.starts_with("sys/policy/") || path.starts_with("sys/policies/");
-            let mount = ["sys/mounts/", "sys/auth/", "sys/audit/", "sys/audit-alerts/"].iter().any(|p| path.starts_with(p))
+            let mount = [
+                "sys/mounts/",
+                "sys/auth/",
+                "sys/audit/",
+                "sys/audit-alerts/",
+            ]
+            .iter()
+            .any(|p| path.starts_with(p))
                 || path == "sys/remount";
             if policy || mount {
                 let c = Change {
@@ -156,7 +174,11 @@ impl Report {
                     accessor,
                     remote_address: s(req, &["remote_address"]).to_string(),
                 };
-                let list = if policy { &mut self.policy_changes } else { &mut self.mount_changes };
+                let list = if policy {
+                    &mut self.policy_changes
+                } else {
+                    &mut self.mount_changes
+                };
                 if list.len() < MAX_CHANGES {
                     list.push(c);
                 } else {
@@ -208,26 +230,57 @@ impl Report {
             &mut out,
             "Denied requests by accessor and path",
             &["COUNT", "ACCESSOR", "DISPLAY NAME", "PATH"],
-            denials.iter().map(|((a, d, p), n)| vec![n.to_string(), short(a), dash(d), p.clone()]).collect(),
+            denials
+                .iter()
+                .map(|((a, d, p), n)| vec![n.to_string(), short(a), dash(d), p.clone()])
+                .collect(),
         );
         section(
             &mut out,
             "Logins",
             &["MOUNT", "DISPLAY NAME", "SUCCESS", "FAILURE"],
-            self.logins.iter().map(|((m, d), (ok, bad))| vec![m.clone(), dash(d), ok.to_string(), bad.to_string()]).collect(),
+            self.logins
+                .iter()
+                .map(|((m, d), (ok, bad))| {
+                    vec![m.clone(), dash(d), ok.to_string(), bad.to_string()]
+                })
+                .collect(),
         );
         section(
             &mut out,
             "Root token use",
             &["COUNT", "ACCESSOR", "DISPLAY NAME", "PATHS"],
-            self.root.iter().map(|((a, d), r)| vec![r.count.to_string(), short(a), dash(d), r.paths.join(", ")]).collect(),
+            self.root
+                .iter()
+                .map(|((a, d), r)| vec![r.count.to_string(), short(a), dash(d), r.paths.join(", ")])
+                .collect(),
         );
         let rows = |list: &[Change]| -> Vec<Vec<String>> {
-            list.iter().map(|c| vec![c.time.clone(), c.operation.clone(), c.path.clone(), dash(&c.display_name), dash(&c.remote_address)]).collect()
+            list.iter()
+                .map(|c| {
+                    vec![
+                        c.time.clone(),
+                        c.operation.clone(),
+                        c.path.clone(),
+                        dash(&c.display_name),
+                        dash(&c.remote_address),
+                    ]
+                })
+                .collect()
         };
         let cols = ["TIME", "OPERATION", "PATH", "BY", "FROM"];
-        section(&mut out, "Policy changes", &cols, rows(&self.policy_changes));
-        section(&mut out, "Mount, auth method and audit device changes", &cols, rows(&self.mount_changes));
+        section(
+            &mut out,
+            "Policy changes",
+            &cols,
+            rows(&self.policy_changes),
+        );
+        section(
+            &mut out,
+            "Mount, auth method and audit device changes",
+            &cols,
+            rows(&self.mount_changes),
+        );
         out
     }
 }
@@ -242,11 +295,19 @@ fn login_mount(path: &str, op: &str, mount_point: &str) -> Option<String> {
     if mount == "token" || !(tail == "login" || tail.starts_with("login/")) {
         return None;
     }
-    Some(if mount_point.is_empty() { format!("auth/{mount}/") } else { mount_point.to_string() })
+    Some(if mount_point.is_empty() {
+        format!("auth/{mount}/")
+    } else {
+        mount_point.to_string()
+    })
 }
 
 fn dash(s: &str) -> String {
-    if s.is_empty() { "-".into() } else { s.to_string() }
+    if s.is_empty() {
+        "-".into()
+    } else {
+        s.to_string()
+    }
 }
 
 /// Accessors are long HMACs: the table shows enough to tell them apart.
@@ -255,7 +316,11 @@ fn short(a: &str) -> String {
         return "-".into();
     }
     let n: String = a.chars().take(28).collect();
-    if n.len() < a.len() { format!("{n}…") } else { n }
+    if n.len() < a.len() {
+        format!("{n}…")
+    } else {
+        n
+    }
 }
 
 fn section(out: &mut String, title: &str, cols: &[&str], rows: Vec<Vec<String>>) {
@@ -313,12 +378,18 @@ mod tests {
         assert_eq!(v["denials"][0]["count"], 2);
         assert_eq!(v["denials"][0]["path"], "secret/data/x");
         assert_eq!(v["logins"].as_array().unwrap().len(), 2);
-        assert_eq!(v["logins"][0], json!({"mount":"auth/userpass/","display_name":"bob","success":0,"failure":1}));
+        assert_eq!(
+            v["logins"][0],
+            json!({"mount":"auth/userpass/","display_name":"bob","success":0,"failure":1})
+        );
         assert_eq!(v["logins"][1]["display_name"], "userpass-alice");
         assert_eq!(v["root_token_use"][0]["count"], 1);
         assert_eq!(v["policy_changes"][0]["path"], "sys/policies/acl/p");
         let t = r.to_table();
-        assert!(t.contains("Denied requests by accessor and path") && t.contains("secret/data/x"), "{t}");
+        assert!(
+            t.contains("Denied requests by accessor and path") && t.contains("secret/data/x"),
+            "{t}"
+        );
     }
 
     #[test]

@@ -23,7 +23,10 @@ Options:
 ";
 
 pub fn run(args: &[String]) -> Result<i32> {
-    if args.iter().any(|a| a == "-h" || a == "-help" || a == "--help") {
+    if args
+        .iter()
+        .any(|a| a == "-h" || a == "-help" || a == "--help")
+    {
         print!("{HELP}");
         return Ok(0);
     }
@@ -41,7 +44,9 @@ pub fn run(args: &[String]) -> Result<i32> {
         if !f.args.is_empty() {
             bail!("give either -store or files, not both");
         }
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         rt.block_on(coffer_audit::report::store::read_objects(url, |bytes| {
             for line in bytes.split(|b| *b == b'\n') {
                 report.add_line(&String::from_utf8_lossy(line));
@@ -59,7 +64,9 @@ pub fn run(args: &[String]) -> Result<i32> {
         let reader: Box<dyn BufRead> = if path == "-" {
             Box::new(std::io::stdin().lock())
         } else {
-            Box::new(std::io::BufReader::new(std::fs::File::open(path).with_context(|| format!("open {path}"))?))
+            Box::new(std::io::BufReader::new(
+                std::fs::File::open(path).with_context(|| format!("open {path}"))?,
+            ))
         };
         for line in reader.split(b'\n') {
             let line = line.with_context(|| format!("read {path}"))?;
@@ -83,8 +90,9 @@ fn parse_since(s: &str) -> Result<OffsetDateTime> {
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
         return Ok(t);
     }
-    let d = coffer_config::duration::parse(s)
-        .map_err(|_| anyhow::anyhow!("-since: expected an RFC 3339 time or a duration such as 24h, found {s:?}"))?;
+    let d = coffer_config::duration::parse(s).map_err(|_| {
+        anyhow::anyhow!("-since: expected an RFC 3339 time or a duration such as 24h, found {s:?}")
+    })?;
     Ok(OffsetDateTime::now_utc() - d)
 }
 
@@ -94,7 +102,12 @@ mod tests {
 
     #[test]
     fn since_takes_times_and_durations() {
-        assert_eq!(parse_since("2026-12-07T00:00:00Z").unwrap().unix_timestamp(), 1_796_601_600);
+        assert_eq!(
+            parse_since("2026-12-07T00:00:00Z")
+                .unwrap()
+                .unix_timestamp(),
+            1_796_601_600
+        );
         let back = OffsetDateTime::now_utc() - parse_since("24h").unwrap();
         assert!((back.whole_seconds() - 86_400).abs() < 5);
         assert!(parse_since("yesterday").is_err());

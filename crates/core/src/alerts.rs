@@ -49,7 +49,8 @@ impl Alerts {
             Ok(r) => (r.status.unwrap_or(200), None, false),
             Err(e) => {
                 let status = status_of(e);
-                let denied = matches!(e, Error::PermissionDenied | Error::InvalidToken) || status == 403;
+                let denied =
+                    matches!(e, Error::PermissionDenied | Error::InvalidToken) || status == 403;
                 (status, Some(e.to_string()), denied)
             }
         };
@@ -57,17 +58,25 @@ impl Alerts {
         let operation = ctx.operation();
         let login = ctx.unauthenticated
             && mount.is_some_and(|m| m.is_auth)
-            && matches!(operation, crate::logical::Operation::Update | crate::logical::Operation::Create);
+            && matches!(
+                operation,
+                crate::logical::Operation::Update | crate::logical::Operation::Create
+            );
         Event {
             time: SystemTime::now(),
             kind: EventKind::Response,
-            namespace: ctx.namespace().map(|n| n.path().to_string()).unwrap_or_default(),
+            namespace: ctx
+                .namespace()
+                .map(|n| n.path().to_string())
+                .unwrap_or_default(),
             path: ctx.path().to_string(),
             mount_point: mount.map(|m| m.prefix.clone()).unwrap_or_default(),
             mount_type: mount.map(|m| m.entry.kind.clone()).unwrap_or_default(),
             operation: operation.as_str(),
             remote_address: ctx.remote_addr().map(|a| a.ip()),
-            accessor: caller.map(|c| self.accessor_hmac(&c.accessor)).unwrap_or_default(),
+            accessor: caller
+                .map(|c| self.accessor_hmac(&c.accessor))
+                .unwrap_or_default(),
             display_name: caller.map(|c| c.display_name.clone()).unwrap_or_default(),
             root: caller.is_some_and(|c| c.policies.iter().any(|p| p == "root")),
             login,
@@ -119,7 +128,10 @@ impl Core {
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let key = aws_lc_rs::hmac::Key::generate(aws_lc_rs::hmac::HMAC_SHA256, &rng)
             .map_err(|_| Error::internal("cannot make the alert HMAC key"))?;
-        let alerts = Arc::new(Alerts { engine: Engine::start(config_rules), key });
+        let alerts = Arc::new(Alerts {
+            engine: Engine::start(config_rules),
+            key,
+        });
         if self.alerts.set(alerts.clone()).is_err() {
             return Err(Error::internal("alerts are already enabled"));
         }
@@ -145,7 +157,9 @@ impl Core {
             match view.get_json::<Rule>(&name).await {
                 Ok(Some(r)) => out.push(r),
                 Ok(None) => {}
-                Err(_) => tracing::error!(rule = %name, "stored alert rule cannot be read; skipped"),
+                Err(_) => {
+                    tracing::error!(rule = %name, "stored alert rule cannot be read; skipped")
+                }
             }
         }
         Ok(out)
@@ -154,7 +168,9 @@ impl Core {
     /// Put the stored rules in force (at unseal, and after each API change).
     /// Failing to read them never stops an unseal: it is logged.
     pub(crate) async fn load_alert_rules(&self) {
-        let Some(alerts) = self.alerts.get() else { return };
+        let Some(alerts) = self.alerts.get() else {
+            return;
+        };
         match self.stored_alert_rules().await {
             Ok(rules) => alerts.engine.set_api_rules(rules),
             Err(e) => tracing::error!(error = %e, "cannot load the alert rules"),
@@ -190,7 +206,11 @@ mod tests {
         async fn log_request(&self, _ctx: &RequestContext) -> Result<()> {
             Ok(())
         }
-        async fn log_response(&self, ctx: &RequestContext, outcome: &Result<Response>) -> Result<()> {
+        async fn log_response(
+            &self,
+            ctx: &RequestContext,
+            outcome: &Result<Response>,
+        ) -> Result<()> {
             self.1.lock().push(self.0.event(ctx, outcome));
             Ok(())
         }
@@ -198,11 +218,17 @@ mod tests {
 
     #[tokio::test]
     async fn events_carry_what_rules_need_and_no_accessor() {
-        let core = Core::new(Arc::new(coffer_storage::InmemStorage::new()), CoreConfig::default());
+        let core = Core::new(
+            Arc::new(coffer_storage::InmemStorage::new()),
+            CoreConfig::default(),
+        );
         let rule = Rule::build(RuleInput {
             name: "d".into(),
             kind: "denied".into(),
-            webhooks: vec![WebhookInput { url: "http://127.0.0.1:9/x".into(), ..Default::default() }],
+            webhooks: vec![WebhookInput {
+                url: "http://127.0.0.1:9/x".into(),
+                ..Default::default()
+            }],
             ..Default::default()
         })
         .unwrap();
@@ -212,26 +238,49 @@ mod tests {
         core.add_audit_hook(cap.clone());
         let init = core.initialize(1, 1, Some("root-tok"), true).await.unwrap();
         let root = init.root_token;
-        core.handle(incoming(Operation::Read, "sys/mounts", Some(&root))).await.unwrap();
-        assert!(core.handle(incoming(Operation::Read, "sys/mounts", Some("bogus"))).await.is_err());
+        core.handle(incoming(Operation::Read, "sys/mounts", Some(&root)))
+            .await
+            .unwrap();
+        assert!(
+            core.handle(incoming(Operation::Read, "sys/mounts", Some("bogus")))
+                .await
+                .is_err()
+        );
         let ev = cap.1.lock().clone();
         assert_eq!(ev.len(), 2);
         assert!(ev[0].root && !ev[0].denied && ev[0].status == 200);
         assert_eq!(ev[0].display_name, "root");
         assert_eq!(ev[0].mount_point, "sys/");
         assert_eq!(ev[0].remote_address, Some("127.0.0.7".parse().unwrap()));
-        let accessor = core.active().unwrap().tokens().lookup(&root).await.unwrap().unwrap().accessor.clone();
+        let accessor = core
+            .active()
+            .unwrap()
+            .tokens()
+            .lookup(&root)
+            .await
+            .unwrap()
+            .unwrap()
+            .accessor
+            .clone();
         assert!(ev[0].accessor.starts_with("hmac-sha256:") && !ev[0].accessor.contains(&accessor));
         assert!(ev[1].denied && ev[1].status == 403 && ev[1].accessor.is_empty() && !ev[1].root);
         // The seal-exempt endpoints pass the hooks too (sys/unseal, sys/seal-status).
-        core.handle(incoming(Operation::Read, "sys/seal-status", None)).await.unwrap();
+        core.handle(incoming(Operation::Read, "sys/seal-status", None))
+            .await
+            .unwrap();
         assert_eq!(cap.1.lock().last().unwrap().path, "sys/seal-status");
         // sys/seal (a sudo row) and sys/unseal (seal-exempt) reach stage 9 too.
-        core.handle(incoming(Operation::Update, "sys/seal", Some(&root))).await.unwrap();
+        core.handle(incoming(Operation::Update, "sys/seal", Some(&root)))
+            .await
+            .unwrap();
         let seal = cap.1.lock().last().unwrap().clone();
         assert!(seal.path == "sys/seal" && seal.status < 400 && seal.root);
         assert!(core.is_sealed());
-        assert!(core.handle(incoming(Operation::Update, "sys/unseal", None)).await.is_err());
+        assert!(
+            core.handle(incoming(Operation::Update, "sys/unseal", None))
+                .await
+                .is_err()
+        );
         let unseal = cap.1.lock().last().unwrap().clone();
         assert!(unseal.path == "sys/unseal" && unseal.status == 400);
     }

@@ -53,7 +53,12 @@ impl Destination {
     }
 }
 
-async fn run(client: reqwest::Client, rule: String, hook: Webhook, mut rx: mpsc::Receiver<Arc<Alert>>) {
+async fn run(
+    client: reqwest::Client,
+    rule: String,
+    hook: Webhook,
+    mut rx: mpsc::Receiver<Arc<Alert>>,
+) {
     let spacing = Duration::from_secs(60) / hook.per_minute.max(1);
     let mut next_allowed = Instant::now();
     let shown = hook.redacted_url();

@@ -10,7 +10,8 @@ use std::time::SystemTime;
 
 pub fn rfc3339(t: SystemTime) -> String {
     let odt = time::OffsetDateTime::from(t);
-    odt.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    odt.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// The request body for a webhook of this format.
@@ -24,7 +25,11 @@ pub fn body(alert: &Alert, format: Format) -> Value {
 /// `{"rule", "kind", "key", "count", "threshold", "window", "first_time",
 /// "last_time", "paths", "display_names", "suppressed"}`.
 pub fn generic(a: &Alert) -> Value {
-    let key: serde_json::Map<String, Value> = a.key.iter().map(|(g, v)| (g.as_str().to_string(), json!(v))).collect();
+    let key: serde_json::Map<String, Value> = a
+        .key
+        .iter()
+        .map(|(g, v)| (g.as_str().to_string(), json!(v)))
+        .collect();
     json!({
         "source": "coffer",
         "rule": a.rule,
@@ -43,7 +48,10 @@ pub fn generic(a: &Alert) -> Value {
 
 /// Slack's mrkdwn needs `&`, `<` and `>` escaped; backticks would end a code span.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('`', "'")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('`', "'")
 }
 
 fn window_text(secs: u64) -> String {
@@ -65,7 +73,11 @@ pub fn slack(a: &Alert) -> Value {
         window_text(a.window_secs),
         esc(&a.key_text())
     );
-    let mut detail = format!("*{text}*\nfirst {} · last {}", rfc3339(a.first), rfc3339(a.last));
+    let mut detail = format!(
+        "*{text}*\nfirst {} · last {}",
+        rfc3339(a.first),
+        rfc3339(a.last)
+    );
     if !a.paths.is_empty() {
         let paths: Vec<String> = a.paths.iter().map(|p| format!("`{}`", esc(p))).collect();
         detail.push_str(&format!("\npaths: {}", paths.join(", ")));
@@ -74,7 +86,10 @@ pub fn slack(a: &Alert) -> Value {
         detail.push_str(&format!("\nby: {}", esc(&a.display_names.join(", "))));
     }
     if a.suppressed > 0 {
-        detail.push_str(&format!("\n{} more during the cooldown before this alert", a.suppressed));
+        detail.push_str(&format!(
+            "\n{} more during the cooldown before this alert",
+            a.suppressed
+        ));
     }
     json!({
         "text": text,
@@ -121,7 +136,12 @@ mod tests {
     fn slack_has_text_and_escapes_mrkdwn() {
         let v = slack(&alert());
         let text = v["text"].as_str().unwrap();
-        assert!(text.starts_with("Coffer alert denied-burst: 20 denied requests in 1m (remote_address=10.0.0.1)"), "{text}");
+        assert!(
+            text.starts_with(
+                "Coffer alert denied-burst: 20 denied requests in 1m (remote_address=10.0.0.1)"
+            ),
+            "{text}"
+        );
         let block = v["blocks"][0]["text"]["text"].as_str().unwrap();
         assert!(block.contains("`secret/&lt;x&gt;`"), "{block}");
         assert_eq!(v["blocks"][0]["text"]["type"], "mrkdwn");

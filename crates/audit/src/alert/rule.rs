@@ -104,7 +104,9 @@ impl Kind {
             Kind::Denied => &[GroupBy::RemoteAddress],
             Kind::LoginFailure => &[GroupBy::Path],
             Kind::RootToken => &[GroupBy::Accessor],
-            Kind::PolicyChange | Kind::AuthChange | Kind::AuditChange | Kind::MountChange => &[GroupBy::Path],
+            Kind::PolicyChange | Kind::AuthChange | Kind::AuditChange | Kind::MountChange => {
+                &[GroupBy::Path]
+            }
             Kind::Seal | Kind::Unseal => &[],
         }
     }
@@ -117,9 +119,13 @@ impl Kind {
             Kind::Denied => ev.denied,
             Kind::LoginFailure => ev.login && ev.failed(),
             Kind::RootToken => ev.root,
-            Kind::PolicyChange => (p.starts_with("sys/policy/") || p.starts_with("sys/policies/")) && changed(),
+            Kind::PolicyChange => {
+                (p.starts_with("sys/policy/") || p.starts_with("sys/policies/")) && changed()
+            }
             Kind::AuthChange => p.starts_with("sys/auth/") && changed(),
-            Kind::AuditChange => (p.starts_with("sys/audit/") || p.starts_with("sys/audit-alerts/")) && changed(),
+            Kind::AuditChange => {
+                (p.starts_with("sys/audit/") || p.starts_with("sys/audit-alerts/")) && changed()
+            }
             Kind::MountChange => (p.starts_with("sys/mounts/") || p == "sys/remount") && changed(),
             Kind::Seal => p == "sys/seal" && !ev.failed(),
             Kind::Unseal => p == "sys/unseal",
@@ -291,7 +297,10 @@ pub struct WebhookInput {
 
 impl fmt::Debug for WebhookInput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookInput").field("url", &redact_url(&self.url)).field("format", &self.format).finish_non_exhaustive()
+        f.debug_struct("WebhookInput")
+            .field("url", &redact_url(&self.url))
+            .field("format", &self.format)
+            .finish_non_exhaustive()
     }
 }
 
@@ -300,7 +309,9 @@ pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_NAME
         && !name.starts_with('.')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 impl Rule {
@@ -314,20 +325,35 @@ impl Rule {
             ));
         }
         let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-        let kind = Kind::parse(input.kind.trim())
-            .ok_or_else(|| format!("kind: expected one of {}, found {:?}", names.join(", "), input.kind))?;
+        let kind = Kind::parse(input.kind.trim()).ok_or_else(|| {
+            format!(
+                "kind: expected one of {}, found {:?}",
+                names.join(", "),
+                input.kind
+            )
+        })?;
         let threshold = match input.threshold {
             None => 1,
             Some(n) if n >= 1 && n as u64 <= MAX_THRESHOLD => n as u64,
-            Some(n) => return Err(format!("threshold: must be between 1 and {MAX_THRESHOLD}, found {n}")),
+            Some(n) => {
+                return Err(format!(
+                    "threshold: must be between 1 and {MAX_THRESHOLD}, found {n}"
+                ));
+            }
         };
         let window = input.window.unwrap_or(DEFAULT_WINDOW);
         if window < Duration::from_secs(1) || window > MAX_WINDOW {
-            return Err(format!("window: must be between 1s and {}h", MAX_WINDOW.as_secs() / 3600));
+            return Err(format!(
+                "window: must be between 1s and {}h",
+                MAX_WINDOW.as_secs() / 3600
+            ));
         }
         let cooldown = input.cooldown.unwrap_or(window);
         if cooldown > MAX_WINDOW {
-            return Err(format!("cooldown: must be at most {}h", MAX_WINDOW.as_secs() / 3600));
+            return Err(format!(
+                "cooldown: must be at most {}h",
+                MAX_WINDOW.as_secs() / 3600
+            ));
         }
         let group_by = match input.group_by {
             None => kind.default_group_by().to_vec(),
@@ -339,7 +365,10 @@ impl Rule {
                     }
                     let gb = GroupBy::parse(g).ok_or_else(|| {
                         let names: Vec<&str> = GroupBy::ALL.iter().map(|g| g.as_str()).collect();
-                        format!("group_by: expected none or any of {}, found {g:?}", names.join(", "))
+                        format!(
+                            "group_by: expected none or any of {}, found {g:?}",
+                            names.join(", ")
+                        )
                     })?;
                     if !out.contains(&gb) {
                         out.push(gb);
@@ -354,7 +383,12 @@ impl Rule {
         if input.webhooks.len() > MAX_WEBHOOKS {
             return Err(format!("webhook: at most {MAX_WEBHOOKS} per rule"));
         }
-        let webhooks = input.webhooks.into_iter().enumerate().map(|(i, w)| webhook(i, w)).collect::<Result<_, _>>()?;
+        let webhooks = input
+            .webhooks
+            .into_iter()
+            .enumerate()
+            .map(|(i, w)| webhook(i, w))
+            .collect::<Result<_, _>>()?;
         Ok(Rule {
             name: input.name,
             kind,
@@ -404,32 +438,57 @@ fn webhook(i: usize, w: WebhookInput) -> Result<Webhook, String> {
         return Err(format!("{at}: url is longer than {MAX_URL} bytes"));
     }
     if url.contains(REDACTED) {
-        return Err(format!("{at}: url is a redacted one (as the API shows it); give the whole URL"));
+        return Err(format!(
+            "{at}: url is a redacted one (as the API shows it); give the whole URL"
+        ));
     }
     let parsed = reqwest::Url::parse(&url).map_err(|_| format!("{at}: url is not a valid URL"))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{at}: url must be an http:// or https:// URL with a host"));
+        return Err(format!(
+            "{at}: url must be an http:// or https:// URL with a host"
+        ));
     }
     let format = match w.format.as_deref().map(str::trim) {
         None | Some("json") => Format::Json,
         Some("slack") => Format::Slack,
-        Some(other) => return Err(format!("{at}: format: expected \"slack\" or \"json\", found {other:?}")),
+        Some(other) => {
+            return Err(format!(
+                "{at}: format: expected \"slack\" or \"json\", found {other:?}"
+            ));
+        }
     };
     let timeout = w.timeout.unwrap_or(DEFAULT_TIMEOUT);
     if timeout < Duration::from_secs(1) || timeout > MAX_TIMEOUT {
-        return Err(format!("{at}: timeout: must be between 1s and {}s", MAX_TIMEOUT.as_secs()));
+        return Err(format!(
+            "{at}: timeout: must be between 1s and {}s",
+            MAX_TIMEOUT.as_secs()
+        ));
     }
     let max_attempts = match w.max_attempts {
         None => DEFAULT_ATTEMPTS,
         Some(n) if n >= 1 && n <= MAX_ATTEMPTS as i64 => n as u32,
-        Some(n) => return Err(format!("{at}: max_attempts: must be between 1 and {MAX_ATTEMPTS}, found {n}")),
+        Some(n) => {
+            return Err(format!(
+                "{at}: max_attempts: must be between 1 and {MAX_ATTEMPTS}, found {n}"
+            ));
+        }
     };
     let per_minute = match w.per_minute {
         None => DEFAULT_PER_MINUTE,
         Some(n) if n >= 1 && n <= MAX_PER_MINUTE as i64 => n as u32,
-        Some(n) => return Err(format!("{at}: per_minute: must be between 1 and {MAX_PER_MINUTE}, found {n}")),
+        Some(n) => {
+            return Err(format!(
+                "{at}: per_minute: must be between 1 and {MAX_PER_MINUTE}, found {n}"
+            ));
+        }
     };
-    Ok(Webhook { url, format, timeout_secs: timeout.as_secs(), max_attempts, per_minute })
+    Ok(Webhook {
+        url,
+        format,
+        timeout_secs: timeout.as_secs(),
+        max_attempts,
+        per_minute,
+    })
 }
 
 #[cfg(test)]
@@ -440,7 +499,10 @@ mod tests {
         RuleInput {
             name: "r1".into(),
             kind: kind.into(),
-            webhooks: vec![WebhookInput { url: "https://hooks.example.com/services/T0/B0/SECRET".into(), ..Default::default() }],
+            webhooks: vec![WebhookInput {
+                url: "https://hooks.example.com/services/T0/B0/SECRET".into(),
+                ..Default::default()
+            }],
             ..Default::default()
         }
     }
@@ -460,7 +522,11 @@ mod tests {
         assert!(Rule::build(i.clone()).unwrap_err().starts_with("kind:"));
         i.kind = "denied".into();
         i.threshold = Some(0);
-        assert!(Rule::build(i.clone()).unwrap_err().starts_with("threshold:"));
+        assert!(
+            Rule::build(i.clone())
+                .unwrap_err()
+                .starts_with("threshold:")
+        );
         i.threshold = None;
         i.group_by = Some(vec!["token".into()]);
         assert!(Rule::build(i.clone()).unwrap_err().starts_with("group_by:"));
@@ -480,9 +546,15 @@ mod tests {
     fn urls_never_show_their_secret_part() {
         let r = Rule::build(input("denied")).unwrap();
         let shown = r.to_redacted_json().to_string();
-        assert!(!shown.contains("SECRET") && shown.contains("https://hooks.example.com/"), "{shown}");
+        assert!(
+            !shown.contains("SECRET") && shown.contains("https://hooks.example.com/"),
+            "{shown}"
+        );
         assert!(!format!("{r:?}").contains("SECRET"));
-        assert_eq!(redact_url("http://u:pw@127.0.0.1:8080/x?y=z"), "http://127.0.0.1:8080/…");
+        assert_eq!(
+            redact_url("http://u:pw@127.0.0.1:8080/x?y=z"),
+            "http://127.0.0.1:8080/…"
+        );
         let mut i = input("denied");
         i.webhooks[0].url = "https://hooks.example.com/…".into();
         assert!(Rule::build(i).unwrap_err().contains("redacted"));
@@ -495,7 +567,10 @@ mod tests {
         e.operation = "update";
         assert!(Kind::PolicyChange.matches(&e));
         e.status = 400;
-        assert!(!Kind::PolicyChange.matches(&e), "a failed change is no change");
+        assert!(
+            !Kind::PolicyChange.matches(&e),
+            "a failed change is no change"
+        );
         let mut e = Event::at(t, "sys/policies/acl/p");
         assert!(!Kind::PolicyChange.matches(&e), "a read is no change");
         e.path = "sys/audit-hash/file".into();

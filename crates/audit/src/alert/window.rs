@@ -8,8 +8,8 @@
 //! Time is the events' own (`Event::time`), so the evaluator is a plain
 //! function of its input and the tests need no clock.
 
-use super::rule::{GroupBy, Kind, Rule};
 use super::Event;
+use super::rule::{GroupBy, Kind, Rule};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -53,7 +53,11 @@ impl Alert {
         if self.key.is_empty() {
             return "all".into();
         }
-        self.key.iter().map(|(g, v)| format!("{}={}", g.as_str(), if v.is_empty() { "-" } else { v })).collect::<Vec<_>>().join(" ")
+        self.key
+            .iter()
+            .map(|(g, v)| format!("{}={}", g.as_str(), if v.is_empty() { "-" } else { v }))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -83,12 +87,19 @@ impl Evaluator {
     /// Put a new rule set in force. A rule whose definition did not change
     /// keeps its windows and cooldowns; a changed or new one starts empty.
     pub fn set_rules(&mut self, rules: Vec<Arc<Rule>>) {
-        let mut old: HashMap<String, RuleState> = self.rules.drain(..).map(|s| (s.rule.name.clone(), s)).collect();
+        let mut old: HashMap<String, RuleState> = self
+            .rules
+            .drain(..)
+            .map(|s| (s.rule.name.clone(), s))
+            .collect();
         self.rules = rules
             .into_iter()
             .map(|rule| match old.remove(&rule.name) {
                 Some(s) if s.rule == rule => s,
-                _ => RuleState { rule, keys: HashMap::new() },
+                _ => RuleState {
+                    rule,
+                    keys: HashMap::new(),
+                },
             })
             .collect();
     }
@@ -115,7 +126,11 @@ impl Evaluator {
 fn key_of(rule: &Rule, ev: &Event) -> (String, Vec<(GroupBy, String)>) {
     let parts: Vec<(GroupBy, String)> = rule.group_by.iter().map(|g| (*g, g.value(ev))).collect();
     // The text form is only a map key: the NUL separator cannot occur in a value that matters.
-    let text = parts.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join("\0");
+    let text = parts
+        .iter()
+        .map(|(_, v)| v.as_str())
+        .collect::<Vec<_>>()
+        .join("\0");
     (text, parts)
 }
 
@@ -132,13 +147,21 @@ impl RuleState {
             self.forget_idle(ev.time);
             if self.keys.len() >= MAX_KEYS {
                 key = OVERFLOW_KEY.to_string();
-                parts = rule.group_by.iter().map(|g| (*g, OVERFLOW_KEY.to_string())).collect();
+                parts = rule
+                    .group_by
+                    .iter()
+                    .map(|g| (*g, OVERFLOW_KEY.to_string()))
+                    .collect();
             }
         }
         let st = self.keys.entry(key).or_default();
         st.last_seen = Some(ev.time);
         // The window slides: events older than `window` before this one leave it.
-        while st.times.front().is_some_and(|t| since(ev.time, *t) > window) {
+        while st
+            .times
+            .front()
+            .is_some_and(|t| since(ev.time, *t) > window)
+        {
             st.times.pop_front();
         }
         st.times.push_back(ev.time);
@@ -148,13 +171,19 @@ impl RuleState {
         if st.paths.len() < SAMPLES && !st.paths.iter().any(|p| p == &ev.path) {
             st.paths.push(ev.path.chars().take(SAMPLE_LEN).collect());
         }
-        if !ev.display_name.is_empty() && st.names.len() < SAMPLES && !st.names.contains(&ev.display_name) {
+        if !ev.display_name.is_empty()
+            && st.names.len() < SAMPLES
+            && !st.names.contains(&ev.display_name)
+        {
             st.names.push(ev.display_name.clone());
         }
         if (st.times.len() as u64) < rule.threshold {
             return None;
         }
-        if st.last_fired.is_some_and(|t| since(ev.time, t) < rule.cooldown()) {
+        if st
+            .last_fired
+            .is_some_and(|t| since(ev.time, t) < rule.cooldown())
+        {
             st.suppressed += 1;
             return None;
         }
@@ -179,7 +208,8 @@ impl RuleState {
     /// Drop keys that can neither fire nor be in a cooldown any more.
     fn forget_idle(&mut self, now: SystemTime) {
         let keep = self.rule.window().max(self.rule.cooldown());
-        self.keys.retain(|_, st| st.last_seen.is_some_and(|t| since(now, t) <= keep));
+        self.keys
+            .retain(|_, st| st.last_seen.is_some_and(|t| since(now, t) <= keep));
     }
 }
 
@@ -189,7 +219,13 @@ mod tests {
     use crate::alert::rule::{RuleInput, WebhookInput};
     use std::net::{IpAddr, Ipv4Addr};
 
-    fn rule(kind: &str, threshold: i64, window: u64, cooldown: Option<u64>, group_by: Option<&[&str]>) -> Arc<Rule> {
+    fn rule(
+        kind: &str,
+        threshold: i64,
+        window: u64,
+        cooldown: Option<u64>,
+        group_by: Option<&[&str]>,
+    ) -> Arc<Rule> {
         Arc::new(
             Rule::build(RuleInput {
                 name: format!("{kind}-rule"),
@@ -198,7 +234,10 @@ mod tests {
                 window: Some(Duration::from_secs(window)),
                 cooldown: cooldown.map(Duration::from_secs),
                 group_by: group_by.map(|g| g.iter().map(|s| s.to_string()).collect()),
-                webhooks: vec![WebhookInput { url: "http://127.0.0.1:9/x".into(), ..Default::default() }],
+                webhooks: vec![WebhookInput {
+                    url: "http://127.0.0.1:9/x".into(),
+                    ..Default::default()
+                }],
             })
             .unwrap(),
         )
@@ -243,7 +282,10 @@ mod tests {
             later.extend(ev.observe(&denied(61_000 + i * 100, 1, "secret/x")));
         }
         assert_eq!(later.len(), 1, "{later:?}");
-        assert_eq!(later[0].suppressed, 41, "events 9..50 of the first burst were held back");
+        assert_eq!(
+            later[0].suppressed, 41,
+            "events 9..50 of the first burst were held back"
+        );
     }
 
     #[test]
@@ -271,14 +313,22 @@ mod tests {
         assert_eq!(n, 2, "three each from two addresses: one alert each");
         // Without grouping the six are one count: two alerts? No: one, then the cooldown.
         let mut ev = eval(vec![rule("denied", 3, 60, None, Some(&["none"]))]);
-        let fired: Vec<Alert> = (0..6u64).flat_map(|i| ev.observe(&denied(i, (i % 2) as u8, "p"))).collect();
+        let fired: Vec<Alert> = (0..6u64)
+            .flat_map(|i| ev.observe(&denied(i, (i % 2) as u8, "p")))
+            .collect();
         assert_eq!(fired.len(), 1);
         assert_eq!(fired[0].key_text(), "all");
     }
 
     #[test]
     fn group_by_several_fields_and_cooldown_shorter_than_window() {
-        let mut ev = eval(vec![rule("denied", 2, 60, Some(5), Some(&["remote_address", "path"]))]);
+        let mut ev = eval(vec![rule(
+            "denied",
+            2,
+            60,
+            Some(5),
+            Some(&["remote_address", "path"]),
+        )]);
         let mut fired = Vec::new();
         for i in 0..4u64 {
             fired.extend(ev.observe(&denied(i * 1000, 1, "a")));
@@ -295,7 +345,10 @@ mod tests {
 
     #[test]
     fn events_of_other_kinds_do_not_count() {
-        let mut ev = eval(vec![rule("denied", 1, 60, None, None), rule("root_token", 1, 60, None, None)]);
+        let mut ev = eval(vec![
+            rule("denied", 1, 60, None, None),
+            rule("root_token", 1, 60, None, None),
+        ]);
         let mut ok = Event::at(t0(), "secret/x");
         ok.accessor = "hmac-sha256:ab".into();
         assert!(ev.observe(&ok).is_empty());
@@ -312,10 +365,17 @@ mod tests {
         let mut ev = eval(vec![r.clone()]);
         assert_eq!(ev.observe(&denied(0, 1, "p")).len(), 1);
         ev.set_rules(vec![r.clone()]);
-        assert!(ev.observe(&denied(10, 1, "p")).is_empty(), "still in its cooldown");
+        assert!(
+            ev.observe(&denied(10, 1, "p")).is_empty(),
+            "still in its cooldown"
+        );
         let changed = rule("denied", 1, 30, None, None);
         ev.set_rules(vec![changed]);
-        assert_eq!(ev.observe(&denied(20, 1, "p")).len(), 1, "a changed rule starts afresh");
+        assert_eq!(
+            ev.observe(&denied(20, 1, "p")).len(),
+            1,
+            "a changed rule starts afresh"
+        );
     }
 
     #[test]
@@ -325,7 +385,9 @@ mod tests {
             ev.observe(&denied(i, 1, &format!("p{i}")));
         }
         // All keys are live: newcomers share the overflow key and still alert.
-        let a: Vec<Alert> = (0..2u64).flat_map(|i| ev.observe(&denied(20_000 + i, 1, &format!("new{i}")))).collect();
+        let a: Vec<Alert> = (0..2u64)
+            .flat_map(|i| ev.observe(&denied(20_000 + i, 1, &format!("new{i}"))))
+            .collect();
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].key_text(), format!("path={OVERFLOW_KEY}"));
         assert!(ev.rules[0].keys.len() <= MAX_KEYS + 1);

@@ -7,10 +7,10 @@
 //! (`{HHMMSS}-{counter:010}.jsonl`), other objects in key order after them.
 
 use futures_util::TryStreamExt;
+use object_store::ObjectStore;
 use object_store::ObjectStoreExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
-use object_store::ObjectStore;
 
 /// Most bytes one segment may have to be read (a device's segments are far smaller).
 pub const MAX_OBJECT: u64 = 1 << 30;
@@ -24,7 +24,9 @@ fn counter(key: &str) -> Option<u64> {
 
 /// `s3://bucket/prefix` → (bucket, prefix).
 pub fn parse_url(url: &str) -> Result<(String, String), String> {
-    let rest = url.strip_prefix("s3://").ok_or_else(|| format!("-store: expected s3://bucket/prefix, found {url:?}"))?;
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| format!("-store: expected s3://bucket/prefix, found {url:?}"))?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
         return Err("-store: the URL names no bucket".into());
@@ -37,7 +39,9 @@ pub fn parse_url(url: &str) -> Result<(String, String), String> {
 pub async fn read_objects(url: &str, mut each: impl FnMut(&[u8])) -> Result<usize, String> {
     let (bucket, prefix) = parse_url(url)?;
     let mut b = AmazonS3Builder::from_env().with_bucket_name(&bucket);
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT")).ok();
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .or_else(|_| std::env::var("AWS_ENDPOINT"))
+        .ok();
     if let Some(e) = endpoint.filter(|e| !e.is_empty()) {
         b = b.with_allow_http(e.starts_with("http://")).with_endpoint(e);
     }
@@ -54,7 +58,10 @@ pub async fn read_objects(url: &str, mut each: impl FnMut(&[u8])) -> Result<usiz
     });
     for m in &metas {
         if m.size > MAX_OBJECT {
-            return Err(format!("-store: {} is larger than {MAX_OBJECT} bytes", m.location));
+            return Err(format!(
+                "-store: {} is larger than {MAX_OBJECT} bytes",
+                m.location
+            ));
         }
         let bytes = store
             .get(&m.location)
@@ -74,7 +81,10 @@ mod tests {
 
     #[test]
     fn urls_and_counters() {
-        assert_eq!(parse_url("s3://b/audit/dev/").unwrap(), ("b".into(), "audit/dev".into()));
+        assert_eq!(
+            parse_url("s3://b/audit/dev/").unwrap(),
+            ("b".into(), "audit/dev".into())
+        );
         assert_eq!(parse_url("s3://b").unwrap(), ("b".into(), "".into()));
         assert!(parse_url("http://b/x").is_err());
         assert_eq!(counter("p/2026/12/07/101500-0000000042.jsonl"), Some(42));

@@ -110,8 +110,19 @@ impl Decoder<'_> {
         Ok(a)
     }
 
-    fn webhooks(&self, scope: Option<&str>, e: &Entry, out: &mut Vec<AlertWebhookConfig>) -> Result<(), ConfigError> {
-        let shape = || self.bad(scope, e, "expected a block: webhook { url = \"...\" format = \"slack\" }");
+    fn webhooks(
+        &self,
+        scope: Option<&str>,
+        e: &Entry,
+        out: &mut Vec<AlertWebhookConfig>,
+    ) -> Result<(), ConfigError> {
+        let shape = || {
+            self.bad(
+                scope,
+                e,
+                "expected a block: webhook { url = \"...\" format = \"slack\" }",
+            )
+        };
         let bodies: Vec<&Node> = match &e.value.value {
             Value::Object(_) => vec![&e.value],
             Value::List(items) => items.iter().collect(),
@@ -120,7 +131,9 @@ impl Decoder<'_> {
         let inner_text = format!("{} webhook", scope.unwrap_or("alert"));
         let inner = Some(inner_text.as_str());
         for body in bodies {
-            let Value::Object(entries) = &body.value else { return Err(shape()) };
+            let Value::Object(entries) = &body.value else {
+                return Err(shape());
+            };
             let mut w = AlertWebhookConfig {
                 url: String::new(),
                 format: None,
@@ -142,7 +155,11 @@ impl Decoder<'_> {
                 }
             }
             if w.url.is_empty() {
-                return Err(self.invalid(body.line, "url", format!("{inner_text}: url is required")));
+                return Err(self.invalid(
+                    body.line,
+                    "url",
+                    format!("{inner_text}: url is required"),
+                ));
             }
             out.push(w);
         }
@@ -152,7 +169,11 @@ impl Decoder<'_> {
     /// `"a"`, `"a,b"` or `["a", "b"]`.
     fn string_or_list(&self, scope: Option<&str>, e: &Entry) -> Result<Vec<String>, ConfigError> {
         match &e.value.value {
-            Value::String(s) => Ok(s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()),
+            Value::String(s) => Ok(s
+                .split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect()),
             Value::List(items) => items
                 .iter()
                 .map(|n| match &n.value {
@@ -179,13 +200,25 @@ mod tests {
         let c = parse_str(&src, "c.hcl", false).unwrap();
         assert_eq!(c.alerts.len(), 2);
         let a = &c.alerts[0];
-        assert_eq!((a.name.as_str(), a.kind.as_str(), a.threshold), ("denied-burst", "denied", Some(20)));
+        assert_eq!(
+            (a.name.as_str(), a.kind.as_str(), a.threshold),
+            ("denied-burst", "denied", Some(20))
+        );
         assert_eq!(a.window, Some(std::time::Duration::from_secs(60)));
-        assert_eq!(a.group_by.as_deref(), Some(&["remote_address".to_string(), "path".to_string()][..]));
+        assert_eq!(
+            a.group_by.as_deref(),
+            Some(&["remote_address".to_string(), "path".to_string()][..])
+        );
         assert_eq!(a.webhooks.len(), 2);
         assert_eq!(a.webhooks[0].format.as_deref(), Some("slack"));
-        assert_eq!(a.webhooks[1].timeout, Some(std::time::Duration::from_secs(2)));
-        assert!(!format!("{c:?}").contains("SECRET"), "Debug must not print webhook URLs");
+        assert_eq!(
+            a.webhooks[1].timeout,
+            Some(std::time::Duration::from_secs(2))
+        );
+        assert!(
+            !format!("{c:?}").contains("SECRET"),
+            "Debug must not print webhook URLs"
+        );
         assert_eq!(c.alerts[1].group_by, None);
     }
 
@@ -194,7 +227,10 @@ mod tests {
         let src = r#"{"storage":{"inmem":{}},"listener":{"tcp":{"tls_disable":true}},
             "alert":{"x":{"kind":"seal","group_by":"none","webhook":[{"url":"http://127.0.0.1:1/"}]}}}"#;
         let c = parse_str(src, "c.json", true).unwrap();
-        assert_eq!(c.alerts[0].group_by.as_deref(), Some(&["none".to_string()][..]));
+        assert_eq!(
+            c.alerts[0].group_by.as_deref(),
+            Some(&["none".to_string()][..])
+        );
     }
 
     #[test]
@@ -207,13 +243,16 @@ mod tests {
         assert!(e.contains("c.hcl:7") && e.contains("tresh"), "{e}");
         let e = bad("  kind = \"denied\"");
         assert!(e.contains("webhook"), "{e}");
-        let e = bad("  kind = \"denied\"\n  window = \"soon\"\n  webhook {\n url = \"http://x/\"\n }");
+        let e =
+            bad("  kind = \"denied\"\n  window = \"soon\"\n  webhook {\n url = \"http://x/\"\n }");
         assert!(e.contains("window"), "{e}");
         let e = bad("  webhook {\n url = \"http://x/\"\n }");
         assert!(e.contains("kind is required"), "{e}");
         let e = bad("  kind = \"denied\"\n  webhook {\n format = \"slack\"\n }");
         assert!(e.contains("url is required"), "{e}");
-        let src = format!("{BASE}alert \"a\" {{\n kind = \"seal\"\n webhook {{\n url = \"http://x/\"\n }}\n}}\nalert \"a\" {{\n kind = \"seal\"\n webhook {{\n url = \"http://x/\"\n }}\n}}\n");
+        let src = format!(
+            "{BASE}alert \"a\" {{\n kind = \"seal\"\n webhook {{\n url = \"http://x/\"\n }}\n}}\nalert \"a\" {{\n kind = \"seal\"\n webhook {{\n url = \"http://x/\"\n }}\n}}\n"
+        );
         let e = parse_str(&src, "c.hcl", false).unwrap_err().to_string();
         assert!(e.contains("more than once"), "{e}");
     }
