@@ -4,6 +4,7 @@
 //! usage error, 2 error from the server).
 
 mod audit_verify;
+mod audit_report;
 mod client;
 mod common;
 mod completion;
@@ -39,6 +40,7 @@ Common commands:
     unwrap      Unwrap a wrapped secret
 
 Other commands:
+    audit                Audit log review (report)
     auth                 Interact with auth methods
     completion           Print a shell completion script (bash, zsh, fish)
     kv                   Interact with Coffer's Key-Value storage
@@ -81,11 +83,12 @@ fn command(name: &str) -> Option<Run> {
     })
 }
 
-/// `coffer audit`: until the device commands (audit.rs) land, only `verify`.
+/// `coffer audit`: until the device commands (audit.rs) land, `verify` and `report`.
 fn audit(args: &[String]) -> anyhow::Result<i32> {
     match args.first().map(String::as_str) {
         Some("verify") => audit_verify::run(&args[1..]),
-        other => common::group_fallback(other, "Usage: coffer audit verify [options] FILES...\n", "audit"),
+        Some("report") => audit_report::run(&args[1..]),
+        other => common::group_fallback(other, "Usage: coffer audit verify|report [options] FILES...\n", "audit"),
     }
 }
 

@@ -136,6 +136,38 @@ pub(crate) fn new_core(storage: Arc<dyn Storage>, cfg: CoreConfig) -> Arc<Core> 
     core
 }
 
+/// The config file's `alert` blocks, checked as the API checks rules, put
+/// in force with the alert hook (docs/alerts.md). Runs on the runtime.
+fn enable_alerts(core: &Core, cfg: Option<&ServerConfig>) -> Result<()> {
+    use coffer_audit::alert::{Rule, RuleInput, WebhookInput};
+    let mut rules = Vec::new();
+    for a in cfg.map(|c| c.alerts.as_slice()).unwrap_or_default() {
+        let input = RuleInput {
+            name: a.name.clone(),
+            kind: a.kind.clone(),
+            threshold: a.threshold,
+            window: a.window,
+            group_by: a.group_by.clone(),
+            cooldown: a.cooldown,
+            webhooks: a
+                .webhooks
+                .iter()
+                .map(|w| WebhookInput {
+                    url: w.url.clone(),
+                    format: w.format.clone(),
+                    timeout: w.timeout,
+                    max_attempts: w.max_attempts,
+                    per_minute: w.per_minute,
+                })
+                .collect(),
+        };
+        // The message names the setting, never the URL (it may be secret).
+        rules.push(Rule::build(input).map_err(|e| anyhow::anyhow!("config line {}: alert {:?}: {e}", a.line, a.name))?);
+    }
+    core.enable_alerts(rules).map_err(|e| anyhow::anyhow!("alerts: {e}"))?;
+    Ok(())
+}
+
 async fn bind(addr: &str, opts: ListenerOptions, core: Arc<Core>, limits: RequestLimits) -> Result<tokio::task::JoinHandle<()>> {
     coffer_http::listener_validate(&opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let l = TcpListener::bind(addr).await.with_context(|| format!("error initializing listener at {addr}"))?;
@@ -167,6 +199,7 @@ async fn run_dev(f: &flags::Flags, cfg: Option<ServerConfig>) -> Result<i32> {
     core_cfg.api_addr.get_or_insert_with(|| format!("http://{addr}"));
     coffer_core::metrics::install(coffer_core::metrics::Settings::dev_with(cfg.as_ref().and_then(|c| c.telemetry.as_ref())));
     let core = new_core(Arc::new(InmemStorage::new()), core_cfg);
+    enable_alerts(&core, cfg.as_ref())?;
     let init = core.initialize(1, 1, root_id.as_deref(), true).await.map_err(|e| anyhow::anyhow!("dev init: {e}"))?;
     let mut kv = coffer_core::mounts::MountEntry::new("secret/", "kv", "key/value secret storage", false);
     kv.options = Some([("version".to_string(), "2".to_string())].into_iter().collect());
@@ -268,6 +301,7 @@ async fn run_config(cfg: ServerConfig) -> Result<i32> {
     let storage = open_storage(&cfg)?;
     coffer_core::metrics::install(coffer_core::metrics::Settings::from_config(cfg.telemetry.as_ref()));
     let core = new_core(storage, core_config(Some(&cfg)));
+    enable_alerts(&core, Some(&cfg))?;
     let mut tasks = Vec::new();
     for (sock, opts, l) in listeners {
         tasks.push(serve(sock, opts, core.clone(), RequestLimits::from_config(l)));

@@ -20,6 +20,8 @@ mod telemetry;
 pub use telemetry::{
     DEFAULT_MAXIMUM_GAUGE_CARDINALITY, DEFAULT_PROMETHEUS_RETENTION, DEFAULT_USAGE_GAUGE_PERIOD, TelemetryConfig,
 };
+mod alert;
+pub use alert::{AlertConfig, AlertWebhookConfig};
 
 /// Vault's default for both `default_lease_ttl` and `max_lease_ttl`: 32 days.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(768 * 3600);
@@ -77,6 +79,8 @@ pub struct ServerConfig {
     /// The `telemetry` stanza; `None` when the file has none (then the
     /// Prometheus format is off, as in Vault).
     pub telemetry: Option<TelemetryConfig>,
+    /// `alert "<name>" { ... }` blocks (docs/alerts.md), in file order.
+    pub alerts: Vec<AlertConfig>,
 }
 
 /// `storage "<kind>" { ... }`.
@@ -441,6 +445,7 @@ impl<'a> Decoder<'a> {
         let mut storages: Vec<StorageConfig> = Vec::new();
         let mut listeners: Vec<ListenerConfig> = Vec::new();
         let mut seals: Vec<SealConfig> = Vec::new();
+        let mut alerts: Vec<AlertConfig> = Vec::new();
         let mut blocks = Vec::new();
         let mut seen = HashMap::new();
         let mut api_addr = None;
@@ -478,6 +483,21 @@ impl<'a> Decoder<'a> {
                     self.blocks(e, "shamir", &mut blocks)?;
                     for b in &blocks {
                         seals.push(self.seal(b)?);
+                    }
+                }
+                "alert" => {
+                    blocks.clear();
+                    self.blocks(e, "denied-burst", &mut blocks)?;
+                    for b in &blocks {
+                        let a = self.alert(b)?;
+                        if let Some(first) = alerts.iter().find(|x| x.name == a.name) {
+                            return Err(self.invalid(
+                                a.line,
+                                "alert",
+                                format!("alert {:?}: set more than once (first at line {})", a.name, first.line),
+                            ));
+                        }
+                        alerts.push(a);
                     }
                 }
                 "ha_storage" | "ha_backend" => {
@@ -619,6 +639,7 @@ impl<'a> Decoder<'a> {
             pid_file,
             disable_cache,
             telemetry,
+            alerts,
         })
     }
 

@@ -157,6 +157,8 @@ pub struct Core {
     active: ArcSwapOption<Active>,
     /// Audit hooks (pipeline stages 5 and 9).
     pub(crate) audit: crate::pipeline::audit::AuditHooks,
+    /// Alert rules on the audit stream (`alerts.rs`), once the server enables them.
+    pub(crate) alerts: std::sync::OnceLock<Arc<crate::alerts::Alerts>>,
     me: Weak<Core>,
 }
 
@@ -175,6 +177,7 @@ impl Core {
             lifecycle: tokio::sync::Mutex::new(()),
             active: ArcSwapOption::empty(),
             audit: Default::default(),
+            alerts: Default::default(),
             me: me.clone(),
         })
     }
@@ -475,6 +478,7 @@ impl Core {
         active.router.store(Arc::new(Router::new(entries)));
         active.tasks.lock().push(active.tokens.spawn_expiry());
         active.tasks.lock().push(self.barrier.spawn_rotation());
+        self.load_alert_rules().await;
         Ok(active)
     }
 

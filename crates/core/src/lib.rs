@@ -2,6 +2,7 @@
 //! request pipeline. See ARCHITECTURE.md at the repository root.
 
 pub(crate) mod audit;
+pub mod alerts;
 pub mod backend;
 pub mod barrier;
 pub mod cidr;

@@ -20,6 +20,7 @@
 //! tokens, barrier) through a weak handle and the active state's methods.
 
 mod audit_checkpoint;
+mod alerts;
 mod auth;
 mod capabilities;
 mod internal;
@@ -59,6 +60,7 @@ enum H {
     Mfa(mfa::H),
     Metrics(metrics::H),
     AuditCheckpoint(audit_checkpoint::H),
+    Alerts(alerts::H),
 }
 
 static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
@@ -77,6 +79,7 @@ static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
         mfa::rows(),
         metrics::rows(),
         audit_checkpoint::rows(),
+        alerts::rows(),
     ];
     Paths::new(rows.into_iter().flatten().collect())
 });
@@ -112,7 +115,7 @@ impl Backend for SysBackend {
     fn special_paths(&self) -> SpecialPaths {
         SpecialPaths {
             unauthenticated: vec!["wrapping/lookup", "mfa/validate", "internal/ui/mounts", "internal/ui/mounts/*", "internal/specs/openapi"],
-            root: vec!["auth/*", "remount", "audit", "audit/*", "audit-checkpoint/*", "raw", "raw/*", "rotate", "rotate/keyring", "rotate/root", "seal", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases"],
+            root: vec!["auth/*", "remount", "audit", "audit/*", "audit-checkpoint/*", "raw", "raw/*", "rotate", "rotate/keyring", "rotate/root", "seal", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases", "audit-alerts/*"],
         }
     }
 
@@ -132,6 +135,7 @@ impl Backend for SysBackend {
             H::Mfa(h) => mfa::serve(h, &cx, req).await,
             H::Metrics(h) => metrics::serve(h, &cx, req).await,
             H::AuditCheckpoint(h) => audit_checkpoint::serve(h, &cx, route).await,
+            H::Alerts(h) => alerts::serve(h, &cx, route, req).await,
         }
     }
 }
