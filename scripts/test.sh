@@ -76,8 +76,9 @@ fi
 export COFFER_TEST_PYTHON=$PY COFFER_TEST_VENV=$VENV
 
 if [ "${SKIP_CARGO:-0}" != 1 ]; then
-    step "cargo build --workspace --bins"
+    step "cargo build --workspace --bins (and coffer-audit's chain_tool example, for tests/test_audit_chain.py)"
     cargo build --workspace --bins || { echo "cargo build failed" >&2; exit 1; }
+    cargo build -p coffer-audit --example chain_tool || { echo "cargo build failed" >&2; exit 1; }
 
     step "cargo test --workspace"
     cargo test --workspace || { echo "cargo test failed" >&2; status=1; }

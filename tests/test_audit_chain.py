@@ -41,7 +41,7 @@ def verify_json(*args, env=None):
 @pytest.fixture
 def logs(tmp_path):
     if not os.access(CHAIN_TOOL, os.X_OK):
-        pytest.skip(f"{CHAIN_TOOL} missing: cargo build -p coffer-audit --example chain_tool")
+        pytest.fail(f"{CHAIN_TOOL} missing: cargo build -p coffer-audit --example chain_tool (scripts/test.sh does)")
     subprocess.run([CHAIN_TOOL, "gen", str(tmp_path)], check=True, timeout=60)
     return tmp_path
 

@@ -144,6 +144,7 @@ ONLY_COFFER = {
     "/sys/tools/hash/{alg}",         # OpenBao names the parameter urlalgorithm
     "/secret/data", "/secret/metadata",  # the row answering Vault's 404 hint on the section roots
     "/sys/audit-alerts/rules", "/sys/audit-alerts/rules/{name}",  # Coffer's alert rules (docs/alerts.md)
+    "/sys/audit-checkpoint/{path}",  # the published chain checkpoint (docs/audit.md, "Tamper evidence")
 }
 ONLY_BAO_OUTSIDE_SYS = {"/secret/detailed-metadata/{path}"}  # not implemented
 KEY_DIFFERENCES = {
