@@ -8,7 +8,7 @@ use time::format_description::well_known::Rfc3339;
 
 const HELP: &str = "Usage: coffer audit report [options] FILES...
 
-  Sum up audit logs (Vault's JSON entry lines; a device prefix, the chain
+  Sum up audit logs (JSON entry lines in the audit format; a device prefix, the chain
   member and checkpoint lines are allowed): denials by accessor and path,
   logins, root-token use, policy and mount changes. '-' reads stdin.
 
