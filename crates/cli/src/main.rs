@@ -3,6 +3,9 @@
 //! dispatches and turns errors into Vault's exit codes (0 ok, 1 local or
 //! usage error, 2 error from the server).
 
+mod audit;
+mod audit_report;
+mod audit_verify;
 mod client;
 mod common;
 mod completion;
@@ -38,6 +41,7 @@ Common commands:
     unwrap      Unwrap a wrapped secret
 
 Other commands:
+    audit                Interact with audit devices
     auth                 Interact with auth methods
     completion           Print a shell completion script (bash, zsh, fish)
     kv                   Interact with Coffer's Key-Value storage
@@ -69,6 +73,7 @@ fn command(name: &str) -> Option<Run> {
         "kv" => kv::run,
         "token" => token::run,
         "policy" => policy::run,
+        "audit" => audit::run,
         "secrets" => mounts::secrets,
         "auth" => mounts::auth,
         "lease" => lease::run,

@@ -14,6 +14,9 @@ use std::time::Duration;
 use coffer_hcl::{Entry, Node, Value};
 
 use crate::duration;
+
+mod audit;
+pub use audit::AuditDeviceConfig;
 use crate::error::ConfigError;
 
 /// Vault's default for both `default_lease_ttl` and `max_lease_ttl`: 32 days.
@@ -69,6 +72,10 @@ pub struct ServerConfig {
     pub ui: bool,
     pub pid_file: Option<PathBuf>,
     pub disable_cache: bool,
+    /// `audit "<type>" "<path>" { ... }` blocks (server/audit.rs).
+    pub audit: Vec<AuditDeviceConfig>,
+    /// `sys/audit` may enable/disable devices (default true, Vault's behaviour; OpenBao's default is false).
+    pub unsafe_allow_api_audit_creation: bool,
 }
 
 /// `storage "<kind>" { ... }`.
@@ -446,6 +453,8 @@ impl<'a> Decoder<'a> {
         let mut ui = false;
         let mut pid_file = None;
         let mut disable_cache = false;
+        let mut audits: Vec<AuditDeviceConfig> = Vec::new();
+        let mut allow_api_audit = true;
 
         for e in entries {
             match e.key.as_str() {
@@ -469,6 +478,13 @@ impl<'a> Decoder<'a> {
                     self.blocks(e, "shamir", &mut blocks)?;
                     for b in &blocks {
                         seals.push(self.seal(b)?);
+                    }
+                }
+                "audit" => {
+                    blocks.clear();
+                    self.blocks(e, "file", &mut blocks)?;
+                    for b in &blocks {
+                        audits.push(self.audit(b)?);
                     }
                 }
                 "ha_storage" | "ha_backend" => {
@@ -495,6 +511,7 @@ impl<'a> Decoder<'a> {
                         "disable_mlock" => disable_mlock = self.boolean(None, e)?,
                         "ui" => ui = self.boolean(None, e)?,
                         "disable_cache" => disable_cache = self.boolean(None, e)?,
+                        "unsafe_allow_api_audit_creation" => allow_api_audit = self.boolean(None, e)?,
                         "log_level" => {
                             let s = self.string(None, e)?;
                             log_level = LogLevel::parse(&s).ok_or_else(|| {
@@ -593,6 +610,7 @@ impl<'a> Decoder<'a> {
             return Err(self.invalid(line, "default_lease_ttl", message));
         }
 
+        audit::check_unique(self, &audits)?;
         Ok(ServerConfig {
             storage,
             listeners,
@@ -608,6 +626,8 @@ impl<'a> Decoder<'a> {
             ui,
             pid_file,
             disable_cache,
+            audit: audits,
+            unsafe_allow_api_audit_creation: allow_api_audit,
         })
     }
 

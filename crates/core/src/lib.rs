@@ -1,6 +1,7 @@
 //! coffer-core: the barrier, seal, router, token store, policies and the
 //! request pipeline. See ARCHITECTURE.md at the repository root.
 
+pub mod audit;
 pub mod backend;
 pub mod barrier;
 pub mod cidr;

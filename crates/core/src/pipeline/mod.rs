@@ -49,6 +49,7 @@ impl Core {
     /// refused, leaves through stages 9 and 10.
     pub async fn handle(&self, inc: Incoming) -> Result<Response> {
         let mut ctx = RequestContext::new(inc);
+        ctx.audit_detail = self.audit_devices_enabled();
         let outcome = self.request_stages(&mut ctx).await;
         let outcome = self.audit_response(&mut ctx, outcome).await; // 9
         respond(&mut ctx, outcome) // 10

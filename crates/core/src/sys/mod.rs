@@ -12,6 +12,7 @@
 //! - `capabilities.rs`: `capabilities`, `capabilities-self`, `capabilities-accessor`.
 //! - `internal.rs`: `internal/ui/mounts*`.
 //! - `rotate.rs`: the barrier key (`key-status`, `rotate*`).
+//! - `audit.rs`: audit devices (`audit`, `audit/*`, `audit-hash/*`).
 //! - `tools.rs`, `wrapping.rs`, `leases.rs`.
 //!
 //! This file joins the resources' rows into the one table the router matches
@@ -19,6 +20,7 @@
 //! handler to its resource; the handlers reach the core (mounts, policies,
 //! tokens, barrier) through a weak handle and the active state's methods.
 
+mod audit;
 mod auth;
 mod capabilities;
 mod internal;
@@ -46,6 +48,7 @@ use std::sync::{Arc, LazyLock, Weak};
 #[derive(Clone, Copy, Debug)]
 enum H {
     Seal(seal::H),
+    Audit(audit::H),
     Mounts(mounts::H),
     Policies(policies::H),
     Capabilities(capabilities::H),
@@ -71,6 +74,7 @@ static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
         wrapping::rows(),
         leases::rows(),
         mfa::rows(),
+        audit::rows(),
     ];
     Paths::new(rows.into_iter().flatten().collect())
 });
@@ -124,6 +128,7 @@ impl Backend for SysBackend {
             H::Wrapping(h) => wrapping::serve(h, &cx, req).await,
             H::Leases(h) => leases::serve(h, &cx, route, req).await,
             H::Mfa(h) => mfa::serve(h, &cx, req).await,
+            H::Audit(h) => audit::serve(h, &cx, route, req).await,
         }
     }
 }
