@@ -22,7 +22,7 @@
 use crate::sink::{Options, Sink, SinkError};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -74,6 +74,10 @@ impl Target {
         match self {
             Target::Stdout => Ok(None),
             Target::Path(p, mode) => {
+                // As Vault and OpenBao: the directory is created if missing.
+                if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+                }
                 let f = OpenOptions::new().create(true).append(true).mode(mode.unwrap_or(0o600)).open(p)?;
                 if let Some(m) = mode {
                     // An existing file keeps the mode it was created with: set it, as Vault does.
@@ -203,16 +207,22 @@ mod tests {
         s.write(b"{\"a\":4}").await.unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("a.log.1")).unwrap().lines().count(), 3);
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "{\"a\":4}\n");
-        // The directory disappears: reopen fails and so does every write after it.
+        // The directory is replaced by a file: reopen fails and so does every write after it.
         std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::write(&dir, b"not a directory").unwrap();
         assert!(s.reopen().await.is_err());
         assert!(s.write(b"{}").await.is_err());
+        std::fs::remove_file(&dir).unwrap();
+        // A missing directory is created again (as Vault), and writes resume.
+        s.write(b"{\"a\":5}").await.unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "{\"a\":5}\n");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]
     async fn bad_options_are_refused() {
         assert!(matches!(open(&opts(&[])).await, Err(SinkError::Options(_))));
-        assert!(matches!(open(&opts(&[("file_path", "/nonexistent-dir/x/a.log")])).await, Err(SinkError::Options(_))));
+        assert!(matches!(open(&opts(&[("file_path", "/dev/null/x/a.log")])).await, Err(SinkError::Options(_))));
         assert!(matches!(open(&opts(&[("file_path", "discard"), ("mode", "999")])).await, Err(SinkError::Options(_))));
         assert!(open(&opts(&[("file_path", "discard")])).await.is_ok());
     }

@@ -110,7 +110,7 @@ pub(super) fn check_unique(d: &Decoder<'_>, devices: &[AuditDeviceConfig]) -> Re
 mod tests {
     use crate::server::parse_str;
 
-    const BASE: &str = "storage \"inmem\" {}\nlistener \"tcp\" { address = \"127.0.0.1:8200\" }\n";
+    const BASE: &str = "storage \"inmem\" {}\nlistener \"tcp\" { address = \"127.0.0.1:8200\"\n tls_disable = true }\n";
 
     #[test]
     fn both_label_forms_and_the_switch() {

@@ -171,9 +171,11 @@ fn request_section(ctx: &RequestContext, response_entry: bool) -> Value {
     let op = ctx.operation();
     put(&mut m, "id", json!(ctx.id()));
     put(&mut m, "operation", json!(op.as_str()));
-    // OpenBao names the mount accessor in a request entry only for writes;
-    // response entries always carry it.
-    let accessor = response_entry || !matches!(op, crate::logical::Operation::Read | crate::logical::Operation::List);
+    // OpenBao names the mount accessor in a request entry only for writes,
+    // in response entries always, and never for a request refused before
+    // dispatch.
+    let accessor = ctx.audit_dispatched
+        && (response_entry || !matches!(op, crate::logical::Operation::Read | crate::logical::Operation::List));
     mount_fields(&mut m, ctx, accessor, "mount_running_version");
     if let Some(t) = ctx.client_token.as_deref().filter(|t| !t.is_empty()) {
         put(&mut m, "client_token", json!(t));
@@ -184,12 +186,16 @@ fn request_section(ctx: &RequestContext, response_entry: bool) -> Value {
     // Only the root namespace exists; its path is "" (omitted).
     put(&mut m, "namespace", json!({"id": "root"}));
     put(&mut m, "path", json!(ctx.path));
-    let data = match &ctx.request {
-        Some(r) => &r.data,
-        None => &ctx.data,
-    };
-    if !data.is_empty() {
-        put(&mut m, "data", Value::Object(data.clone()));
+    if let Some(d) = ctx.audit_data.as_ref().filter(|_| response_entry) {
+        put(&mut m, "data", d.clone());
+    } else {
+        let data = match &ctx.request {
+            Some(r) => &r.data,
+            None => &ctx.data,
+        };
+        if !data.is_empty() {
+            put(&mut m, "data", Value::Object(data.clone()));
+        }
     }
     if let Some(a) = ctx.remote_addr {
         put(&mut m, "remote_address", json!(a.ip().to_canonical().to_string()));
@@ -234,7 +240,7 @@ impl Raw {
         if let Some(a) = new_auth {
             put(&mut resp, "auth", response_auth(a, login_name.unwrap_or_default()));
         }
-        mount_fields(&mut resp, ctx, true, "mount_running_plugin_version");
+        mount_fields(&mut resp, ctx, ctx.audit_dispatched, "mount_running_plugin_version");
         match outcome {
             Ok(r) => {
                 if let Some(s) = r.secret.as_ref().filter(|s| !s.lease_id.is_empty()) {

@@ -129,11 +129,12 @@ impl Core {
 
     /// The request entry on every device: `false` when devices exist and
     /// none recorded it.
-    async fn devices_request(&self, ctx: &RequestContext, error: Option<&Error>) -> bool {
+    async fn devices_request(&self, ctx: &mut RequestContext, error: Option<&Error>) -> bool {
         if self.audit.devices.is_empty() || not_audited(ctx) {
             return true;
         }
         let raw = Raw::request(ctx, error);
+        ctx.audit_data = raw.value.get("request").and_then(|r| r.get("data")).cloned();
         let (n, ok) = self.audit.devices.log(&raw, &subject(ctx), "request").await;
         n == 0 || ok > 0
     }
@@ -141,6 +142,7 @@ impl Core {
     /// Stage 5.
     pub(crate) async fn audit_request(&self, ctx: &mut RequestContext) -> Result<()> {
         ctx.request_audited = true;
+        ctx.audit_dispatched = true;
         self.hooks_request(ctx).await;
         if self.devices_request(ctx, None).await { Ok(()) } else { Err(refused()) }
     }

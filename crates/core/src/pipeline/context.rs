@@ -144,6 +144,11 @@ pub struct RequestContext {
     pub(crate) audit_detail: bool,
     /// The ACL's verdict for the entries' `auth.policy_results`.
     pub(crate) audit_policy: AuditPolicy,
+    /// The request reached stage 5 (before dispatch).
+    pub(crate) audit_dispatched: bool,
+    /// `request.data` as the request entry showed it (a backend may take
+    /// the data; the response entry shows the same).
+    pub(crate) audit_data: Option<serde_json::Value>,
 }
 
 /// What audit entries show of the ACL's decision.
@@ -181,6 +186,8 @@ impl RequestContext {
             request_audited: false,
             audit_detail: false,
             audit_policy: AuditPolicy::default(),
+            audit_dispatched: false,
+            audit_data: None,
         }
     }
 
