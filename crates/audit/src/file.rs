@@ -40,9 +40,17 @@ pub async fn open(options: &Options) -> Result<Arc<dyn Sink>, SinkError> {
     if path == "discard" {
         return Ok(Arc::new(Discard));
     }
-    let target = if path == "stdout" { Target::Stdout } else { Target::Path(PathBuf::from(&path), mode) };
+    let target = if path == "stdout" {
+        Target::Stdout
+    } else {
+        Target::Path(PathBuf::from(&path), mode)
+    };
     // Probe: open now, so a bad path is the enable request's 400.
-    let file = target.open().map_err(|e| SinkError::Options(format!("sanity check failed; unable to open {path:?} for writing: {e}")))?;
+    let file = target.open().map_err(|e| {
+        SinkError::Options(format!(
+            "sanity check failed; unable to open {path:?} for writing: {e}"
+        ))
+    })?;
     let (tx, rx) = mpsc::channel(QUEUE);
     std::thread::Builder::new()
         .name("audit-file".into())
@@ -59,7 +67,9 @@ fn parse_mode(v: Option<&str>) -> Result<Option<u32>, SinkError> {
         Some(s) => match u32::from_str_radix(s, 8) {
             Ok(0) => Ok(None),
             Ok(m) if m <= 0o7777 => Ok(Some(m)),
-            _ => Err(SinkError::Options(format!("invalid mode {s:?}: an octal file mode such as \"0600\""))),
+            _ => Err(SinkError::Options(format!(
+                "invalid mode {s:?}: an octal file mode such as \"0600\""
+            ))),
         },
     }
 }
@@ -76,9 +86,16 @@ impl Target {
             Target::Path(p, mode) => {
                 // As Vault and OpenBao: the directory is created if missing.
                 if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+                    std::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(dir)?;
                 }
-                let f = OpenOptions::new().create(true).append(true).mode(mode.unwrap_or(0o600)).open(p)?;
+                let f = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(mode.unwrap_or(0o600))
+                    .open(p)?;
                 if let Some(m) = mode {
                     // An existing file keeps the mode it was created with: set it, as Vault does.
                     f.set_permissions(std::fs::Permissions::from_mode(*m))?;
@@ -115,7 +132,9 @@ fn writer(target: Target, mut file: Option<File>, mut rx: mpsc::Receiver<Job>) {
                                     broken = false;
                                 }
                                 Err(e) => {
-                                    let _ = reply.send(Err(SinkError::Write(format!("audit file cannot be opened: {e}"))));
+                                    let _ = reply.send(Err(SinkError::Write(format!(
+                                        "audit file cannot be opened: {e}"
+                                    ))));
                                     continue;
                                 }
                             }
@@ -126,7 +145,8 @@ fn writer(target: Target, mut file: Option<File>, mut rx: mpsc::Receiver<Job>) {
                         }
                     }
                 };
-                let _ = reply.send(r.map_err(|e| SinkError::Write(format!("audit file write failed: {e}"))));
+                let _ = reply
+                    .send(r.map_err(|e| SinkError::Write(format!("audit file write failed: {e}"))));
             }
             Job::Reopen(reply) => {
                 let r = match target.open() {
@@ -140,7 +160,9 @@ fn writer(target: Target, mut file: Option<File>, mut rx: mpsc::Receiver<Job>) {
                         // path, or fail (and count against fail-closed), not to a renamed file.
                         file = None;
                         broken = true;
-                        Err(SinkError::Write(format!("audit file cannot be reopened: {e}")))
+                        Err(SinkError::Write(format!(
+                            "audit file cannot be reopened: {e}"
+                        )))
                     }
                 };
                 let _ = reply.send(r);
@@ -154,10 +176,18 @@ struct FileSink {
 }
 
 impl FileSink {
-    async fn ask(&self, job: impl FnOnce(oneshot::Sender<Result<(), SinkError>>) -> Job) -> Result<(), SinkError> {
+    async fn ask(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<(), SinkError>>) -> Job,
+    ) -> Result<(), SinkError> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(job(reply)).await.map_err(|_| SinkError::Write("audit file writer stopped".into()))?;
-        answer.await.map_err(|_| SinkError::Write("audit file writer stopped".into()))?
+        self.tx
+            .send(job(reply))
+            .await
+            .map_err(|_| SinkError::Write("audit file writer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| SinkError::Write("audit file writer stopped".into()))?
     }
 }
 
@@ -187,7 +217,9 @@ mod tests {
     use super::*;
 
     fn opts(kv: &[(&str, &str)]) -> Options {
-        kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[tokio::test]
@@ -196,16 +228,30 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("a.log");
-        let s = open(&opts(&[("file_path", p.to_str().unwrap())])).await.unwrap();
+        let s = open(&opts(&[("file_path", p.to_str().unwrap())]))
+            .await
+            .unwrap();
         s.write(b"{\"a\":1}").await.unwrap();
         s.write(b"{\"a\":2}").await.unwrap();
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "{\"a\":1}\n{\"a\":2}\n");
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777, 0o600);
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "{\"a\":1}\n{\"a\":2}\n"
+        );
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
+            0o600
+        );
         std::fs::rename(&p, dir.join("a.log.1")).unwrap();
         s.write(b"{\"a\":3}").await.unwrap();
         s.reopen().await.unwrap();
         s.write(b"{\"a\":4}").await.unwrap();
-        assert_eq!(std::fs::read_to_string(dir.join("a.log.1")).unwrap().lines().count(), 3);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("a.log.1"))
+                .unwrap()
+                .lines()
+                .count(),
+            3
+        );
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "{\"a\":4}\n");
         // The directory is replaced by a file: reopen fails and so does every write after it.
         std::fs::remove_dir_all(&dir).unwrap();
@@ -222,8 +268,14 @@ mod tests {
     #[tokio::test]
     async fn bad_options_are_refused() {
         assert!(matches!(open(&opts(&[])).await, Err(SinkError::Options(_))));
-        assert!(matches!(open(&opts(&[("file_path", "/dev/null/x/a.log")])).await, Err(SinkError::Options(_))));
-        assert!(matches!(open(&opts(&[("file_path", "discard"), ("mode", "999")])).await, Err(SinkError::Options(_))));
+        assert!(matches!(
+            open(&opts(&[("file_path", "/dev/null/x/a.log")])).await,
+            Err(SinkError::Options(_))
+        ));
+        assert!(matches!(
+            open(&opts(&[("file_path", "discard"), ("mode", "999")])).await,
+            Err(SinkError::Options(_))
+        ));
         assert!(open(&opts(&[("file_path", "discard")])).await.is_ok());
     }
 }

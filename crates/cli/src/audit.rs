@@ -29,7 +29,10 @@ Subcommands:
 ";
 
 fn h(usage_line: &str, body: &str, opts: &str) -> String {
-    format!("Usage: coffer audit {usage_line}\n\n{body}\n{}{opts}", crate::client::HTTP_HELP)
+    format!(
+        "Usage: coffer audit {usage_line}\n\n{body}\n{}{opts}",
+        crate::client::HTTP_HELP
+    )
 }
 
 pub fn run(argv: &[String]) -> Result<i32> {
@@ -45,7 +48,11 @@ pub fn run(argv: &[String]) -> Result<i32> {
 }
 
 fn na(s: &str) -> String {
-    if s.is_empty() { "n/a".into() } else { s.to_string() }
+    if s.is_empty() {
+        "n/a".into()
+    } else {
+        s.to_string()
+    }
 }
 
 fn list(argv: &[String]) -> Result<i32> {
@@ -54,11 +61,20 @@ fn list(argv: &[String]) -> Result<i32> {
         "  Lists the enabled audit devices in the Coffer server. The output lists the\n  enabled audit devices and the options for those devices.\n\n      $ coffer audit list\n      $ coffer audit list -detailed\n",
         "\nCommand Options:\n\n  -detailed\n      Print detailed information such as options and replication status\n      about each audit device.\n",
     );
-    let Some(c) = common::parse(argv, &help, &["detailed"], &[])? else { return Ok(0) };
+    let Some(c) = common::parse(argv, &help, &["detailed"], &[])? else {
+        return Ok(0);
+    };
     c.want_args(0, 0)?;
     let client = c.client()?;
-    let s = client.read("sys/audit", &[]).context("Error listing audits")?.unwrap_or(Value::Null);
-    let data = s.get("data").and_then(Value::as_object).cloned().unwrap_or_default();
+    let s = client
+        .read("sys/audit", &[])
+        .context("Error listing audits")?
+        .unwrap_or(Value::Null);
+    let data = s
+        .get("data")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let mut paths: Vec<&String> = data.keys().collect();
     paths.sort();
     let mut out = Map::new();
@@ -82,20 +98,41 @@ fn list(argv: &[String]) -> Result<i32> {
     let detailed = c.f.bool("detailed");
     format::print_struct(c.format, &Value::Object(out.clone()), || {
         let head: Vec<String> = if detailed {
-            ["Path", "Type", "Description", "Replication", "Options"].iter().map(|s| s.to_string()).collect()
+            ["Path", "Type", "Description", "Replication", "Options"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
         } else {
-            ["Path", "Type", "Description"].iter().map(|s| s.to_string()).collect()
+            ["Path", "Type", "Description"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
         };
-        let mut rows = vec![head.clone(), head.iter().map(|h| "-".repeat(h.len())).collect()];
+        let mut rows = vec![
+            head.clone(),
+            head.iter().map(|h| "-".repeat(h.len())).collect(),
+        ];
         for p in &paths {
             let d = &out[*p];
-            let mut r = vec![(*p).clone(), format::go_value(&d["type"]), na(d["description"].as_str().unwrap_or(""))];
+            let mut r = vec![
+                (*p).clone(),
+                format::go_value(&d["type"]),
+                na(d["description"].as_str().unwrap_or("")),
+            ];
             if detailed {
-                r.push(if d["local"].as_bool().unwrap_or(false) { "local".into() } else { "replicated".into() });
+                r.push(if d["local"].as_bool().unwrap_or(false) {
+                    "local".into()
+                } else {
+                    "replicated".into()
+                });
                 // Go prints the options map in random order; sorted here.
                 let opts: Vec<String> = d["options"]
                     .as_object()
-                    .map(|m| m.iter().map(|(k, v)| format!("{k}={}", format::go_value(v))).collect())
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| format!("{k}={}", format::go_value(v)))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 r.push(opts.join(" "));
             }
@@ -112,14 +149,21 @@ fn enable(argv: &[String]) -> Result<i32> {
         "  Enables an audit device at a given path.\n\n  This command enables an audit device of TYPE. Additional options for\n  configuring the audit device can be specified after the type in the same\n  format as the \"coffer write\" command in key/value pairs.\n\n  For example, to configure the file audit device to write audit logs at the\n  path \"/var/log/audit.log\":\n\n      $ coffer audit enable file file_path=/var/log/audit.log\n",
         "\nCommand Options:\n\n  -description=<string>\n      Human-friendly description for the purpose of this audit device.\n\n  -local\n      Mark the audit device as a local-only device. Local devices are not\n      replicated or removed by replication.\n\n  -path=<string>\n      Place where the audit device will be accessible. This must be unique\n      across all audit devices. This defaults to the \"type\" of the audit\n      device.\n",
     );
-    let Some(c) = common::parse(argv, &help, &["local"], &["path", "description"])? else { return Ok(0) };
+    let Some(c) = common::parse(argv, &help, &["local"], &["path", "description"])? else {
+        return Ok(0);
+    };
     let args = c.args();
     let Some(kind) = args.first() else {
-        return Err(common::usage("Error enabling audit device: audit type missing. Valid types include 'file', 'socket' and 'syslog'."));
+        return Err(common::usage(
+            "Error enabling audit device: audit type missing. Valid types include 'file', 'socket' and 'syslog'.",
+        ));
     };
     let kind = kind.trim().to_string();
     let options = common::parse_data(&args[1..])?;
-    let path = c.f.get("path").map(str::to_string).unwrap_or_else(|| kind.clone());
+    let path =
+        c.f.get("path")
+            .map(str::to_string)
+            .unwrap_or_else(|| kind.clone());
     let path = format!("{}/", path.trim_matches('/'));
     let body = json!({
         "type": kind,
@@ -129,7 +173,11 @@ fn enable(argv: &[String]) -> Result<i32> {
     });
     let client = c.client()?;
     client
-        .write_method("PUT", &format!("sys/audit/{}", path.trim_end_matches('/')), &body)
+        .write_method(
+            "PUT",
+            &format!("sys/audit/{}", path.trim_end_matches('/')),
+            &body,
+        )
         .context("Error enabling audit device")?;
     println!("Success! Enabled the {kind} audit device at: {path}");
     Ok(0)
@@ -141,13 +189,15 @@ fn disable(argv: &[String]) -> Result<i32> {
         "  Disables an audit device. Once an audit device is disabled, no future audit\n  logs are dispatched to it. The data associated with the audit device is not\n  affected.\n\n  The argument corresponds to the PATH of audit device, not the TYPE!\n\n      $ coffer audit disable file/\n",
         "",
     );
-    let Some(c) = common::parse(argv, &help, &[], &[])? else { return Ok(0) };
+    let Some(c) = common::parse(argv, &help, &[], &[])? else {
+        return Ok(0);
+    };
     c.want_args(1, 1)?;
     let path = format!("{}/", c.args()[0].trim_matches('/'));
     let client = c.client()?;
     client
         .delete(&format!("sys/audit/{}", path.trim_end_matches('/')), &[])
-        .with_context(|| format!("Error disabling audit device"))?;
+        .context("Error disabling audit device")?;
     println!("Success! Disabled audit device (if it was enabled) at: {path}");
     Ok(0)
 }

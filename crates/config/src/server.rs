@@ -512,6 +512,10 @@ impl<'a> Decoder<'a> {
                         "ui" => ui = self.boolean(None, e)?,
                         "disable_cache" => disable_cache = self.boolean(None, e)?,
                         "unsafe_allow_api_audit_creation" => allow_api_audit = self.boolean(None, e)?,
+                        // OpenBao's gate for the `prefix` option; Coffer allows prefixes (Vault), the key is accepted.
+                        "allow_audit_log_prefixing" => {
+                            self.boolean(None, e)?;
+                        }
                         "log_level" => {
                             let s = self.string(None, e)?;
                             log_level = LogLevel::parse(&s).ok_or_else(|| {

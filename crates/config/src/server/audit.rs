@@ -70,7 +70,9 @@ impl Decoder<'_> {
                             for n in l {
                                 match &n.value {
                                     Value::Object(m) => v.extend(m.iter()),
-                                    _ => return Err(self.bad(scope, e, "expected a map of strings")),
+                                    _ => {
+                                        return Err(self.bad(scope, e, "expected a map of strings"));
+                                    }
                                 }
                             }
                             v
@@ -86,20 +88,30 @@ impl Decoder<'_> {
         }
         dev.path = dev.path.trim_matches('/').to_string();
         if dev.path.is_empty() {
-            return Err(self.invalid(b.line, "audit", format!("{scope_text}: path must not be empty")));
+            return Err(self.invalid(
+                b.line,
+                "audit",
+                format!("{scope_text}: path must not be empty"),
+            ));
         }
         Ok(dev)
     }
 }
 
 /// No two blocks may share a path.
-pub(super) fn check_unique(d: &Decoder<'_>, devices: &[AuditDeviceConfig]) -> Result<(), ConfigError> {
+pub(super) fn check_unique(
+    d: &Decoder<'_>,
+    devices: &[AuditDeviceConfig],
+) -> Result<(), ConfigError> {
     for (i, a) in devices.iter().enumerate() {
         if let Some(b) = devices[..i].iter().find(|b| b.path == a.path) {
             return Err(d.invalid(
                 a.line,
                 "audit",
-                format!("audit: path {:?} is declared twice (also at line {})", a.path, b.line),
+                format!(
+                    "audit: path {:?} is declared twice (also at line {})",
+                    a.path, b.line
+                ),
             ));
         }
     }
@@ -127,14 +139,24 @@ mod tests {
         assert_eq!(c.audit[1].options["file_path"], "stdout");
         assert!(!c.unsafe_allow_api_audit_creation);
         let c = parse_str(BASE, "t.hcl", false).unwrap();
-        assert!(c.unsafe_allow_api_audit_creation, "Vault's default: the API may enable devices");
+        assert!(
+            c.unsafe_allow_api_audit_creation,
+            "Vault's default: the API may enable devices"
+        );
         assert!(c.audit.is_empty());
     }
 
     #[test]
     fn errors() {
-        let dup = format!("{BASE}audit \"file\" \"a\" {{ options = {{ file_path = \"x\" }} }}\naudit \"socket\" \"a\" {{}}\n");
-        assert!(parse_str(&dup, "t.hcl", false).unwrap_err().to_string().contains("declared twice"));
+        let dup = format!(
+            "{BASE}audit \"file\" \"a\" {{ options = {{ file_path = \"x\" }} }}\naudit \"socket\" \"a\" {{}}\n"
+        );
+        assert!(
+            parse_str(&dup, "t.hcl", false)
+                .unwrap_err()
+                .to_string()
+                .contains("declared twice")
+        );
         let bad = format!("{BASE}audit \"file\" {{ colour = \"x\" }}\n");
         assert!(parse_str(&bad, "t.hcl", false).is_err());
     }

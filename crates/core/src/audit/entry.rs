@@ -32,15 +32,22 @@ fn running_version() -> String {
 /// (Vault's multierror rendering where the client gets one).
 fn error_texts(e: &Error) -> (String, String) {
     match e {
-        Error::PermissionDenied => ("permission denied".into(), "1 error occurred:\n\t* permission denied\n\n".into()),
+        Error::PermissionDenied => (
+            "permission denied".into(),
+            "1 error occurred:\n\t* permission denied\n\n".into(),
+        ),
         Error::InvalidToken => (
             "permission denied".into(),
             "2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n".into(),
         ),
-        Error::UnsupportedPath(_) => ("unsupported path".into(), "1 error occurred:\n\t* unsupported path\n\n".into()),
-        Error::UnsupportedOperation(_) => {
-            ("unsupported operation".into(), "1 error occurred:\n\t* unsupported operation\n\n".into())
-        }
+        Error::UnsupportedPath(_) => (
+            "unsupported path".into(),
+            "1 error occurred:\n\t* unsupported path\n\n".into(),
+        ),
+        Error::UnsupportedOperation(_) => (
+            "unsupported operation".into(),
+            "1 error occurred:\n\t* unsupported operation\n\n".into(),
+        ),
         // The detail of an internal error is for the server log only.
         Error::Internal(_) => ("internal error".into(), "internal error".into()),
         other => (other.to_string(), other.to_string()),
@@ -69,7 +76,12 @@ fn caller_auth(ctx: &RequestContext, token: Option<&str>) -> Value {
     let mut m = Map::new();
     match &ctx.token {
         TokenState::Valid(e) => {
-            token_fields(&mut m, token.unwrap_or_default(), e, ctx.identity.as_ref().map(|r| r.policies.as_slice()));
+            token_fields(
+                &mut m,
+                token.unwrap_or_default(),
+                e,
+                ctx.identity.as_ref().map(|r| r.policies.as_slice()),
+            );
             policy_results(&mut m, ctx);
             let meta = e.meta.as_ref().filter(|m| !m.is_empty());
             if let Some(meta) = meta {
@@ -84,7 +96,8 @@ fn caller_auth(ctx: &RequestContext, token: Option<&str>) -> Value {
                 put(&mut m, "token_ttl", json!(e.ttl));
             }
             if e.creation_time > 0 {
-                let t = time::OffsetDateTime::from_unix_timestamp(e.creation_time).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+                let t = time::OffsetDateTime::from_unix_timestamp(e.creation_time)
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
                 put(&mut m, "token_issue_time", json!(crate::util::rfc3339(t)));
             }
         }
@@ -97,7 +110,12 @@ fn caller_auth(ctx: &RequestContext, token: Option<&str>) -> Value {
     Value::Object(m)
 }
 
-fn token_fields(m: &mut Map<String, Value>, token: &str, e: &TokenEntry, identity: Option<&[String]>) {
+fn token_fields(
+    m: &mut Map<String, Value>,
+    token: &str,
+    e: &TokenEntry,
+    identity: Option<&[String]>,
+) {
     put_str(m, "client_token", token);
     put_str(m, "accessor", &e.accessor);
     put_str(m, "display_name", &e.display_name);
@@ -115,7 +133,9 @@ fn token_fields(m: &mut Map<String, Value>, token: &str, e: &TokenEntry, identit
 /// `policy_results`: present once the ACL judged the request (or the path
 /// needed no token); `allowed` is never omitted.
 fn policy_results(m: &mut Map<String, Value>, ctx: &RequestContext) {
-    let Some(allowed) = ctx.audit_policy.allowed else { return };
+    let Some(allowed) = ctx.audit_policy.allowed else {
+        return;
+    };
     let mut pr = Map::new();
     put(&mut pr, "allowed", json!(allowed));
     if !ctx.audit_policy.granting.is_empty() {
@@ -155,15 +175,26 @@ fn response_auth(a: &Auth, display_name: &str) -> Value {
 }
 
 /// The mount members shared by `request` and `response`.
-fn mount_fields(m: &mut Map<String, Value>, ctx: &RequestContext, with_accessor: bool, version_key: &str) {
-    let Some(mount) = ctx.mount.as_ref() else { return };
+fn mount_fields(
+    m: &mut Map<String, Value>,
+    ctx: &RequestContext,
+    with_accessor: bool,
+    version_key: &str,
+) {
+    let Some(mount) = ctx.mount.as_ref() else {
+        return;
+    };
     put_str(m, "mount_point", &mount.prefix);
     put_str(m, "mount_type", &mount.entry.kind);
     if with_accessor {
         put_str(m, "mount_accessor", &mount.entry.accessor);
     }
     put(m, version_key, json!(running_version()));
-    put(m, "mount_class", json!(if mount.is_auth { "auth" } else { "secret" }));
+    put(
+        m,
+        "mount_class",
+        json!(if mount.is_auth { "auth" } else { "secret" }),
+    );
 }
 
 fn request_section(ctx: &RequestContext, response_entry: bool) -> Value {
@@ -175,7 +206,11 @@ fn request_section(ctx: &RequestContext, response_entry: bool) -> Value {
     // in response entries always, and never for a request refused before
     // dispatch.
     let accessor = ctx.audit_dispatched
-        && (response_entry || !matches!(op, crate::logical::Operation::Read | crate::logical::Operation::List));
+        && (response_entry
+            || !matches!(
+                op,
+                crate::logical::Operation::Read | crate::logical::Operation::List
+            ));
     mount_fields(&mut m, ctx, accessor, "mount_running_version");
     if let Some(t) = ctx.client_token.as_deref().filter(|t| !t.is_empty()) {
         put(&mut m, "client_token", json!(t));
@@ -198,7 +233,11 @@ fn request_section(ctx: &RequestContext, response_entry: bool) -> Value {
         }
     }
     if let Some(a) = ctx.remote_addr {
-        put(&mut m, "remote_address", json!(a.ip().to_canonical().to_string()));
+        put(
+            &mut m,
+            "remote_address",
+            json!(a.ip().to_canonical().to_string()),
+        );
         put(&mut m, "remote_port", json!(a.port()));
     }
     if let Some(w) = ctx.headers.wrap_ttl.filter(|w| !w.is_zero()) {
@@ -214,7 +253,11 @@ impl Raw {
         let mut m = Map::new();
         put(&mut m, "time", json!(crate::util::rfc3339_now()));
         put(&mut m, "type", json!("request"));
-        put(&mut m, "auth", caller_auth(ctx, ctx.client_token.as_deref()));
+        put(
+            &mut m,
+            "auth",
+            caller_auth(ctx, ctx.client_token.as_deref()),
+        );
         put(&mut m, "request", request_section(ctx, false));
         if let Some(e) = error {
             put(&mut m, "error", json!(error_texts(e).0));
@@ -224,7 +267,11 @@ impl Raw {
 
     /// The response entry for `outcome`. `login_name`: the display name of
     /// the token a login just created (looked up by the caller).
-    pub(crate) fn response(ctx: &RequestContext, outcome: &Result<Response, Error>, login_name: Option<&str>) -> Raw {
+    pub(crate) fn response(
+        ctx: &RequestContext,
+        outcome: &Result<Response, Error>,
+        login_name: Option<&str>,
+    ) -> Raw {
         let mut m = Map::new();
         put(&mut m, "time", json!(crate::util::rfc3339_now()));
         put(&mut m, "type", json!("response"));
@@ -232,15 +279,32 @@ impl Raw {
         // A login: the entry's `auth` describes the token it created.
         let login = ctx.unauthenticated && new_auth.is_some();
         match (login, new_auth) {
-            (true, Some(a)) => put(&mut m, "auth", response_auth(a, login_name.unwrap_or_default())),
-            _ => put(&mut m, "auth", caller_auth(ctx, ctx.client_token.as_deref())),
+            (true, Some(a)) => put(
+                &mut m,
+                "auth",
+                response_auth(a, login_name.unwrap_or_default()),
+            ),
+            _ => put(
+                &mut m,
+                "auth",
+                caller_auth(ctx, ctx.client_token.as_deref()),
+            ),
         }
         put(&mut m, "request", request_section(ctx, true));
         let mut resp = Map::new();
         if let Some(a) = new_auth {
-            put(&mut resp, "auth", response_auth(a, login_name.unwrap_or_default()));
+            put(
+                &mut resp,
+                "auth",
+                response_auth(a, login_name.unwrap_or_default()),
+            );
         }
-        mount_fields(&mut resp, ctx, ctx.audit_dispatched, "mount_running_plugin_version");
+        mount_fields(
+            &mut resp,
+            ctx,
+            ctx.audit_dispatched,
+            "mount_running_plugin_version",
+        );
         match outcome {
             Ok(r) => {
                 if let Some(s) = r.secret.as_ref().filter(|s| !s.lease_id.is_empty()) {
@@ -296,12 +360,21 @@ impl Raw {
             "auth": {"token_type": "default"},
             "request": {"id": crate::util::random_uuid(), "operation": "update", "namespace": {"id": "root"}, "path": "sys/audit/test"},
         });
-        Raw { value, non_hmac_request: Vec::new(), non_hmac_response: Vec::new(), is_list: false, failed: false }
+        Raw {
+            value,
+            non_hmac_request: Vec::new(),
+            non_hmac_response: Vec::new(),
+            is_list: false,
+            failed: false,
+        }
     }
 
     fn finish(ctx: &RequestContext, value: Value, failed: bool) -> Raw {
         let (req, resp) = match ctx.mount.as_ref() {
-            Some(m) => (m.entry.config.audit_non_hmac_request_keys.clone(), m.entry.config.audit_non_hmac_response_keys.clone()),
+            Some(m) => (
+                m.entry.config.audit_non_hmac_request_keys.clone(),
+                m.entry.config.audit_non_hmac_response_keys.clone(),
+            ),
             None => (Vec::new(), Vec::new()),
         };
         Raw {

@@ -56,7 +56,11 @@ impl Filter {
             return Err(format!("filter is longer than {MAX_LEN} bytes"));
         }
         let toks = lex(s)?;
-        let mut p = Parser { toks, pos: 0, depth: 0 };
+        let mut p = Parser {
+            toks,
+            pos: 0,
+            depth: 0,
+        };
         let f = p.or()?;
         if p.pos != p.toks.len() {
             return Err(format!("unexpected {:?} in filter", p.toks[p.pos]));
@@ -125,7 +129,11 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
                         Some('"') => break,
                         Some('\\') => match it.next() {
                             Some(e @ ('"' | '\\')) => v.push(e),
-                            _ => return Err("bad escape in filter string (only \\\" and \\\\)".into()),
+                            _ => {
+                                return Err(
+                                    "bad escape in filter string (only \\\" and \\\\)".into()
+                                );
+                            }
                         },
                         Some(ch) => v.push(ch),
                     }
@@ -245,7 +253,11 @@ impl Parser {
                     .build()
                     .map_err(|e| format!("bad regular expression in filter: {e}"))?;
                 let m = Filter::Matches(field, re);
-                Ok(if negated_match { Filter::Not(Box::new(m)) } else { m })
+                Ok(if negated_match {
+                    Filter::Not(Box::new(m))
+                } else {
+                    m
+                })
             }
             _ => Err("expected ==, != or matches in filter".into()),
         }
@@ -257,12 +269,21 @@ mod tests {
     use super::*;
 
     fn subj<'a>(op: &'a str, path: &'a str) -> Subject<'a> {
-        Subject { mount_point: "auth/token/", mount_type: "token", namespace: "", operation: op, path }
+        Subject {
+            mount_point: "auth/token/",
+            mount_type: "token",
+            namespace: "",
+            operation: op,
+            path,
+        }
     }
 
     #[test]
     fn grammar() {
-        let f = Filter::parse(r#"not (path == "auth/token/lookup-self" or path matches "renew-self$")"#).unwrap();
+        let f = Filter::parse(
+            r#"not (path == "auth/token/lookup-self" or path matches "renew-self$")"#,
+        )
+        .unwrap();
         assert!(!f.eval(&subj("read", "auth/token/lookup-self")));
         assert!(!f.eval(&subj("update", "auth/token/renew-self")));
         assert!(f.eval(&subj("update", "auth/token/create")));
@@ -290,7 +311,14 @@ mod tests {
         ] {
             assert!(Filter::parse(bad).is_err(), "{bad:?}");
         }
-        assert!(Filter::parse(&format!("{}path == \"x\"{}", "(".repeat(40), ")".repeat(40))).is_err());
+        assert!(
+            Filter::parse(&format!(
+                "{}path == \"x\"{}",
+                "(".repeat(40),
+                ")".repeat(40)
+            ))
+            .is_err()
+        );
         assert!(Filter::parse(&"x".repeat(MAX_LEN + 1)).is_err());
     }
 }

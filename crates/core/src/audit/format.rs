@@ -27,7 +27,9 @@ fn opt_bool(options: &Options, key: &str, default: bool) -> Result<bool, String>
         None | Some("") => Ok(default),
         Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(true),
         Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(false),
-        Some(v) => Err(format!("unable to parse {key} {v:?}: a boolean (\"true\" or \"false\")")),
+        Some(v) => Err(format!(
+            "unable to parse {key} {v:?}: a boolean (\"true\" or \"false\")"
+        )),
     }
 }
 
@@ -56,10 +58,8 @@ impl Format {
             }
             if self.log_raw {
                 for section in ["request", "response"] {
-                    if let Some(Value::Object(s)) = top.get_mut(section) {
-                        if let Some(d) = s.get_mut("data") {
-                            sort_deep(d);
-                        }
+                    if let Some(d) = top.get_mut(section).and_then(|s| s.get_mut("data")) {
+                        sort_deep(d);
                     }
                 }
             } else {
@@ -123,8 +123,12 @@ fn elide(top: &mut Map<String, Value>) {
     if top.get("type").and_then(Value::as_str) != Some("response") {
         return;
     }
-    let Some(Value::Object(r)) = top.get_mut("response") else { return };
-    let Some(Value::Object(d)) = r.get_mut("data") else { return };
+    let Some(Value::Object(r)) = top.get_mut("response") else {
+        return;
+    };
+    let Some(Value::Object(d)) = r.get_mut("data") else {
+        return;
+    };
     if let Some(Value::Array(keys)) = d.get("keys") {
         let n = keys.len();
         d.insert("keys".into(), Value::from(n));
@@ -150,12 +154,17 @@ fn jsonx(v: &Value) -> String {
 }
 
 fn jsonx_value(out: &mut String, name: Option<&str>, v: &Value) {
-    let attr = name.map(|n| format!(" name=\"{}\"", xml_escape(n))).unwrap_or_default();
+    let attr = name
+        .map(|n| format!(" name=\"{}\"", xml_escape(n)))
+        .unwrap_or_default();
     match v {
         Value::Null => out.push_str(&format!("<json:null{attr}></json:null>")),
         Value::Bool(b) => out.push_str(&format!("<json:boolean{attr}>{b}</json:boolean>")),
         Value::Number(n) => out.push_str(&format!("<json:number{attr}>{n}</json:number>")),
-        Value::String(s) => out.push_str(&format!("<json:string{attr}>{}</json:string>", xml_escape(s))),
+        Value::String(s) => out.push_str(&format!(
+            "<json:string{attr}>{}</json:string>",
+            xml_escape(s)
+        )),
         Value::Array(items) => {
             out.push_str(&format!("<json:array{attr}>"));
             for i in items {
@@ -194,11 +203,19 @@ mod tests {
     use serde_json::json;
 
     fn raw(v: Value, is_list: bool) -> Raw {
-        Raw { value: v, non_hmac_request: vec!["clear".into()], non_hmac_response: vec![], is_list, failed: false }
+        Raw {
+            value: v,
+            non_hmac_request: vec!["clear".into()],
+            non_hmac_response: vec![],
+            is_list,
+            failed: false,
+        }
     }
 
     fn opts(kv: &[(&str, &str)]) -> Options {
-        kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -221,16 +238,27 @@ mod tests {
         assert_eq!(v["request"]["client_token"], json!(s.hash("tok")));
         assert_eq!(v["request"]["client_token_accessor"], json!(s.hash("acc")));
         assert_eq!(v["request"]["path"], json!("secret/data/x"));
-        assert_eq!(v["request"]["data"], json!({"a": 1, "b": s.hash("v"), "clear": "c"}));
+        assert_eq!(
+            v["request"]["data"],
+            json!({"a": 1, "b": s.hash("v"), "clear": "c"})
+        );
         assert_eq!(v["response"]["auth"]["client_token"], json!(s.hash("new")));
-        assert_eq!(v["response"]["data"]["keys"], json!([s.hash("k1"), s.hash("k2")]));
+        assert_eq!(
+            v["response"]["data"]["keys"],
+            json!([s.hash("k1"), s.hash("k2")])
+        );
         assert_eq!(v["response"]["wrap_info"]["token"], json!(s.hash("w")));
         assert_eq!(v["response"]["wrap_info"]["creation_path"], json!("p"));
         // Member order is Vault's.
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["time", "type", "auth", "request", "response"]);
 
-        let f = Format::from_options(&opts(&[("hmac_accessor", "false"), ("elide_list_responses", "true"), ("prefix", "@cee: ")])).unwrap();
+        let f = Format::from_options(&opts(&[
+            ("hmac_accessor", "false"),
+            ("elide_list_responses", "true"),
+            ("prefix", "@cee: "),
+        ]))
+        .unwrap();
         let line = f.render(&r, &s);
         assert!(line.starts_with(b"@cee: {"));
         let v: Value = serde_json::from_slice(&line[6..]).unwrap();
@@ -248,7 +276,11 @@ mod tests {
     fn jsonx_and_bad_options() {
         let s = Salter::new(b"salt");
         let f = Format::from_options(&opts(&[("format", "jsonx"), ("log_raw", "true")])).unwrap();
-        let x = String::from_utf8(f.render(&raw(json!({"type": "request", "n": 1, "l": ["a<"]}), false), &s)).unwrap();
+        let x = String::from_utf8(f.render(
+            &raw(json!({"type": "request", "n": 1, "l": ["a<"]}), false),
+            &s,
+        ))
+        .unwrap();
         assert!(x.starts_with("<?xml"));
         assert!(x.contains(r#"<json:string name="type">request</json:string><json:number name="n">1</json:number><json:array name="l"><json:string>a&lt;</json:string></json:array>"#), "{x}");
         assert!(Format::from_options(&opts(&[("format", "yaml")])).is_err());

@@ -19,7 +19,9 @@ pub(crate) struct Salter {
 
 impl Salter {
     pub(crate) fn new(salt: &[u8]) -> Salter {
-        Salter { key: hmac::Key::new(hmac::HMAC_SHA256, salt) }
+        Salter {
+            key: hmac::Key::new(hmac::HMAC_SHA256, salt),
+        }
     }
 
     /// `hmac-sha256:<hex>` of `input` (what `sys/audit-hash` answers).

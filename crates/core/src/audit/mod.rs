@@ -91,7 +91,10 @@ pub struct AuditSettings {
 
 impl Default for AuditSettings {
     fn default() -> Self {
-        AuditSettings { api_allowed: true, declared: Vec::new() }
+        AuditSettings {
+            api_allowed: true,
+            declared: Vec::new(),
+        }
     }
 }
 
@@ -107,10 +110,11 @@ pub(crate) struct Enabled {
 impl Enabled {
     /// Write one entry; `Ok` also when the filter leaves it out.
     async fn write(&self, raw: &Raw, subject: &Subject<'_>) -> std::result::Result<(), String> {
-        if let Some(f) = &self.filter {
-            if !raw.failed && !f.eval(subject) {
-                return Ok(());
-            }
+        if let Some(f) = &self.filter
+            && !raw.failed
+            && !f.eval(subject)
+        {
+            return Ok(());
         }
         let line = self.format.render(raw, &self.salter);
         match tokio::time::timeout(WRITE_TIMEOUT, self.device.write(&line)).await {
@@ -132,20 +136,33 @@ pub(crate) struct Devices {
 /// Parse what a device needs beyond its sink; errors are the enable 400.
 fn parse_device(entry: &DeviceEntry) -> Result<(Format, Option<Filter>)> {
     if !coffer_audit::DEVICE_TYPES.contains(&entry.kind.as_str()) {
-        return Err(Error::invalid(format!("unknown backend type: {:?}", entry.kind)));
+        return Err(Error::invalid(format!(
+            "unknown backend type: {:?}",
+            entry.kind
+        )));
     }
     let format = Format::from_options(&entry.options).map_err(Error::invalid)?;
     let filter = match entry.options.get("filter").map(String::as_str) {
         None | Some("") => None,
-        Some(f) => Some(Filter::parse(f).map_err(|e| Error::invalid(format!("invalid filter: {e}")))?),
+        Some(f) => {
+            Some(Filter::parse(f).map_err(|e| Error::invalid(format!("invalid filter: {e}")))?)
+        }
     };
     Ok((format, filter))
 }
 
 async fn open(entry: DeviceEntry, salt: &str, probe: bool) -> Result<Enabled> {
     let (format, filter) = parse_device(&entry)?;
-    let sink = coffer_audit::open_sink(&entry.kind, &entry.options).await.map_err(|e| Error::invalid(e.to_string()))?;
-    let dev = Enabled { salter: Salter::new(salt.as_bytes()), format, filter, device: Device::new(sink), entry };
+    let sink = coffer_audit::open_sink(&entry.kind, &entry.options)
+        .await
+        .map_err(|e| Error::invalid(e.to_string()))?;
+    let dev = Enabled {
+        salter: Salter::new(salt.as_bytes()),
+        format,
+        filter,
+        device: Device::new(sink),
+        entry,
+    };
     if probe && dev.entry.options.get("skip_test").map(String::as_str) != Some("true") {
         // The probe is written whatever the filter says.
         let line = dev.format.render(&Raw::probe(), &dev.salter);
@@ -157,7 +174,9 @@ async fn open(entry: DeviceEntry, salt: &str, probe: bool) -> Result<Enabled> {
         };
         if let Some(e) = err {
             dev.device.close().await;
-            return Err(Error::invalid(format!("sanity check failed; unable to write to the audit device: {e}")));
+            return Err(Error::invalid(format!(
+                "sanity check failed; unable to write to the audit device: {e}"
+            )));
         }
     }
     Ok(dev)
@@ -189,7 +208,12 @@ impl Devices {
         self.list.load_full()
     }
 
-    async fn persist(&self, barrier: &Arc<Barrier>, list: &[Arc<Enabled>], extra: Vec<ViewOp>) -> Result<()> {
+    async fn persist(
+        &self,
+        barrier: &Arc<Barrier>,
+        list: &[Arc<Enabled>],
+        extra: Vec<ViewOp>,
+    ) -> Result<()> {
         let table: Vec<&DeviceEntry> = list.iter().map(|d| &d.entry).collect();
         let mut ops = extra;
         ops.push(ViewOp::Put(TABLE_KEY.into(), serde_json::to_vec(&table)?));
@@ -198,7 +222,11 @@ impl Devices {
 
     /// Enable a device: parse, open and probe it, then store salt and table
     /// together. Any failure before the store leaves nothing behind.
-    pub(crate) async fn enable(&self, barrier: &Arc<Barrier>, mut entry: DeviceEntry) -> Result<()> {
+    pub(crate) async fn enable(
+        &self,
+        barrier: &Arc<Barrier>,
+        mut entry: DeviceEntry,
+    ) -> Result<()> {
         let _g = self.table_lock.lock().await;
         entry.path = normalize_path(&entry.path)?;
         let current = self.snapshot();
@@ -225,9 +253,20 @@ impl Devices {
         let _g = self.table_lock.lock().await;
         let path = normalize_path(path)?;
         let current = self.snapshot();
-        let Some(found) = current.iter().find(|d| d.entry.path == path).cloned() else { return Ok(false) };
-        let next: Vec<_> = current.iter().filter(|d| d.entry.path != path).cloned().collect();
-        self.persist(barrier, &next, vec![ViewOp::Delete(salt_key(&found.entry.uuid))]).await?;
+        let Some(found) = current.iter().find(|d| d.entry.path == path).cloned() else {
+            return Ok(false);
+        };
+        let next: Vec<_> = current
+            .iter()
+            .filter(|d| d.entry.path != path)
+            .cloned()
+            .collect();
+        self.persist(
+            barrier,
+            &next,
+            vec![ViewOp::Delete(salt_key(&found.entry.uuid))],
+        )
+        .await?;
         self.list.store(Arc::new(next));
         found.device.close().await;
         tracing::info!(path = %path, "audit device disabled");
@@ -284,18 +323,25 @@ impl Devices {
             };
             match open(e.clone(), &salt, false).await {
                 Ok(d) => list.push(Arc::new(d)),
-                Err(err) => tracing::error!(path = %e.path, error = %err, "audit device cannot be opened; left out"),
+                Err(err) => {
+                    tracing::error!(path = %e.path, error = %err, "audit device cannot be opened; left out")
+                }
             }
         }
         if !table.is_empty() && list.is_empty() {
-            return Err(Error::internal("no audit device of the table could be opened"));
+            return Err(Error::internal(
+                "no audit device of the table could be opened",
+            ));
         }
         let declared = self.settings.read().declared.clone();
         // A device the config file declared and no longer does is removed
         // (OpenBao's declarative devices).
         let mut removed = Vec::new();
         list.retain(|d: &Arc<Enabled>| {
-            let keep = !d.entry.from_config || declared.iter().any(|x| normalize_path(&x.path).ok().as_deref() == Some(d.entry.path.as_str()));
+            let keep = !d.entry.from_config
+                || declared.iter().any(|x| {
+                    normalize_path(&x.path).ok().as_deref() == Some(d.entry.path.as_str())
+                });
             if !keep {
                 salt_ops.push(ViewOp::Delete(salt_key(&d.entry.uuid)));
                 removed.push(d.clone());
@@ -308,7 +354,10 @@ impl Devices {
             if let Some(existing) = list.iter().find(|x| x.entry.path == path) {
                 if !existing.entry.from_config {
                     tracing::error!(path = %path, "audit device of the config file has the path of a device enabled through the API; left out");
-                } else if existing.entry.kind != d.kind || existing.entry.options != d.options || existing.entry.description != d.description {
+                } else if existing.entry.kind != d.kind
+                    || existing.entry.options != d.options
+                    || existing.entry.description != d.description
+                {
                     tracing::warn!(path = %path, "audit device in the config file differs from the enabled one: devices cannot be modified, the enabled one is kept (remove the block, restart, add it back)");
                 }
                 continue;
@@ -323,10 +372,13 @@ impl Devices {
                 from_config: true,
             };
             let salt = Zeroizing::new(crate::util::random_uuid());
-            let dev = open(entry, &salt, true)
-                .await
-                .map_err(|e| Error::internal(format!("audit device {:?} of the config file: {e}", d.path)))?;
-            salt_ops.push(ViewOp::Put(salt_key(&dev.entry.uuid), salt.as_bytes().to_vec()));
+            let dev = open(entry, &salt, true).await.map_err(|e| {
+                Error::internal(format!("audit device {:?} of the config file: {e}", d.path))
+            })?;
+            salt_ops.push(ViewOp::Put(
+                salt_key(&dev.entry.uuid),
+                salt.as_bytes().to_vec(),
+            ));
             list.push(Arc::new(dev));
             changed = true;
         }
@@ -348,7 +400,12 @@ impl Devices {
 
     /// Write `raw` to every device. Returns (devices, devices that recorded
     /// it); a filtered-out entry counts as recorded.
-    pub(crate) async fn log(&self, raw: &Raw, subject: &Subject<'_>, stage: &'static str) -> (usize, usize) {
+    pub(crate) async fn log(
+        &self,
+        raw: &Raw,
+        subject: &Subject<'_>,
+        stage: &'static str,
+    ) -> (usize, usize) {
         let list = self.snapshot();
         let mut ok = 0;
         for d in list.iter() {

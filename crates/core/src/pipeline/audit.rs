@@ -80,7 +80,8 @@ fn not_audited(ctx: &RequestContext) -> bool {
     }
     let p = ctx.path.trim_end_matches('/');
     NOT_AUDITED.contains(&p)
-        || (ctx.client_token.is_none() && (p == "sys/metrics" || p == "sys/in-flight-req" || p.starts_with("sys/pprof")))
+        || (ctx.client_token.is_none()
+            && (p == "sys/metrics" || p == "sys/in-flight-req" || p.starts_with("sys/pprof")))
 }
 
 fn refused() -> Error {
@@ -93,7 +94,13 @@ fn subject(ctx: &RequestContext) -> Subject<'_> {
         Some(m) => (m.prefix.as_str(), m.entry.kind.as_str()),
         None => ("", ""),
     };
-    Subject { mount_point, mount_type, namespace: "", operation: ctx.operation().as_str(), path: &ctx.path }
+    Subject {
+        mount_point,
+        mount_type,
+        namespace: "",
+        operation: ctx.operation().as_str(),
+        path: &ctx.path,
+    }
 }
 
 impl Core {
@@ -134,7 +141,11 @@ impl Core {
             return true;
         }
         let raw = Raw::request(ctx, error);
-        ctx.audit_data = raw.value.get("request").and_then(|r| r.get("data")).cloned();
+        ctx.audit_data = raw
+            .value
+            .get("request")
+            .and_then(|r| r.get("data"))
+            .cloned();
         let (n, ok) = self.audit.devices.log(&raw, &subject(ctx), "request").await;
         n == 0 || ok > 0
     }
@@ -144,11 +155,19 @@ impl Core {
         ctx.request_audited = true;
         ctx.audit_dispatched = true;
         self.hooks_request(ctx).await;
-        if self.devices_request(ctx, None).await { Ok(()) } else { Err(refused()) }
+        if self.devices_request(ctx, None).await {
+            Ok(())
+        } else {
+            Err(refused())
+        }
     }
 
     /// Stage 9 (every outcome passes here).
-    pub(crate) async fn audit_response(&self, ctx: &mut RequestContext, mut outcome: Result<Response>) -> Result<Response> {
+    pub(crate) async fn audit_response(
+        &self,
+        ctx: &mut RequestContext,
+        mut outcome: Result<Response>,
+    ) -> Result<Response> {
         if !ctx.request_audited {
             ctx.request_audited = true;
             self.hooks_request(ctx).await;
@@ -166,7 +185,11 @@ impl Core {
         }
         let login_name = self.login_display_name(ctx, &outcome).await;
         let raw = Raw::response(ctx, &outcome, login_name.as_deref());
-        let (n, ok) = self.audit.devices.log(&raw, &subject(ctx), "response").await;
+        let (n, ok) = self
+            .audit
+            .devices
+            .log(&raw, &subject(ctx), "response")
+            .await;
         if n > 0 && ok == 0 && outcome.is_ok() {
             outcome = Err(refused());
         }
@@ -175,7 +198,11 @@ impl Core {
 
     /// A login's response entry describes the new token, display name
     /// included (the `auth` block of the response has none).
-    async fn login_display_name(&self, ctx: &RequestContext, outcome: &Result<Response>) -> Option<String> {
+    async fn login_display_name(
+        &self,
+        ctx: &RequestContext,
+        outcome: &Result<Response>,
+    ) -> Option<String> {
         let auth = outcome.as_ref().ok()?.auth.as_ref()?;
         if !ctx.unauthenticated || auth.client_token.is_empty() {
             return None;

@@ -9,7 +9,10 @@ use crate::audit::DeviceEntry;
 use crate::backend::{FieldKind, FieldSpec, Path, Route, field, path};
 use crate::error::{Error, Result};
 use crate::fields;
-use crate::logical::{Operation::{Delete, Read, Update}, Request, Response};
+use crate::logical::{
+    Operation::{Delete, Read, Update},
+    Request, Response,
+};
 use serde_json::json;
 
 #[derive(Clone, Copy, Debug)]
@@ -21,17 +24,44 @@ pub(super) enum H {
 }
 
 const F_ENABLE: &[FieldSpec] = &[
-    field("type", FieldKind::String, "The type of the audit device: file, socket, syslog or object-store."),
-    field("description", FieldKind::String, "User-friendly description for this audit device."),
-    field("options", FieldKind::Map, "Options for the device (strings): file_path, log_raw, hmac_accessor, prefix, format, elide_list_responses, filter, ..."),
-    field("local", FieldKind::Bool, "Mark the device as local (not replicated).").default_bool(false),
+    field(
+        "type",
+        FieldKind::String,
+        "The type of the audit device: file, socket, syslog or object-store.",
+    ),
+    field(
+        "description",
+        FieldKind::String,
+        "User-friendly description for this audit device.",
+    ),
+    field(
+        "options",
+        FieldKind::Map,
+        "Options for the device (strings): file_path, log_raw, hmac_accessor, prefix, format, elide_list_responses, filter, ...",
+    ),
+    field(
+        "local",
+        FieldKind::Bool,
+        "Mark the device as local (not replicated).",
+    )
+    .default_bool(false),
 ];
 
-const F_HASH: &[FieldSpec] = &[field("input", FieldKind::String, "The plaintext to hash with the device's salt.")];
+const F_HASH: &[FieldSpec] = &[field(
+    "input",
+    FieldKind::String,
+    "The plaintext to hash with the device's salt.",
+)];
 
 pub(super) fn rows() -> Vec<Path<Sys>> {
     vec![
-        path("audit-list", "audit/?", &[(Read, Sys::Audit(H::List))], &[], "List the enabled audit devices."),
+        path(
+            "audit-list",
+            "audit/?",
+            &[(Read, Sys::Audit(H::List))],
+            &[],
+            "List the enabled audit devices.",
+        ),
         path(
             "audit-hash",
             "audit-hash/(?P<path>.+)",
@@ -42,7 +72,10 @@ pub(super) fn rows() -> Vec<Path<Sys>> {
         path(
             "audit",
             "audit/(?P<path>.+)",
-            &[(Update, Sys::Audit(H::Enable)), (Delete, Sys::Audit(H::Disable))],
+            &[
+                (Update, Sys::Audit(H::Enable)),
+                (Delete, Sys::Audit(H::Disable)),
+            ],
             F_ENABLE,
             "Enable or disable an audit device.",
         ),
@@ -51,7 +84,12 @@ pub(super) fn rows() -> Vec<Path<Sys>> {
 
 const API_FORBIDDEN: &str = "cannot enable audit device via API; use declarative, config-based audit device management instead";
 
-pub(super) async fn serve(h: H, cx: &Ctx, route: &Route<'_>, req: &Request) -> Result<Option<Response>> {
+pub(super) async fn serve(
+    h: H,
+    cx: &Ctx,
+    route: &Route<'_>,
+    req: &Request,
+) -> Result<Option<Response>> {
     let devices = &cx.core.audit.devices;
     let barrier = cx.core.barrier();
     match h {
@@ -78,7 +116,9 @@ pub(super) async fn serve(h: H, cx: &Ctx, route: &Route<'_>, req: &Request) -> R
         }
         H::Disable => {
             if !devices.api_allowed() {
-                return Err(Error::invalid("cannot disable audit device via API; use declarative, config-based audit device management instead"));
+                return Err(Error::invalid(
+                    "cannot disable audit device via API; use declarative, config-based audit device management instead",
+                ));
             }
             devices.disable(barrier, route.param("path")).await?;
             Ok(None)
