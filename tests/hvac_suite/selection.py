@@ -72,8 +72,6 @@ _BAO_ACL_READ = ("OpenBao's sys/policies/acl/<name> read returns more fields tha
 XFAIL = {
     "coffer": {
         # not built in Coffer (see ARCHITECTURE.md "Not yet built")
-        "api/system_backend/test_audit.py::*": "audit devices are not built in Coffer (sys/audit, sys/audit-hash: 404)",
-        "v1/test_system_backend.py::TestSystemBackend::test_audit_*": "audit devices are not built in Coffer (sys/audit, sys/audit-hash: 404)",
         "api/system_backend/test_quota.py::*": "rate-limit quotas (sys/quotas/rate-limit) are not built in Coffer",
         "api/system_backend/test_key.py::TestKey::test_rekey_*": "sys/rekey/* is not built in Coffer",
         "v1/test_system_backend.py::TestSystemBackend::test_rekey_*": "sys/rekey/* is not built in Coffer",

@@ -3,8 +3,9 @@
 //! dispatches and turns errors into Vault's exit codes (0 ok, 1 local or
 //! usage error, 2 error from the server).
 
-mod audit_verify;
+mod audit;
 mod audit_report;
+mod audit_verify;
 mod client;
 mod common;
 mod completion;
@@ -40,7 +41,7 @@ Common commands:
     unwrap      Unwrap a wrapped secret
 
 Other commands:
-    audit                Audit log review (report)
+    audit                Interact with audit devices
     auth                 Interact with auth methods
     completion           Print a shell completion script (bash, zsh, fish)
     kv                   Interact with Coffer's Key-Value storage
@@ -72,24 +73,15 @@ fn command(name: &str) -> Option<Run> {
         "kv" => kv::run,
         "token" => token::run,
         "policy" => policy::run,
+        "audit" => audit::run,
         "secrets" => mounts::secrets,
         "auth" => mounts::auth,
         "lease" => lease::run,
         "operator" => operator::run,
         "path-help" => completion::path_help,
         "completion" => completion::completion,
-        "audit" => audit,
         _ => return None,
     })
-}
-
-/// `coffer audit`: until the device commands (audit.rs) land, `verify` and `report`.
-fn audit(args: &[String]) -> anyhow::Result<i32> {
-    match args.first().map(String::as_str) {
-        Some("verify") => audit_verify::run(&args[1..]),
-        Some("report") => audit_report::run(&args[1..]),
-        other => common::group_fallback(other, "Usage: coffer audit verify|report [options] FILES...\n", "audit"),
-    }
 }
 
 fn main() {

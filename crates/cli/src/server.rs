@@ -168,6 +168,42 @@ fn enable_alerts(core: &Core, cfg: Option<&ServerConfig>) -> Result<()> {
     Ok(())
 }
 
+/// The config file's audit devices and API switch, handed to the core
+/// before the first unseal (declared devices are enabled then).
+fn audit_settings(core: &Core, cfg: Option<&ServerConfig>) {
+    let Some(cfg) = cfg else { return };
+    let declared = cfg
+        .audit
+        .iter()
+        .map(|d| coffer_core::audit::DeclaredDevice {
+            kind: d.kind.clone(),
+            path: d.path.clone(),
+            description: d.description.clone(),
+            options: d.options.clone(),
+            local: d.local,
+        })
+        .collect();
+    core.set_audit_settings(coffer_core::audit::AuditSettings { api_allowed: cfg.unsafe_allow_api_audit_creation, declared });
+}
+
+/// SIGHUP reopens every audit device (log rotation: rename the file, send
+/// SIGHUP, the device writes a new file at its path).
+fn spawn_sighup(core: Arc<Core>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: audit devices will not reopen on it");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reopening audit devices");
+            core.reopen_audit_devices().await;
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = core;
+}
+
 async fn bind(addr: &str, opts: ListenerOptions, core: Arc<Core>, limits: RequestLimits) -> Result<tokio::task::JoinHandle<()>> {
     coffer_http::listener_validate(&opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let l = TcpListener::bind(addr).await.with_context(|| format!("error initializing listener at {addr}"))?;
@@ -200,6 +236,8 @@ async fn run_dev(f: &flags::Flags, cfg: Option<ServerConfig>) -> Result<i32> {
     coffer_core::metrics::install(coffer_core::metrics::Settings::dev_with(cfg.as_ref().and_then(|c| c.telemetry.as_ref())));
     let core = new_core(Arc::new(InmemStorage::new()), core_cfg);
     enable_alerts(&core, cfg.as_ref())?;
+    audit_settings(&core, cfg.as_ref());
+    spawn_sighup(core.clone());
     let init = core.initialize(1, 1, root_id.as_deref(), true).await.map_err(|e| anyhow::anyhow!("dev init: {e}"))?;
     let mut kv = coffer_core::mounts::MountEntry::new("secret/", "kv", "key/value secret storage", false);
     kv.options = Some([("version".to_string(), "2".to_string())].into_iter().collect());
@@ -302,6 +340,8 @@ async fn run_config(cfg: ServerConfig) -> Result<i32> {
     coffer_core::metrics::install(coffer_core::metrics::Settings::from_config(cfg.telemetry.as_ref()));
     let core = new_core(storage, core_config(Some(&cfg)));
     enable_alerts(&core, Some(&cfg))?;
+    audit_settings(&core, Some(&cfg));
+    spawn_sighup(core.clone());
     let mut tasks = Vec::new();
     for (sock, opts, l) in listeners {
         tasks.push(serve(sock, opts, core.clone(), RequestLimits::from_config(l)));

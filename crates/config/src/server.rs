@@ -14,6 +14,9 @@ use std::time::Duration;
 use coffer_hcl::{Entry, Node, Value};
 
 use crate::duration;
+
+mod audit;
+pub use audit::AuditDeviceConfig;
 use crate::error::ConfigError;
 
 mod telemetry;
@@ -81,6 +84,10 @@ pub struct ServerConfig {
     pub telemetry: Option<TelemetryConfig>,
     /// `alert "<name>" { ... }` blocks (docs/alerts.md), in file order.
     pub alerts: Vec<AlertConfig>,
+    /// `audit "<type>" "<path>" { ... }` blocks (server/audit.rs).
+    pub audit: Vec<AuditDeviceConfig>,
+    /// `sys/audit` may enable/disable devices (default true, Vault's behaviour; OpenBao's default is false).
+    pub unsafe_allow_api_audit_creation: bool,
 }
 
 /// `storage "<kind>" { ... }`.
@@ -460,6 +467,8 @@ impl<'a> Decoder<'a> {
         let mut pid_file = None;
         let mut disable_cache = false;
         let mut telemetry = None;
+        let mut audits: Vec<AuditDeviceConfig> = Vec::new();
+        let mut allow_api_audit = true;
 
         for e in entries {
             match e.key.as_str() {
@@ -500,6 +509,13 @@ impl<'a> Decoder<'a> {
                         alerts.push(a);
                     }
                 }
+                "audit" => {
+                    blocks.clear();
+                    self.blocks(e, "file", &mut blocks)?;
+                    for b in &blocks {
+                        audits.push(self.audit(b)?);
+                    }
+                }
                 "ha_storage" | "ha_backend" => {
                     return Err(self.invalid(
                         e.line,
@@ -525,6 +541,11 @@ impl<'a> Decoder<'a> {
                         "ui" => ui = self.boolean(None, e)?,
                         "disable_cache" => disable_cache = self.boolean(None, e)?,
                         "telemetry" => telemetry = Some(self.telemetry(e)?),
+                        "unsafe_allow_api_audit_creation" => allow_api_audit = self.boolean(None, e)?,
+                        // OpenBao's gate for the `prefix` option; Coffer allows prefixes (Vault), the key is accepted.
+                        "allow_audit_log_prefixing" => {
+                            self.boolean(None, e)?;
+                        }
                         "log_level" => {
                             let s = self.string(None, e)?;
                             log_level = LogLevel::parse(&s).ok_or_else(|| {
@@ -623,6 +644,7 @@ impl<'a> Decoder<'a> {
             return Err(self.invalid(line, "default_lease_ttl", message));
         }
 
+        audit::check_unique(self, &audits)?;
         Ok(ServerConfig {
             storage,
             listeners,
@@ -640,6 +662,8 @@ impl<'a> Decoder<'a> {
             disable_cache,
             telemetry,
             alerts,
+            audit: audits,
+            unsafe_allow_api_audit_creation: allow_api_audit,
         })
     }
 

@@ -479,6 +479,9 @@ impl Core {
         active.tasks.lock().push(active.tokens.spawn_expiry());
         active.tasks.lock().push(self.barrier.spawn_rotation());
         self.load_alert_rules().await;
+        // The audit device table (and the config file's devices): an unseal
+        // that cannot open any of its devices fails, as in Vault.
+        self.audit.devices.load(&self.barrier).await?;
         Ok(active)
     }
 

@@ -1,8 +1,8 @@
 //! coffer-core: the barrier, seal, router, token store, policies and the
 //! request pipeline. See ARCHITECTURE.md at the repository root.
 
-pub(crate) mod audit;
 pub mod alerts;
+pub mod audit;
 pub mod backend;
 pub mod barrier;
 pub mod cidr;

@@ -125,30 +125,66 @@ async fn every_outcome_yields_one_request_and_one_response_entry() {
     }
 }
 
-/// A hook that refuses to record a request stops it before the backend runs
-/// (nothing is written), and the request still gets its response entry.
+/// A hook is not an audit device: one that fails does not stop the request
+/// (it is logged), and it still sees the response entry.
 #[tokio::test]
-async fn a_failing_request_entry_stops_the_request_before_dispatch() {
+async fn a_failing_hook_does_not_stop_the_request() {
     struct Refuse(Mutex<usize>);
     #[async_trait::async_trait]
     impl AuditHook for Refuse {
         async fn log_request(&self, _: &RequestContext) -> Result<()> {
-            Err(Error::internal("audit device unavailable"))
+            Err(Error::internal("hook unavailable"))
         }
         async fn log_response(&self, _: &RequestContext, _: &Result<Response>) -> Result<()> {
             *self.0.lock() += 1;
-            Ok(())
+            Err(Error::internal("hook unavailable"))
         }
     }
     let core = core().await;
     let hook = Arc::new(Refuse(Mutex::new(0)));
     core.add_audit_hook(hook.clone());
     let r = core.handle(incoming(Operation::Update, "cubbyhole/x", Some(ROOT), json!({"k": "v"}), &[])).await;
-    assert!(matches!(r, Err(Error::Internal(_))), "{r:?}");
+    assert!(r.is_ok(), "{r:?}");
     assert_eq!(*hook.0.lock(), 1);
     let r = core.handle(incoming(Operation::Read, "nomount/x", None, json!({}), &[])).await;
     assert!(r.is_err());
     assert_eq!(*hook.0.lock(), 2, "one response entry for a request that ended before stage 5 too");
+}
+
+/// Fail-closed with real file devices: when the only device cannot write,
+/// a request is refused before dispatch (nothing stored); a second healthy
+/// device keeps requests going; with the device writable again they pass.
+#[tokio::test]
+async fn no_device_recording_the_request_refuses_it() {
+    let core = core().await;
+    let base = std::env::temp_dir().join(format!("coffer-pipeline-audit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let (d1, d2) = (base.join("one"), base.join("two"));
+    std::fs::create_dir_all(&d1).unwrap();
+    std::fs::create_dir_all(&d2).unwrap();
+    let enable = |path: &str, file: std::path::PathBuf| {
+        incoming(Operation::Update, &format!("sys/audit/{path}"), Some(ROOT), json!({"type": "file", "options": {"file_path": file.to_str().unwrap()}}), &[])
+    };
+    core.handle(enable("one", d1.join("a.log"))).await.unwrap();
+    // Its directory becomes a file: the device cannot reopen its log.
+    std::fs::remove_dir_all(&d1).unwrap();
+    std::fs::write(&d1, b"x").unwrap();
+    core.reopen_audit_devices().await;
+    let r = core.handle(incoming(Operation::Update, "cubbyhole/x", Some(ROOT), json!({"k": "v"}), &[])).await;
+    assert!(matches!(r, Err(Error::Internal(_))), "{r:?}");
+    std::fs::remove_file(&d1).unwrap();
+    let r = core.handle(incoming(Operation::Read, "cubbyhole/x", Some(ROOT), json!({}), &[])).await;
+    assert!(r.as_ref().map(|r| r.data.is_none()).unwrap_or(false), "nothing was stored: {r:?}");
+    // Two devices, one broken: requests go on and the healthy one records them.
+    core.handle(enable("two", d2.join("b.log"))).await.unwrap();
+    std::fs::remove_dir_all(&d1).unwrap();
+    std::fs::write(&d1, b"x").unwrap();
+    core.reopen_audit_devices().await;
+    core.handle(incoming(Operation::Update, "cubbyhole/y", Some(ROOT), json!({"k": "v"}), &[])).await.unwrap();
+    let log = std::fs::read_to_string(d2.join("b.log")).unwrap();
+    assert!(log.lines().any(|l| l.contains("\"path\":\"cubbyhole/y\"") && l.contains("\"type\":\"response\"")), "{log}");
+    let _ = std::fs::remove_file(&d1);
+    let _ = std::fs::remove_dir_all(&base);
 }
 
 /// `admit_body` is the pipeline's first stages without a body: whenever it

@@ -184,7 +184,11 @@ async fn authorize_row(ctx: &mut RequestContext, ns: &Namespace, mount: &RouteEn
     // The request is kept in the context whatever happens (audit sees it).
     let outcome = match (checked, &entry) {
         (Err(e), _) => Err(e),
-        (Ok(()), None) => Ok(()),
+        (Ok(()), None) => {
+            // No token: only an unauthenticated path gets here (a login).
+            ctx.audit_policy.allowed = Some(true);
+            Ok(())
+        }
         (Ok(()), Some(entry)) => check_acl(ctx, ns, mount, &mut req, entry).await,
     };
     ctx.request = Some(req);
@@ -198,6 +202,11 @@ async fn check_acl(ctx: &mut RequestContext, ns: &Namespace, mount: &RouteEntry,
     let acl = super::identity::acl(ns, &entry.policies, ctx.identity.as_ref());
     let res = acl.check_ref(&AclRequest { op: capability_of(req.operation), path: &req.path, data: Some(&req.data), wrap_ttl: req.wrap_ttl });
     let root_protected = SpecialPaths::matches(&mount.special.root, &req.rel_path);
+    let allowed = ctx.unauthenticated || (res.allowed && (!root_protected || res.sudo));
+    ctx.audit_policy.allowed = Some(allowed);
+    if ctx.audit_detail && allowed {
+        ctx.audit_policy.granting = res.granting_policies().map(str::to_string).collect();
+    }
     if !ctx.unauthenticated && (!res.allowed || (root_protected && !res.sudo)) {
         // A denied request still presented the token, and Vault counts
         // every such request against `num_uses`: otherwise a limited token

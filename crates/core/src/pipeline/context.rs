@@ -139,6 +139,25 @@ pub struct RequestContext {
     /// The audit-request stage has run (so the final stage does not log a
     /// second request entry).
     pub(crate) request_audited: bool,
+    /// Audit devices are enabled: the authorize stage keeps what the
+    /// entries' `policy_results` show (otherwise it allocates nothing).
+    pub(crate) audit_detail: bool,
+    /// The ACL's verdict for the entries' `auth.policy_results`.
+    pub(crate) audit_policy: AuditPolicy,
+    /// The request reached stage 5 (before dispatch).
+    pub(crate) audit_dispatched: bool,
+    /// `request.data` as the request entry showed it (a backend may take
+    /// the data; the response entry shows the same).
+    pub(crate) audit_data: Option<serde_json::Value>,
+}
+
+/// What audit entries show of the ACL's decision.
+#[derive(Default)]
+pub(crate) struct AuditPolicy {
+    /// `None`: the ACL did not judge the request.
+    pub(crate) allowed: Option<bool>,
+    /// The policies granting it (only with `audit_detail`).
+    pub(crate) granting: Vec<String>,
 }
 
 impl RequestContext {
@@ -165,6 +184,10 @@ impl RequestContext {
             request: None,
             revoke_after: None,
             request_audited: false,
+            audit_detail: false,
+            audit_policy: AuditPolicy::default(),
+            audit_dispatched: false,
+            audit_data: None,
         }
     }
 

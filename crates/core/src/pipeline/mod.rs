@@ -50,6 +50,7 @@ impl Core {
     pub async fn handle(&self, inc: Incoming) -> Result<Response> {
         let started = std::time::Instant::now();
         let mut ctx = RequestContext::new(inc);
+        ctx.audit_detail = self.audit_devices_enabled();
         let outcome = self.request_stages(&mut ctx).await;
         let outcome = self.audit_response(&mut ctx, outcome).await; // 9
         crate::metrics::observe_request(&ctx, &outcome, started); // telemetry (docs/metrics.md)

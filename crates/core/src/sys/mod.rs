@@ -13,6 +13,8 @@
 //! - `internal.rs`: `internal/ui/mounts*`.
 //! - `rotate.rs`: the barrier key (`key-status`, `rotate*`).
 //! - `tools.rs`, `wrapping.rs`, `leases.rs`, `metrics.rs` (telemetry, built by `crate::metrics`).
+//! - `audit.rs`: audit devices (`audit`, `audit/*`, `audit-hash/*`).
+//! - `tools.rs`, `wrapping.rs`, `leases.rs`.
 //!
 //! This file joins the resources' rows into the one table the router matches
 //! (in the order below: first match wins) and sends each matched row's
@@ -21,6 +23,7 @@
 
 mod audit_checkpoint;
 mod alerts;
+mod audit;
 mod auth;
 mod capabilities;
 mod internal;
@@ -49,6 +52,7 @@ use std::sync::{Arc, LazyLock, Weak};
 #[derive(Clone, Copy, Debug)]
 enum H {
     Seal(seal::H),
+    Audit(audit::H),
     Mounts(mounts::H),
     Policies(policies::H),
     Capabilities(capabilities::H),
@@ -80,6 +84,7 @@ static TABLE: LazyLock<Paths<H>> = LazyLock::new(|| {
         metrics::rows(),
         audit_checkpoint::rows(),
         alerts::rows(),
+        audit::rows(),
     ];
     Paths::new(rows.into_iter().flatten().collect())
 });
@@ -136,6 +141,7 @@ impl Backend for SysBackend {
             H::Metrics(h) => metrics::serve(h, &cx, req).await,
             H::AuditCheckpoint(h) => audit_checkpoint::serve(h, &cx, route).await,
             H::Alerts(h) => alerts::serve(h, &cx, route, req).await,
+            H::Audit(h) => audit::serve(h, &cx, route, req).await,
         }
     }
 }
