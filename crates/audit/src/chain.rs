@@ -363,6 +363,16 @@ impl Chain {
         }
     }
 
+    /// Remember the bytes before `entry`'s first `{` (the `prefix` option):
+    /// marks are written with them too.
+    pub(crate) fn note_prefix(&mut self, entry: &[u8]) {
+        let start = entry.iter().position(|&b| b == b'{').unwrap_or(0);
+        if self.prefix.as_slice() != &entry[..start] {
+            self.prefix.clear();
+            self.prefix.extend_from_slice(&entry[..start]);
+        }
+    }
+
     /// The line for `entry` (`[prefix]{...}`) with the chain member spliced
     /// before its final `}`: one allocation, the rest of the entry untouched.
     pub(crate) fn splice(&mut self, entry: &[u8]) -> Result<Vec<u8>, SinkError> {
@@ -379,10 +389,7 @@ impl Chain {
         if entry[end] != b'}' || end <= start {
             return Err(not_object());
         }
-        if self.prefix.as_slice() != &entry[..start] {
-            self.prefix.clear();
-            self.prefix.extend_from_slice(&entry[..start]);
-        }
+        self.note_prefix(entry);
         let body = &entry[..end];
         let empty = body[start + 1..].iter().all(|b| b.is_ascii_whitespace());
         let mut line = Vec::with_capacity(body.len() + CHAIN_MEMBER_MAX);

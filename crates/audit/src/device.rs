@@ -64,6 +64,8 @@ impl Device {
         };
         let mut chain = c.state.lock().await;
         if !chain.started {
+            // The resume line takes the entries' prefix, so every line of the device looks alike.
+            chain.note_prefix(entry);
             c.write_mark(&mut chain, "resume").await?;
             chain.started = true;
         }

@@ -142,7 +142,12 @@ fn parse_device(entry: &DeviceEntry) -> Result<(Format, Option<Filter>)> {
             entry.kind
         )));
     }
-    let format = Format::from_options(&entry.options).map_err(Error::invalid)?;
+    let mut format = Format::from_options(&entry.options).map_err(Error::invalid)?;
+    if entry.kind == "object-store" {
+        // There `prefix` is the object key prefix (docs/audit.md, "Object
+        // storage"), not Vault's line prefix: the lines carry none.
+        format.prefix.clear();
+    }
     let filter = match entry.options.get("filter").map(String::as_str) {
         None | Some("") => None,
         Some(f) => {
