@@ -1,6 +1,8 @@
 //! Durations in device options, written as Vault writes them: Go duration
-//! strings (`"2s"`, `"1h30m"`, `"8760h"`, `"250ms"`) or a bare number of
-//! seconds (`"30"`).
+//! strings (`"2s"`, `"1h30m"`, `"8760h"`, `"250ms"`), whole days (`"7d"`) or a
+//! bare number of seconds (`"30"`) — the config crate's parser, the one the
+//! server config and TTL fields use, except that an empty option is no
+//! duration (it is not Vault's "zero" TTL).
 
 use std::time::Duration;
 
@@ -10,38 +12,7 @@ pub(crate) fn parse(text: &str) -> Option<Duration> {
     if text.is_empty() {
         return None;
     }
-    if let Ok(secs) = text.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return None;
-        }
-        let number: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            // Vault also accepts days in its TTL strings
-            "d" => 86400.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += Duration::try_from_secs_f64(number * scale).ok()?;
-    }
-    Some(total)
+    coffer_config::duration::parse(text).ok()
 }
 
 #[cfg(test)]
