@@ -39,10 +39,11 @@ MOTO_START_TIMEOUT = 30.0
 class StreamListener:
     """A TCP or unix-stream listener collecting every line it receives."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, port: int = 0):
         if kind == "tcp":
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            self.sock.bind(("127.0.0.1", 0))
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind(("127.0.0.1", port))
             self.address = "%s:%d" % self.sock.getsockname()
         else:
             self.dir = tempfile.mkdtemp(prefix="audit-sock-")
@@ -196,8 +197,18 @@ def test_socket_device_that_goes_away_fails_requests_closed(coffer):
         r = server.http("GET", "sys/mounts")
         assert r.status_code == 500, r.text
         assert r.json() == {"errors": ["internal error"]}, r.text
+        # Disabling is a request like any other: refused while no device can record it.
+        assert server.http("DELETE", f"sys/audit/{path}").status_code == 500
     finally:
-        disable(server, path)
+        # A listener back at the address lets the device write again, and so be disabled.
+        back = StreamListener("tcp", int(listener.address.rsplit(":", 1)[1]))
+        try:
+            deadline = time.time() + 10
+            while server.http("DELETE", f"sys/audit/{path}").status_code != 204 and time.time() < deadline:
+                time.sleep(0.2)
+            assert server.http("GET", "sys/mounts").status_code == 200, "the device could not be disabled"
+        finally:
+            back.close()
 
 
 # --------------------------------------------------------------------------------------
