@@ -139,28 +139,10 @@ pub(crate) fn new_core(storage: Arc<dyn Storage>, cfg: CoreConfig) -> Arc<Core> 
 /// The config file's `alert` blocks, checked as the API checks rules, put
 /// in force with the alert hook (docs/alerts.md). Runs on the runtime.
 fn enable_alerts(core: &Core, cfg: Option<&ServerConfig>) -> Result<()> {
-    use coffer_audit::alert::{Rule, RuleInput, WebhookInput};
+    use coffer_audit::alert::{Rule, RuleInput};
     let mut rules = Vec::new();
     for a in cfg.map(|c| c.alerts.as_slice()).unwrap_or_default() {
-        let input = RuleInput {
-            name: a.name.clone(),
-            kind: a.kind.clone(),
-            threshold: a.threshold,
-            window: a.window,
-            group_by: a.group_by.clone(),
-            cooldown: a.cooldown,
-            webhooks: a
-                .webhooks
-                .iter()
-                .map(|w| WebhookInput {
-                    url: w.url.clone(),
-                    format: w.format.clone(),
-                    timeout: w.timeout,
-                    max_attempts: w.max_attempts,
-                    per_minute: w.per_minute,
-                })
-                .collect(),
-        };
+        let input = RuleInput::from(a);
         // The message names the setting, never the URL (it may be secret).
         rules.push(Rule::build(input).map_err(|e| anyhow::anyhow!("config line {}: alert {:?}: {e}", a.line, a.name))?);
     }

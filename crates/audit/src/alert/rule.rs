@@ -295,6 +295,32 @@ pub struct WebhookInput {
     pub per_minute: Option<i64>,
 }
 
+/// A config file's `alert` block as the rule it asks for (the server checks
+/// it with [`Rule::build`], as the API checks its rules).
+impl From<&coffer_config::AlertConfig> for RuleInput {
+    fn from(a: &coffer_config::AlertConfig) -> RuleInput {
+        RuleInput {
+            name: a.name.clone(),
+            kind: a.kind.clone(),
+            threshold: a.threshold,
+            window: a.window,
+            group_by: a.group_by.clone(),
+            cooldown: a.cooldown,
+            webhooks: a
+                .webhooks
+                .iter()
+                .map(|w| WebhookInput {
+                    url: w.url.clone(),
+                    format: w.format.clone(),
+                    timeout: w.timeout,
+                    max_attempts: w.max_attempts,
+                    per_minute: w.per_minute,
+                })
+                .collect(),
+        }
+    }
+}
+
 impl fmt::Debug for WebhookInput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookInput")
