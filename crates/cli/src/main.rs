@@ -108,16 +108,16 @@ fn main() {
             127
         }
         Some(name) => match command(name) {
-            Some(run) => match {
+            Some(run) => {
                 quiet_on_closed_pipe();
-                run(&argv[1..])
-            } {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e:#}");
-                    if client::is_remote(&e) { 2 } else { 1 }
+                match run(&argv[1..]) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("{e:#}");
+                        if client::is_remote(&e) { 2 } else { 1 }
+                    }
                 }
-            },
+            }
             None => {
                 eprint!("{USAGE}");
                 127
