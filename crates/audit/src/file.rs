@@ -216,11 +216,7 @@ impl Sink for Discard {
 mod tests {
     use super::*;
 
-    fn opts(kv: &[(&str, &str)]) -> Options {
-        kv.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::options as opts;
 
     #[tokio::test]
     async fn appends_lines_sets_mode_and_reopens_after_rename() {

@@ -31,7 +31,7 @@ pub mod socket;
 pub mod syslog;
 
 pub use device::Device;
-pub use sink::{Options, Sink, SinkError};
+pub use sink::{Options, Sink, SinkError, options};
 
 use std::sync::Arc;
 

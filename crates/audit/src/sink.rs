@@ -8,6 +8,12 @@ use std::collections::BTreeMap;
 /// read by coffer-core; a sink reads only its own and ignores the rest.
 pub type Options = BTreeMap<String, String>;
 
+/// Options from `(name, value)` pairs (tests, examples, callers building a
+/// device in code).
+pub fn options(pairs: &[(&str, &str)]) -> Options {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// A bad or missing option: the enable request gets a 400 with this text.

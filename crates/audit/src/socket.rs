@@ -252,12 +252,7 @@ fn write_error(address: &str, e: &io::Error) -> SinkError {
 mod tests {
     use super::*;
 
-    fn opts(pairs: &[(&str, &str)]) -> Options {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::options as opts;
 
     #[tokio::test]
     async fn bad_options_are_rejected() {

@@ -189,12 +189,7 @@ impl Sink for SyslogSink {
 mod tests {
     use super::*;
 
-    fn opts(pairs: &[(&str, &str)]) -> Options {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::options as opts;
 
     #[tokio::test]
     async fn bad_options_and_missing_socket() {

@@ -4,16 +4,11 @@
 
 mod support;
 
-use coffer_audit::{Options, SinkError, open_sink};
+use coffer_audit::{SinkError, open_sink};
 use std::time::{Duration, Instant};
 use support::{Listener, TempDir, python};
 
-fn opts(pairs: &[(&str, &str)]) -> Options {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
+use coffer_audit::options as opts;
 
 #[tokio::test]
 async fn socket_lines_arrive_over_tcp_udp_and_unix() {

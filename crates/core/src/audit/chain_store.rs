@@ -141,12 +141,7 @@ mod tests {
         b
     }
 
-    fn opts(pairs: &[(&str, &str)]) -> Options {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use coffer_audit::options as opts;
 
     async fn run(b: &Arc<Barrier>, sink: &Arc<Lines>, path: &str, n: usize) {
         let state = device_chain(b, path, &opts(&[("checkpoint_entries", "3")]))

@@ -212,11 +212,7 @@ mod tests {
         }
     }
 
-    fn opts(kv: &[(&str, &str)]) -> Options {
-        kv.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use coffer_audit::options as opts;
 
     #[test]
     fn hashes_what_vault_hashes() {
