@@ -109,6 +109,18 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def stop_process(proc: subprocess.Popen) -> None:
+    """Stop a process a test started: SIGTERM, then SIGKILL after 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    _LIVE.discard(proc)
+
+
 def free_port() -> int:
     """A loopback port p, free now, such that p+1 is free too (bao/vault bind their
     cluster listener on listen-port + 1).  Free NOW only: start servers through

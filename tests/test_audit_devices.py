@@ -27,7 +27,7 @@ import time
 import boto3
 import pytest
 
-from conftest import free_port, unique
+from conftest import free_port, stop_process, unique
 
 MOTO_START_TIMEOUT = 30.0
 
@@ -124,12 +124,7 @@ def moto():
                           aws_secret_access_key="testing", region_name="us-east-1")
         yield endpoint, s3
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def enable(srv, path: str, kind: str, options: dict):

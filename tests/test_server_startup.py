@@ -12,7 +12,7 @@ import hvac
 import pytest
 import requests
 
-from conftest import COFFER_BIN, _LIVE, free_port, spawn_listening
+from conftest import COFFER_BIN, free_port, spawn_listening, stop_process
 
 
 def run_with_config(tmp_path: Path, text: str, name: str = "server.hcl", timeout: float = 15):
@@ -30,17 +30,6 @@ def spawn(cfg: Path, text, log: Path) -> tuple[subprocess.Popen, int | None]:
         cfg.write_text(text(port))
         return [COFFER_BIN, "server", f"-config={cfg}"]
     return spawn_listening(make, log, timeout=20)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    _LIVE.discard(proc)
 
 
 def test_unknown_key_names_file_line_key(tmp_path):
@@ -98,7 +87,7 @@ def test_mlock_unless_disabled(tmp_path):
             locked = _vm_locked_kb(proc.pid)
             assert (locked > 0) != disable, (disable, locked)
         finally:
-            stop(proc)
+            stop_process(proc)
 
 
 def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
@@ -134,7 +123,7 @@ def test_tls_listener_serves_hvac(tmp_path):
         assert (r.status_code, r.text) == (400, "Client sent an HTTP request to an HTTPS server.\n")
         assert client.sys.read_health_status(method="GET")["sealed"] is False
     finally:
-        stop(proc)
+        stop_process(proc)
 
 
 def test_tls_min_version_tls13_refuses_tls12(tmp_path):
@@ -164,7 +153,7 @@ def test_tls_min_version_tls13_refuses_tls12(tmp_path):
             assert handshake(port, ssl.TLSVersion.TLSv1_3)
             assert handshake(port, ssl.TLSVersion.TLSv1_2) is tls12_ok
         finally:
-            stop(proc)
+            stop_process(proc)
 
 
 def test_pid_file_and_json_logs(tmp_path):
@@ -180,7 +169,7 @@ def test_pid_file_and_json_logs(tmp_path):
         requests.get(f"http://127.0.0.1:{port}/v1/sys/health", timeout=5)  # one logged request
         assert pid_file.read_text().strip() == str(proc.pid)
     finally:
-        stop(proc)
+        stop_process(proc)
     assert not pid_file.exists()
     lines = [line for line in log.read_text().splitlines() if line.startswith("{")]
     assert lines, log.read_text()
@@ -211,4 +200,4 @@ def test_slow_headers_are_cut_off(tmp_path):
         assert b"200 OK" not in data, data
         assert requests.get(f"http://127.0.0.1:{port}/v1/sys/health", timeout=5).status_code == 501
     finally:
-        stop(proc)
+        stop_process(proc)
