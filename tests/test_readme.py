@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BAO_BIN, COFFER_BIN, REPO, spawn_listening
-from test_server_startup import stop
+from conftest import BAO_BIN, COFFER_BIN, REPO, spawn_listening, stop_process
 
 README = REPO / "README.md"
 
@@ -110,7 +109,7 @@ def test_readme_config_example_runs_as_written(tmp_path):
                              capture_output=True, text=True, timeout=60)
         assert got.returncode == 0 and got.stdout == "...", got
     finally:
-        stop(proc)
+        stop_process(proc)
 
 
 def test_readme_dev_usage_block_runs_as_written(tmp_path):
@@ -136,4 +135,4 @@ def test_readme_dev_usage_block_runs_as_written(tmp_path):
         assert cp.returncode == 0, f"{cp.stdout}\n{cp.stderr}"
         assert '"api_key":"..."' in cp.stdout.replace(" ", ""), cp.stdout
     finally:
-        stop(proc)
+        stop_process(proc)

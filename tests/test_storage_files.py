@@ -16,8 +16,8 @@ import socket
 import stat
 import subprocess
 
-from conftest import COFFER_BIN, free_port
-from test_server_startup import spawn, stop
+from conftest import COFFER_BIN, free_port, stop_process
+from test_server_startup import spawn
 
 
 def _config(data, port, tls=False):
@@ -70,7 +70,7 @@ def test_data_directory_and_file_are_private(tmp_path):
         assert _mode(data) == 0o700
         assert _mode(data / "coffer.redb") == 0o600
     finally:
-        stop(proc)
+        stop_process(proc)
 
 
 def test_an_open_data_directory_is_warned_about(tmp_path):
@@ -81,7 +81,7 @@ def test_an_open_data_directory_is_warned_about(tmp_path):
     try:
         assert port is not None, (tmp_path / "server.log").read_text()
     finally:
-        stop(proc)
+        stop_process(proc)
     text = (tmp_path / "server.log").read_text()
     assert "mode 0755" in text and str(data) in text, text
     # the new database file inside it is still created private
