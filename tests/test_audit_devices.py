@@ -27,7 +27,7 @@ import time
 import boto3
 import pytest
 
-from conftest import free_port, stop_process, unique
+from conftest import COFFER_BIN, free_port, stop_process, unique
 
 MOTO_START_TIMEOUT = 30.0
 
@@ -239,6 +239,62 @@ def test_object_store_device_uploads_entries(coffer, moto):
     mine = [json.loads(l) for l in lines if f"secret/data/{secret_path}" in l]
     assert [e["type"] for e in mine] == ["request", "response"] * 3, mine
     assert not [f for f in os.listdir(spool) if ".jsonl" in f], "uploaded segments stay in the spool"
+
+
+def test_object_store_segments_verify_and_name_the_tampered_one(coffer, moto):
+    """`coffer audit verify -store s3://bucket/prefix` reads a device's
+    segments from the store in counter order: intact as uploaded, and an
+    edited line is named by its object key."""
+    endpoint, s3 = moto
+    bucket = unique("chain")
+    s3.create_bucket(Bucket=bucket)
+    path = unique("s3")
+    r = enable(coffer, path, "object-store", {
+        "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
+        "access_key": "testing", "secret_key": "testing", "prefix": "dev/",
+        "spool_dir": tempfile.mkdtemp(prefix="audit-spool-"), "segment_max_bytes": "2048",
+        "checkpoint_entries": "4",
+    })
+    assert r.status_code == 204, r.text
+    try:
+        for i in range(8):
+            assert coffer.http("POST", f"secret/data/{unique('v')}", json_body={"data": {"n": str(i)}}).status_code == 200
+    finally:
+        disable(coffer, path)  # closes the device: a final checkpoint, the last segment uploaded
+    published = coffer.http("GET", f"sys/audit-checkpoint/{path}").json()["data"]
+    trust = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+    json.dump({"data": published}, trust)
+    trust.close()
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert len(keys) >= 2, f"segments did not roll at 2 KiB: {keys}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VAULT_"))}
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+
+    def verify(*extra):
+        cp = subprocess.run([COFFER_BIN, "audit", "verify", "-format=json", "-checkpoint", trust.name,
+                             "-endpoint", endpoint, "-region", "us-east-1", *extra],
+                            capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+        return cp.returncode, cp.stdout, cp.stderr
+
+    rc, out, err = verify("-store", f"s3://{bucket}/dev/")
+    assert rc == 0, out + err
+    assert json.loads(out)["intact"] is True, out
+
+    # Edit one line of the second segment: the report names that object.
+    keys.sort(key=lambda k: k.rsplit("-", 1)[1])
+    victim = keys[1]
+    body = s3.get_object(Bucket=bucket, Key=victim)["Body"].read().split(b"\n")
+    body[0] = body[0].replace(b'"request"', b'"requesX"', 1) if b'"request"' in body[0] else body[0] + b" "
+    s3.put_object(Bucket=bucket, Key=victim, Body=b"\n".join(body))
+    rc, out, err = verify("-store", f"s3://{bucket}/dev/")
+    rep = json.loads(out)
+    assert rc == 1 and rep["intact"] is False, out + err
+    assert rep["broken"]["place"]["file"] == victim and rep["broken"]["place"]["line"] == 1, rep
+
+    # A bucket that is not there: exit 1 with an error that names it.
+    missing = unique("missing")
+    rc, out, err = verify("-store", f"s3://{missing}/x")
+    assert rc == 1 and missing in err and "testing" not in err, out + err
 
 
 def test_object_store_device_rejects_bad_options(coffer, moto):

@@ -47,10 +47,12 @@ pub fn run(args: &[String]) -> Result<i32> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        rt.block_on(coffer_audit::report::store::read_objects(url, |bytes| {
+        let at = coffer_audit::report::store::Location::default();
+        rt.block_on(coffer_audit::report::store::read_objects(url, at, |_, bytes| {
             for line in bytes.split(|b| *b == b'\n') {
                 report.add_line(&String::from_utf8_lossy(line));
             }
+            true
         }))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         print_report(&report, format)?;

@@ -104,11 +104,7 @@ pub fn run(args: &[String]) -> Result<i32> {
         if !f.args.is_empty() {
             return Err(usage("give either FILES or -store, not both"));
         }
-        for (name, bytes) in read_store(url, f.get("endpoint"), f.get("region"))? {
-            if !v.read(&name, bytes.as_slice())? {
-                break;
-            }
-        }
+        read_store(&mut v, url, f.get("endpoint"), f.get("region"))?;
     } else {
         if f.args.is_empty() {
             return Err(usage(
@@ -185,22 +181,30 @@ fn published(v: &Value) -> Result<(Option<Vec<u8>>, Option<Checkpoint>)> {
     Ok((key, cp))
 }
 
-/// The segments of an object-store device under `url` (`s3://bucket/prefix`),
-/// in counter order, as (key, content).
+/// Feed the segments of an object-store device under `url`
+/// (`s3://bucket/prefix`) to the verifier in counter order, each named by
+/// its key, until the chain is judged broken.
 fn read_store(
+    v: &mut Verifier,
     url: &str,
-    _endpoint: Option<&str>,
-    _region: Option<&str>,
-) -> Result<Vec<(String, Vec<u8>)>> {
-    if !url.starts_with("s3://") {
-        return Err(usage("-store: expected s3://bucket/prefix"));
-    }
-    // Reading segments needs the object_store crate, which the object-store
-    // device brings in; until it is merged, verify downloaded segments as
-    // FILES (oldest counter first).
-    bail!(
-        "-store is not available in this build: download the segments and give them as FILES, ordered by their counter"
-    )
+    endpoint: Option<&str>,
+    region: Option<&str>,
+) -> Result<()> {
+    use coffer_audit::report::store::{Location, read_objects};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut failed = None;
+    let at = Location { endpoint, region };
+    rt.block_on(read_objects(url, at, |key, bytes| match v.read(key, bytes) {
+        Ok(more) => more,
+        Err(e) => {
+            failed = Some(anyhow!("reading {key}: {e}"));
+            false
+        }
+    }))
+    .map_err(|e| anyhow!("{e}"))?;
+    failed.map_or(Ok(()), Err)
 }
 
 fn json_report(r: &Report) -> Value {

@@ -1,9 +1,9 @@
-//! `coffer audit report -store s3://bucket/prefix`: the lines of an
+//! `coffer audit report|verify -store s3://bucket/prefix`: the objects of an
 //! object-store device's segments, read with the object_store crate. The
 //! store is configured as the AWS SDKs are, from the environment
 //! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
 //! `AWS_ENDPOINT_URL` for an S3-compatible store; an `http://` endpoint is
-//! allowed). Segments are read in order of their counter
+//! allowed); an endpoint or region given on the command line wins. Segments are read in order of their counter
 //! (`{HHMMSS}-{counter:010}.jsonl`), other objects in key order after them.
 
 use futures_util::TryStreamExt;
@@ -34,14 +34,31 @@ pub fn parse_url(url: &str) -> Result<(String, String), String> {
     Ok((bucket.to_string(), prefix.trim_matches('/').to_string()))
 }
 
-/// Call `each` with every object's bytes under the URL's prefix, in
-/// segment order. Errors name the bucket and key, never a credential.
-pub async fn read_objects(url: &str, mut each: impl FnMut(&[u8])) -> Result<usize, String> {
+/// Where the store is, beyond what the environment says.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Location<'a> {
+    pub endpoint: Option<&'a str>,
+    pub region: Option<&'a str>,
+}
+
+/// Call `each` with every object's key and bytes under the URL's prefix, in
+/// segment order, until it returns false. Errors name the bucket and key,
+/// never a credential.
+pub async fn read_objects(
+    url: &str,
+    at: Location<'_>,
+    mut each: impl FnMut(&str, &[u8]) -> bool,
+) -> Result<usize, String> {
     let (bucket, prefix) = parse_url(url)?;
     let mut b = AmazonS3Builder::from_env().with_bucket_name(&bucket);
-    let endpoint = std::env::var("AWS_ENDPOINT_URL")
-        .or_else(|_| std::env::var("AWS_ENDPOINT"))
-        .ok();
+    if let Some(r) = at.region {
+        b = b.with_region(r);
+    }
+    let endpoint = at.endpoint.map(str::to_string).or_else(|| {
+        std::env::var("AWS_ENDPOINT_URL")
+            .or_else(|_| std::env::var("AWS_ENDPOINT"))
+            .ok()
+    });
     if let Some(e) = endpoint.filter(|e| !e.is_empty()) {
         b = b.with_allow_http(e.starts_with("http://")).with_endpoint(e);
     }
@@ -56,6 +73,7 @@ pub async fn read_objects(url: &str, mut each: impl FnMut(&[u8])) -> Result<usiz
         let (ka, kb) = (a.location.as_ref(), b.location.as_ref());
         (counter(ka).is_none(), counter(ka), ka).cmp(&(counter(kb).is_none(), counter(kb), kb))
     });
+    let mut read = 0;
     for m in &metas {
         if m.size > MAX_OBJECT {
             return Err(format!(
@@ -70,9 +88,12 @@ pub async fn read_objects(url: &str, mut each: impl FnMut(&[u8])) -> Result<usiz
             .bytes()
             .await
             .map_err(|e| format!("-store: reading {}: {e}", m.location))?;
-        each(&bytes);
+        read += 1;
+        if !each(m.location.as_ref(), &bytes) {
+            break;
+        }
     }
-    Ok(metas.len())
+    Ok(read)
 }
 
 #[cfg(test)]
