@@ -249,7 +249,7 @@ mod tests {
         let ev = cap.1.lock().clone();
         assert_eq!(ev.len(), 2);
         assert!(ev[0].root && !ev[0].denied && ev[0].status == 200);
-        assert_eq!(ev[0].display_name, "root");
+        assert_eq!(ev[0].display_name, "token"); // a chosen root token id: dev mode's name
         assert_eq!(ev[0].mount_point, "sys/");
         assert_eq!(ev[0].remote_address, Some("127.0.0.7".parse().unwrap()));
         let accessor = core

@@ -481,6 +481,7 @@ impl Core {
         self.load_alert_rules().await;
         // The audit device table (and the config file's devices): an unseal
         // that cannot open any of its devices fails, as in Vault.
+        self.audit.headers.load(&self.barrier).await?;
         self.audit.devices.load(&self.barrier).await?;
         Ok(active)
     }

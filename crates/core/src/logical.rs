@@ -119,6 +119,10 @@ pub struct Auth {
     pub orphan: bool,
     pub mfa_requirement: Option<Value>,
     pub num_uses: i64,
+    /// The login created the token's entity: audit entries say so
+    /// (`auth.entity_created`); clients never see it.
+    #[serde(skip)]
+    pub entity_created: bool,
 }
 
 /// `wrap_info` of a wrapped response.

@@ -221,14 +221,21 @@ fn wrap_ttl(h: &HeaderMap) -> Result<Option<Duration>, HttpResponse> {
     })
 }
 
-/// `X-Vault-Namespace`, handed to the core (which refuses any namespace but
-/// the root: none other exists yet, and a client that believes it is
-/// confined to one must not be answered from the root).
 /// The headers the core's pipeline reads (its `RequestContext`): the
-/// namespace, MFA credentials and `X-Vault-Request`. Nothing else is handed
-/// on (the token and the wrap TTL travel in their own fields).
-fn pipeline_headers(h: &HeaderMap) -> Vec<(String, String)> {
+/// namespace, MFA credentials and `X-Vault-Request`; and the headers
+/// configured for audit entries (`sys/config/auditing/request-headers`).
+/// Nothing else is handed on (the token and the wrap TTL travel in their
+/// own fields).
+fn pipeline_headers(h: &HeaderMap, audited: &[String]) -> Vec<(String, String)> {
     let mut out = Vec::new();
+    for name in audited {
+        if matches!(name.as_str(), "x-vault-namespace" | "x-vault-mfa" | "x-vault-request") {
+            continue; // handed on below
+        }
+        for v in h.get_all(name.as_str()) {
+            out.push((name.clone(), String::from_utf8_lossy(v.as_bytes()).into_owned()));
+        }
+    }
     if let Some(v) = h.get("x-vault-namespace") {
         out.push(("x-vault-namespace".into(), String::from_utf8_lossy(v.as_bytes()).into_owned()));
     }
@@ -532,7 +539,7 @@ async fn handle_inner(
 
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let token = client_token(&headers);
-    let pipeline_headers = pipeline_headers(&headers);
+    let pipeline_headers = pipeline_headers(&headers, &st.core.audited_header_names());
     let admit = || st.core.admit_body(op, &path, token.as_deref(), Some(remote), &pipeline_headers);
     let bytes = match read_body(body, &st.limits, declared, admit).await {
         Ok(b) => b,

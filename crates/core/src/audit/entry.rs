@@ -5,6 +5,7 @@
 //! [`super::Format::render`], which hashes it (or, with `log_raw`, is asked
 //! to write it as it is).
 
+use super::headers::{AuditedHeaders, Selected};
 use crate::error::Error;
 use crate::logical::{Auth, Response};
 use crate::pipeline::context::{RequestContext, TokenState};
@@ -20,6 +21,8 @@ pub(crate) struct Raw {
     pub is_list: bool,
     /// The request failed or was denied: no filter may drop it.
     pub failed: bool,
+    /// The members of `request.headers` every device HMACs, `log_raw` or not.
+    pub hmac_headers: Vec<String>,
 }
 
 /// The version a mount reports running (Vault: `v1.x+builtin`).
@@ -150,9 +153,9 @@ fn policy_results(m: &mut Map<String, Value>, ctx: &RequestContext) {
     put(m, "policy_results", Value::Object(pr));
 }
 
-/// `response.auth` (and, for a login, the entry's `auth`): the token the
-/// response hands out.
-fn response_auth(a: &Auth, display_name: &str) -> Value {
+/// `response.auth` (and, for a login, the entry's `auth`, which also says
+/// whether the login created the entity): the token the response hands out.
+fn response_auth(a: &Auth, display_name: &str, entry_auth: bool) -> Value {
     let mut m = Map::new();
     put_str(&mut m, "client_token", &a.client_token);
     put_str(&mut m, "accessor", &a.accessor);
@@ -167,6 +170,9 @@ fn response_auth(a: &Auth, display_name: &str) -> Value {
         put(&mut m, "num_uses", json!(a.num_uses));
     }
     put_str(&mut m, "entity_id", &a.entity_id);
+    if entry_auth && a.entity_created {
+        put(&mut m, "entity_created", json!(true));
+    }
     put_str(&mut m, "token_type", &a.token_type);
     if a.lease_duration > 0 {
         put(&mut m, "token_ttl", json!(a.lease_duration));
@@ -197,10 +203,39 @@ fn mount_fields(
     );
 }
 
-fn request_section(ctx: &RequestContext, response_entry: bool) -> Value {
+/// `request.client_id`, the client Vault's activity log counts: the
+/// token's entity, or for a token without one a digest of its sorted
+/// policies and namespace (base64 of SHA-256 over the policies joined by
+/// 0x7f, then 0x00 and the namespace id; the same value OpenBao writes).
+fn client_id(entity_id: &str, policies: &[String]) -> String {
+    use base64::Engine;
+    if !entity_id.is_empty() {
+        return entity_id.to_string();
+    }
+    let mut policies: Vec<&str> = policies.iter().map(String::as_str).collect();
+    policies.sort_unstable();
+    let mut input = policies.join("\x7f").into_bytes();
+    input.push(0);
+    input.extend_from_slice(b"root");
+    let sum = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &input);
+    base64::engine::general_purpose::STANDARD.encode(sum.as_ref())
+}
+
+/// The headers as received: in the backend's request once it is built.
+fn received(ctx: &RequestContext) -> &[(String, String)] {
+    match &ctx.request {
+        Some(r) => &r.headers,
+        None => &ctx.raw_headers,
+    }
+}
+
+fn request_section(ctx: &RequestContext, response_entry: bool, headers: Map<String, Value>) -> Value {
     let mut m = Map::new();
     let op = ctx.operation();
     put(&mut m, "id", json!(ctx.id()));
+    if let TokenState::Valid(e) = &ctx.token {
+        put(&mut m, "client_id", json!(client_id(&e.entity_id, &e.policies)));
+    }
     put(&mut m, "operation", json!(op.as_str()));
     // OpenBao names the mount accessor in a request entry only for writes,
     // in response entries always, and never for a request refused before
@@ -243,13 +278,17 @@ fn request_section(ctx: &RequestContext, response_entry: bool) -> Value {
     if let Some(w) = ctx.headers.wrap_ttl.filter(|w| !w.is_zero()) {
         put(&mut m, "wrap_ttl", json!(w.as_secs()));
     }
+    if !headers.is_empty() {
+        put(&mut m, "headers", Value::Object(headers));
+    }
     Value::Object(m)
 }
 
 impl Raw {
     /// The request entry. `error`: the request ended before dispatch (its
     /// entry is written by the final stage, with the error).
-    pub(crate) fn request(ctx: &RequestContext, error: Option<&Error>) -> Raw {
+    pub(crate) fn request(ctx: &RequestContext, error: Option<&Error>, audited: &AuditedHeaders) -> Raw {
+        let Selected { headers, hmac } = audited.select(received(ctx));
         let mut m = Map::new();
         put(&mut m, "time", json!(crate::util::rfc3339_now()));
         put(&mut m, "type", json!("request"));
@@ -258,11 +297,11 @@ impl Raw {
             "auth",
             caller_auth(ctx, ctx.client_token.as_deref()),
         );
-        put(&mut m, "request", request_section(ctx, false));
+        put(&mut m, "request", request_section(ctx, false, headers));
         if let Some(e) = error {
             put(&mut m, "error", json!(error_texts(e).0));
         }
-        Raw::finish(ctx, Value::Object(m), error.is_some())
+        Raw::finish(ctx, Value::Object(m), error.is_some(), hmac)
     }
 
     /// The response entry for `outcome`. `login_name`: the display name of
@@ -271,7 +310,9 @@ impl Raw {
         ctx: &RequestContext,
         outcome: &Result<Response, Error>,
         login_name: Option<&str>,
+        audited: &AuditedHeaders,
     ) -> Raw {
+        let Selected { headers, hmac } = audited.select(received(ctx));
         let mut m = Map::new();
         put(&mut m, "time", json!(crate::util::rfc3339_now()));
         put(&mut m, "type", json!("response"));
@@ -282,7 +323,7 @@ impl Raw {
             (true, Some(a)) => put(
                 &mut m,
                 "auth",
-                response_auth(a, login_name.unwrap_or_default()),
+                response_auth(a, login_name.unwrap_or_default(), true),
             ),
             _ => put(
                 &mut m,
@@ -290,13 +331,13 @@ impl Raw {
                 caller_auth(ctx, ctx.client_token.as_deref()),
             ),
         }
-        put(&mut m, "request", request_section(ctx, true));
+        put(&mut m, "request", request_section(ctx, true, headers));
         let mut resp = Map::new();
         if let Some(a) = new_auth {
             put(
                 &mut resp,
                 "auth",
-                response_auth(a, login_name.unwrap_or_default()),
+                response_auth(a, login_name.unwrap_or_default(), false),
             );
         }
         mount_fields(
@@ -348,7 +389,7 @@ impl Raw {
         if let Err(e) = outcome {
             put(&mut m, "error", json!(error_texts(e).1));
         }
-        Raw::finish(ctx, Value::Object(m), outcome.is_err())
+        Raw::finish(ctx, Value::Object(m), outcome.is_err(), hmac)
     }
 
     /// The entry a device writes when it is enabled, proving it can write
@@ -366,10 +407,11 @@ impl Raw {
             non_hmac_response: Vec::new(),
             is_list: false,
             failed: false,
+            hmac_headers: Vec::new(),
         }
     }
 
-    fn finish(ctx: &RequestContext, value: Value, failed: bool) -> Raw {
+    fn finish(ctx: &RequestContext, value: Value, failed: bool, hmac_headers: Vec<String>) -> Raw {
         let (req, resp) = match ctx.mount.as_ref() {
             Some(m) => (
                 m.entry.config.audit_non_hmac_request_keys.clone(),
@@ -383,6 +425,21 @@ impl Raw {
             non_hmac_response: resp,
             is_list: ctx.operation() == crate::logical::Operation::List,
             failed,
+            hmac_headers,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_id;
+
+    #[test]
+    fn client_ids_are_openbaos() {
+        // Values from OpenBao 2.x audit entries for tokens without an entity.
+        assert_eq!(client_id("", &["root".into()]), "0DHqvq2D77kL2/JTPSZkTMJbkFVmUu0TzMi0jiXcFy8=");
+        let p = ["default".to_string(), "b".into(), "a".into()];
+        assert_eq!(client_id("", &p), "bXQoRWTMMagNRD/6lt2+EmFQAtEG9eKRgjedGC6GgOI=");
+        assert_eq!(client_id("ent-1", &p), "ent-1");
     }
 }

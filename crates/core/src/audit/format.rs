@@ -56,6 +56,9 @@ impl Format {
             if self.elide_list_responses && raw.is_list {
                 elide(top);
             }
+            // Headers configured with `hmac: true` are HMAC'd even with
+            // `log_raw` (OpenBao does the same).
+            hash_headers(top, raw, salter);
             if self.log_raw {
                 for section in ["request", "response"] {
                     if let Some(d) = top.get_mut(section).and_then(|s| s.get_mut("data")) {
@@ -111,6 +114,24 @@ impl Format {
                 if self.hmac_accessor {
                     s.hash_member(w, "accessor");
                     s.hash_member(w, "wrapped_accessor");
+                }
+            }
+        }
+    }
+}
+
+fn hash_headers(top: &mut Map<String, Value>, raw: &Raw, s: &Salter) {
+    if raw.hmac_headers.is_empty() {
+        return;
+    }
+    let Some(Value::Object(h)) = top.get_mut("request").and_then(|r| r.get_mut("headers")) else {
+        return;
+    };
+    for name in &raw.hmac_headers {
+        if let Some(Value::Array(values)) = h.get_mut(name) {
+            for v in values.iter_mut() {
+                if let Value::String(t) = v {
+                    *v = Value::String(s.hash(t));
                 }
             }
         }
@@ -209,6 +230,7 @@ mod tests {
             non_hmac_response: vec![],
             is_list,
             failed: false,
+            hmac_headers: vec![],
         }
     }
 

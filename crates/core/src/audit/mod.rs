@@ -7,6 +7,7 @@
 //! | `format`     | one device's rendering: HMACs, options, json/jsonx, prefix |
 //! | `hash`       | HMAC-SHA256 with the device's salt; the deep data walk     |
 //! | `filter`     | the `filter` option's expressions                          |
+//! | `headers`    | the audited request headers and their `hmac` settings      |
 //!
 //! The table (`core/audit` under the barrier) lists each device's path,
 //! type, description, options and uuid; its salt (a random UUID, Vault's
@@ -21,6 +22,7 @@ pub(crate) mod entry;
 pub(crate) mod filter;
 pub(crate) mod format;
 pub(crate) mod hash;
+pub(crate) mod headers;
 
 use crate::barrier::Barrier;
 use crate::error::{Error, Result};

@@ -16,6 +16,8 @@ use std::sync::Arc;
 /// The entity a login resolved to.
 pub struct LoginIdentity {
     pub entity: Arc<Entity>,
+    /// This login created the entity (audit entries' `auth.entity_created`).
+    pub created: bool,
 }
 
 /// The external groups on `accessor` the login's names match.
@@ -26,11 +28,13 @@ fn wanted_groups(snap: &Snapshot, accessor: &str, names: &[String]) -> Vec<Strin
     v
 }
 
-/// The planned change, or `None` when the store already says it all.
-fn plan(snap: &Snapshot, accessor: &str, login: &LoginAlias, group_names: &[String]) -> (Option<Change>, Entity) {
+/// The planned change, or `None` when the store already says it all; the
+/// entity; whether the change creates it.
+fn plan(snap: &Snapshot, accessor: &str, login: &LoginAlias, group_names: &[String]) -> (Option<Change>, Entity, bool) {
     let meta = (!login.metadata.is_empty()).then(|| login.metadata.clone());
     let mut change = Change::default();
     let mut dirty = false;
+    let created = snap.alias_by_factors(accessor, &login.name).is_none();
     let entity = match snap.alias_by_factors(accessor, &login.name) {
         Some((alias, owner)) => {
             let mut e = (*owner).clone();
@@ -84,7 +88,7 @@ fn plan(snap: &Snapshot, accessor: &str, login: &LoginAlias, group_names: &[Stri
             dirty = true;
         }
     }
-    (dirty.then_some(change), entity)
+    (dirty.then_some(change), entity, created)
 }
 
 impl IdentityStore {
@@ -92,15 +96,15 @@ impl IdentityStore {
     pub async fn login(&self, accessor: &str, login: &LoginAlias, group_names: &[String]) -> Result<LoginIdentity> {
         // Lock-free first: a returning user whose alias and groups are unchanged.
         let snap = self.snapshot();
-        if let (None, e) = plan(&snap, accessor, login, group_names) {
-            return Ok(LoginIdentity { entity: snap.entity(&e.id).unwrap_or_else(|| Arc::new(e)) });
+        if let (None, e, _) = plan(&snap, accessor, login, group_names) {
+            return Ok(LoginIdentity { entity: snap.entity(&e.id).unwrap_or_else(|| Arc::new(e)), created: false });
         }
         let w = self.lock().await;
         let snap = w.snapshot();
-        let (change, e) = plan(&snap, accessor, login, group_names);
+        let (change, e, created) = plan(&snap, accessor, login, group_names);
         if let Some(change) = change {
             w.commit(change).await?;
         }
-        Ok(LoginIdentity { entity: self.entity(&e.id).unwrap_or_else(|| Arc::new(e)) })
+        Ok(LoginIdentity { entity: self.entity(&e.id).unwrap_or_else(|| Arc::new(e)), created })
     }
 }

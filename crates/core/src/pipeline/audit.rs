@@ -45,6 +45,8 @@ pub trait AuditHook: Send + Sync + 'static {
 pub(crate) struct AuditHooks {
     hooks: ArcSwap<Vec<Arc<dyn AuditHook>>>,
     pub(crate) devices: crate::audit::Devices,
+    /// `sys/config/auditing/request-headers`.
+    pub(crate) headers: crate::audit::headers::AuditedHeaders,
 }
 
 impl AuditHooks {
@@ -121,6 +123,12 @@ impl Core {
         self.audit.devices.set_settings(s);
     }
 
+    /// The request headers audit entries show (lower-case names): the HTTP
+    /// layer hands these to the core besides the ones the pipeline reads.
+    pub fn audited_header_names(&self) -> Arc<Vec<String>> {
+        self.audit.headers.names()
+    }
+
     /// Any device enabled (the stages then build entries)?
     pub(crate) fn audit_devices_enabled(&self) -> bool {
         !self.audit.devices.is_empty()
@@ -140,7 +148,7 @@ impl Core {
         if self.audit.devices.is_empty() || not_audited(ctx) {
             return true;
         }
-        let raw = Raw::request(ctx, error);
+        let raw = Raw::request(ctx, error, &self.audit.headers);
         ctx.audit_data = raw
             .value
             .get("request")
@@ -184,7 +192,7 @@ impl Core {
             return outcome;
         }
         let login_name = self.login_display_name(ctx, &outcome).await;
-        let raw = Raw::response(ctx, &outcome, login_name.as_deref());
+        let raw = Raw::response(ctx, &outcome, login_name.as_deref(), &self.audit.headers);
         let (n, ok) = self
             .audit
             .devices

@@ -55,9 +55,12 @@ pub(super) async fn issue_login_token(active: &Arc<Active>, mount: &RouteEntry, 
     }
     policies.sort();
     policies.dedup();
-    let entity = match &login.alias {
-        Some(alias) => Some(active.identity().login(&mount.info.accessor, alias, &login.group_aliases).await?.entity),
-        None => None,
+    let (entity, entity_created) = match &login.alias {
+        Some(alias) => {
+            let found = active.identity().login(&mount.info.accessor, alias, &login.group_aliases).await?;
+            (Some(found.entity), found.created)
+        }
+        None => (None, false),
     };
     if entity.as_ref().is_some_and(|e| e.disabled) {
         return Err(Error::Coded(403, "permission denied".into()));
@@ -123,6 +126,7 @@ pub(super) async fn issue_login_token(active: &Arc<Active>, mount: &RouteEntry, 
     };
     let (token, entry) = active.tokens().create_internal(create).await?;
     let mut auth = active.tokens().auth_for(&token, &entry);
+    auth.entity_created = entity_created;
     add_identity_policies(active, &mut auth);
     Ok((auth, warnings))
 }

@@ -1,5 +1,7 @@
-//! `sys/audit` (list, sudo), `sys/audit/:path` (enable, disable; sudo) and
-//! `sys/audit-hash/:path`: the audit devices (`crate::audit`). The server's
+//! `sys/audit` (list, sudo), `sys/audit/:path` (enable, disable; sudo),
+//! `sys/audit-hash/:path`: the audit devices (`crate::audit`); and
+//! `sys/config/auditing/request-headers[/:header]` (sudo): the request
+//! headers entries show (`crate::audit::headers`). The server's
 //! config file may forbid enabling and disabling through the API
 //! (`unsafe_allow_api_audit_creation = false`, OpenBao's hardening); then
 //! these answer 400 with OpenBao's text.
@@ -21,6 +23,10 @@ pub(super) enum H {
     Enable,
     Disable,
     Hash,
+    Headers,
+    HeaderRead,
+    HeaderWrite,
+    HeaderDelete,
 }
 
 const F_ENABLE: &[FieldSpec] = &[
@@ -53,6 +59,16 @@ const F_HASH: &[FieldSpec] = &[field(
     "The plaintext to hash with the device's salt.",
 )];
 
+const F_HEADER: &[FieldSpec] = &[
+    field("header", FieldKind::String, "The name of the request header."),
+    field(
+        "hmac",
+        FieldKind::Bool,
+        "HMAC the header's values in audit entries.",
+    )
+    .default_bool(false),
+];
+
 pub(super) fn rows() -> Vec<Path<Sys>> {
     vec![
         path(
@@ -78,6 +94,24 @@ pub(super) fn rows() -> Vec<Path<Sys>> {
             ],
             F_ENABLE,
             "Enable or disable an audit device.",
+        ),
+        path(
+            "auditing-request-headers",
+            "config/auditing/request-headers",
+            &[(Read, Sys::Audit(H::Headers))],
+            &[],
+            "The request headers audit entries show, with their hmac setting.",
+        ),
+        path(
+            "auditing-request-header",
+            "config/auditing/request-headers/(?P<header>.+)",
+            &[
+                (Read, Sys::Audit(H::HeaderRead)),
+                (Update, Sys::Audit(H::HeaderWrite)),
+                (Delete, Sys::Audit(H::HeaderDelete)),
+            ],
+            F_HEADER,
+            "Show one request header in audit entries (hmac: HMAC its values), or stop showing it.",
         ),
     ]
 }
@@ -127,6 +161,35 @@ pub(super) async fn serve(
             let input = fields::get_str(&req.data, "input")?.unwrap_or_default();
             let hash = devices.hash(route.param("path"), &input)?;
             Ok(injected(obj(json!({ "hash": hash }))))
+        }
+        H::Headers => Ok(injected(obj(
+            json!({ "headers": cx.core.audit.headers.list_json() }),
+        ))),
+        H::HeaderRead => {
+            let name = route.param("header");
+            let s = cx
+                .core
+                .audit
+                .headers
+                .get(name)
+                .ok_or_else(|| Error::invalid("Could not find header in config"))?;
+            let mut m = serde_json::Map::new();
+            m.insert(name.to_string(), json!({ "hmac": s.hmac }));
+            Ok(injected(m))
+        }
+        H::HeaderWrite => {
+            let hmac = fields::get_bool(&req.data, "hmac")?.unwrap_or(false);
+            let setting = crate::audit::headers::Setting { hmac };
+            cx.core
+                .audit
+                .headers
+                .set(barrier, route.param("header"), setting)
+                .await?;
+            Ok(None)
+        }
+        H::HeaderDelete => {
+            cx.core.audit.headers.remove(barrier, route.param("header")).await?;
+            Ok(None)
         }
     }
 }

@@ -13,7 +13,8 @@
 //! - `internal.rs`: `internal/ui/mounts*`.
 //! - `rotate.rs`: the barrier key (`key-status`, `rotate*`).
 //! - `tools.rs`, `wrapping.rs`, `leases.rs`, `metrics.rs` (telemetry, built by `crate::metrics`).
-//! - `audit.rs`: audit devices (`audit`, `audit/*`, `audit-hash/*`).
+//! - `audit.rs`: audit devices (`audit`, `audit/*`, `audit-hash/*`) and
+//!   audited request headers (`config/auditing/request-headers[/*]`).
 //! - `tools.rs`, `wrapping.rs`, `leases.rs`.
 //!
 //! This file joins the resources' rows into the one table the router matches
@@ -120,7 +121,7 @@ impl Backend for SysBackend {
     fn special_paths(&self) -> SpecialPaths {
         SpecialPaths {
             unauthenticated: vec!["wrapping/lookup", "mfa/validate", "internal/ui/mounts", "internal/ui/mounts/*", "internal/specs/openapi"],
-            root: vec!["auth/*", "remount", "audit", "audit/*", "audit-checkpoint/*", "raw", "raw/*", "rotate", "rotate/keyring", "rotate/root", "seal", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases", "audit-alerts/*"],
+            root: vec!["auth/*", "remount", "audit", "audit/*", "audit-checkpoint/*", "raw", "raw/*", "rotate", "rotate/keyring", "rotate/root", "seal", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases", "audit-alerts/*", "config/auditing/*"],
         }
     }
 

@@ -777,13 +777,20 @@ impl TokenStore {
             orphan: entry.orphan(),
             mfa_requirement: None,
             num_uses: entry.num_uses,
+            entity_created: false,
         }
     }
 
     /// A root token for init / `-dev-root-token-id`: policies `["root"]`, no
-    /// TTL, path `auth/token/root`. `id` lets dev mode choose it.
+    /// TTL, path `auth/token/root`. `id` lets dev mode choose it; such a
+    /// token is named `token`, as Vault's dev mode names the root token it
+    /// creates with the chosen id (init's own is named `root`).
     pub async fn create_root_token(&self, id: Option<&str>) -> Result<String> {
         let (token, accessor) = self.new_token()?;
+        let display_name = match id {
+            Some(id) if !id.is_empty() => "token",
+            _ => "root",
+        };
         let token: Zeroizing<String> = match id {
             Some(id) if !id.is_empty() => Zeroizing::new(id.to_string()),
             _ => token,
@@ -796,7 +803,7 @@ impl TokenStore {
             policies: vec!["root".into()],
             path: "auth/token/root".into(),
             meta: None,
-            display_name: "root".into(),
+            display_name: display_name.into(),
             num_uses: 0,
             creation_time: now.div_euclid(1_000_000_000),
             issue_time_ns: now,
