@@ -498,6 +498,28 @@ def test_devices_and_salts_survive_restart(request, kind, tmp_path):
 
 
 @pytest.mark.parametrize("kind", TARGETS)
+def test_a_dev_server_takes_devices_from_a_config_without_storage(kind, tmp_path):
+    """`server -dev -config=f` where f declares only an audit device (as coffer-bench's
+    audit comparison starts both servers): dev mode provides storage and listener."""
+    log = tmp_path / "dev.log"
+    hcl = tmp_path / "audit.hcl"
+    hcl.write_text(f'audit "file" "file" {{\n  options = {{\n    file_path = "{log}"\n  }}\n}}\n')
+
+    class DevConfig(Server):
+        def argv(self):
+            return super().argv() + [f"-config={hcl}"]
+
+    s = DevConfig(kind, "dev")
+    try:
+        s.start()
+        assert "file/" in s.http("GET", "sys/audit").json()["data"]
+        s.http("GET", "sys/mounts")
+        assert [e["type"] for e in for_path(entries(log), "sys/mounts")] == ["request", "response"]
+    finally:
+        s.cleanup()
+
+
+@pytest.mark.parametrize("kind", TARGETS)
 def test_config_declared_device_and_the_api_switch(request, kind, tmp_path):
     log = tmp_path / "decl.log"
     extra = (f'audit "file" "decl" {{\n  description = "from the file"\n'

@@ -53,7 +53,11 @@ pub fn run(argv: &[String]) -> Result<i32> {
     }
     let cfg = match configs.as_slice() {
         [] => None,
-        [one] => Some(coffer_config::load(std::path::Path::new(one)).map_err(|e| anyhow::anyhow!("{e}"))?),
+        [one] => {
+            // Dev mode brings its own storage and listener: the file may leave them out.
+            let load = if dev { coffer_config::load_dev } else { coffer_config::load };
+            Some(load(std::path::Path::new(one)).map_err(|e| anyhow::anyhow!("{e}"))?)
+        }
         _ => bail!("more than one -config file is not supported yet"),
     };
     let level = log_level

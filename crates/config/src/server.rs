@@ -239,6 +239,16 @@ pub enum TlsVersion {
 /// Read and parse a config file. It is JSON if its name ends in `.json`
 /// (any case) or its text starts with `{`, else HCL. Error messages name the file as `path` spells it.
 pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
+    load_as(path, false)
+}
+
+/// A config file for `server -dev`: it may leave out `storage` (then
+/// `inmem`) and `listener` blocks, which dev mode provides.
+pub fn load_dev(path: &Path) -> Result<ServerConfig, ConfigError> {
+    load_as(path, true)
+}
+
+fn load_as(path: &Path, dev: bool) -> Result<ServerConfig, ConfigError> {
     let file = path.display().to_string();
     let src = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         file: file.clone(),
@@ -247,12 +257,16 @@ pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
     let json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    parse_str(&src, &file, json)
+    parse(&src, &file, json, dev)
 }
 
 /// Parse config text; `file_name` is only used in error messages. With
 /// `json` false the text is HCL, or JSON if it starts with `{`.
 pub fn parse_str(src: &str, file_name: &str, json: bool) -> Result<ServerConfig, ConfigError> {
+    parse(src, file_name, json, false)
+}
+
+fn parse(src: &str, file_name: &str, json: bool, dev: bool) -> Result<ServerConfig, ConfigError> {
     // Like HCL1 (and so Vault), an "HCL" file whose text starts with `{` is
     // read as JSON.
     let parsed = if json {
@@ -272,7 +286,7 @@ pub fn parse_str(src: &str, file_name: &str, json: bool) -> Result<ServerConfig,
         col: root.col,
         message: "the file must hold an object of settings".into(),
     })?;
-    Decoder { file: file_name }.server(entries)
+    Decoder { file: file_name, dev }.server(entries)
 }
 
 // ---------------------------------------------------------------------------
@@ -378,6 +392,9 @@ const RETRY_JOIN_OPTIONS: &[&str] = &[
 
 struct Decoder<'a> {
     file: &'a str,
+    /// `server -dev -config=...`: storage and listeners come from dev mode,
+    /// so the file may leave them out (as Vault's and OpenBao's dev modes).
+    dev: bool,
 }
 
 /// A labelled block (`listener "tcp" { body }`), flattened out of either the
@@ -577,6 +594,12 @@ impl<'a> Decoder<'a> {
         }
 
         let storage = match storages.as_slice() {
+            [] if self.dev => StorageConfig {
+                kind: "inmem".into(),
+                options: BTreeMap::new(),
+                retry_join: Vec::new(),
+                line: 0,
+            },
             [] => {
                 return Err(self.missing(
                     "no storage block: exactly one is required, e.g. storage \"file\" { path = \"/var/lib/coffer\" }",
@@ -595,7 +618,7 @@ impl<'a> Decoder<'a> {
             }
         };
 
-        if listeners.is_empty() {
+        if listeners.is_empty() && !self.dev {
             return Err(self.missing(
                 "no listener block: at least one is required, e.g. listener \"tcp\" { address = \"127.0.0.1:8200\" }",
             ));

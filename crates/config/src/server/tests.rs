@@ -1020,3 +1020,14 @@ fn json_limits_parsed_with_vault_semantics() {
     }
     assert_eq!(hcl("storage \"inmem\" {}\nlistener \"tcp\" {\n  tls_disable = true\n  max_json_depth = 500\n}\n").listeners[0].max_json_depth, 500);
 }
+
+#[test]
+fn a_dev_config_may_leave_out_storage_and_listeners() {
+    let src = "audit \"file\" \"file\" {\n  options = { file_path = \"/tmp/a.log\" }\n}\n";
+    let c = parse(src, "dev.hcl", false, true).unwrap();
+    assert_eq!(c.storage.kind, "inmem");
+    assert!(c.listeners.is_empty());
+    assert_eq!(c.audit.len(), 1);
+    // Outside dev mode the same file is refused.
+    assert!(matches!(parse_str(src, "dev.hcl", false), Err(ConfigError::Missing { .. })));
+}
