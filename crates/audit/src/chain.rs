@@ -411,6 +411,15 @@ impl Chain {
         out.extend_from_slice(br#""}"#);
     }
 
+    /// Where the chain stands (to go back to if a batch is not written).
+    pub(crate) fn position(&self) -> (u64, Digest) {
+        (self.next_seq, self.prev)
+    }
+
+    pub(crate) fn restore(&mut self, at: (u64, Digest)) {
+        (self.next_seq, self.prev) = at;
+    }
+
     /// `line` reached the sink: it is the new head.
     pub(crate) fn advance(&mut self, line: &[u8]) {
         self.prev = Digest::of(hashed_part(line).unwrap_or(line));

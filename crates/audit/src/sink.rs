@@ -14,7 +14,7 @@ pub fn options(pairs: &[(&str, &str)]) -> Options {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum SinkError {
     /// A bad or missing option: the enable request gets a 400 with this text.
     #[error("{0}")]
@@ -33,6 +33,15 @@ pub trait Sink: Send + Sync + 'static {
     /// as safe as this device makes it (file: handed to the OS; socket: sent;
     /// object store: in the spool or the store). The caller bounds the time.
     async fn write(&self, line: &[u8]) -> Result<(), SinkError>;
+
+    /// Write several lines in order, as one write where the sink can (a
+    /// file: one `write(2)`). On an error none of them counts as written.
+    async fn write_batch(&self, lines: &[Vec<u8>]) -> Result<(), SinkError> {
+        for l in lines {
+            self.write(l).await?;
+        }
+        Ok(())
+    }
 
     /// SIGHUP: reopen whatever can be reopened (a file after rotation).
     async fn reopen(&self) -> Result<(), SinkError> {

@@ -545,3 +545,58 @@ async fn concurrent_writes_keep_the_chain_in_sink_order() {
     assert!(r.intact(), "{r:#?}");
     assert_eq!(r.entries, 400);
 }
+
+/// A sink that refuses every write while `fail` is set.
+struct FlakySink {
+    inner: MemSink,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Sink for FlakySink {
+    async fn write(&self, line: &[u8]) -> Result<(), SinkError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(SinkError::Write("disk full".into()));
+        }
+        self.inner.write(line).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_is_not_written_leaves_the_chain_where_it_was() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let f = fixture();
+    let sink = Arc::new(FlakySink { inner: MemSink::default(), fail: false.into() });
+    let state = ChainState {
+        key: SigningKey::from_pkcs8(&f.pkcs8).unwrap(),
+        resume: f.store.point(),
+        store: f.store.clone(),
+        options: ChainOptions { checkpoint_entries: 1000, ..Default::default() },
+    };
+    let d = Arc::new(Device::with_chain(sink.clone(), state));
+    write_n(&d, 0, 3).await;
+    sink.fail.store(true, SeqCst);
+    // Several writers at once: whichever batches they land in, none is written.
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let d = d.clone();
+        tasks.push(tokio::spawn(async move { d.write(&entry(100 + i)).await }));
+    }
+    for t in tasks {
+        assert!(t.await.unwrap().is_err());
+    }
+    sink.fail.store(false, SeqCst);
+    // Concurrent writers after the outage: the chain goes on from the last line written.
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let d = d.clone();
+        tasks.push(tokio::spawn(async move { write_n(&d, 200 + t * 10, 10).await }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    d.close().await;
+    let r = verify(&sink.inner.lines(), &f.public, Some(f.store.checkpoint()));
+    assert!(r.intact(), "{r:#?}");
+    assert_eq!(r.entries, 43);
+}
