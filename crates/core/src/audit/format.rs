@@ -50,8 +50,14 @@ impl Format {
     }
 
     /// The line this device writes for `raw` (no trailing newline).
+    #[cfg(test)]
     pub(crate) fn render(&self, raw: &Raw, salter: &Salter) -> Vec<u8> {
-        let mut v = raw.value.clone();
+        self.render_value(raw.value.clone(), raw, salter)
+    }
+
+    /// The line for entry `v` (`raw.value`, taken out of `raw` so the last
+    /// device need not copy it); `raw` gives the rest.
+    pub(crate) fn render_value(&self, mut v: Value, raw: &Raw, salter: &Salter) -> Vec<u8> {
         if let Value::Object(top) = &mut v {
             if self.elide_list_responses && raw.is_list {
                 elide(top);

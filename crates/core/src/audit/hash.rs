@@ -26,8 +26,16 @@ impl Salter {
 
     /// `hmac-sha256:<hex>` of `input` (what `sys/audit-hash` answers).
     pub(crate) fn hash(&self, input: &str) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let tag = hmac::sign(&self.key, input.as_bytes());
-        format!("hmac-sha256:{}", hex::encode(tag.as_ref()))
+        // One allocation of the final size: entries hash every string they carry.
+        let mut out = String::with_capacity(12 + 64);
+        out.push_str("hmac-sha256:");
+        for b in tag.as_ref() {
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        }
+        out
     }
 
     /// Replace a string member `key` of `obj` by its HMAC, if present.

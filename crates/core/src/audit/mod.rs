@@ -111,15 +111,16 @@ pub(crate) struct Enabled {
 }
 
 impl Enabled {
-    /// Write one entry; `Ok` also when the filter leaves it out.
-    async fn write(&self, raw: &Raw, subject: &Subject<'_>) -> std::result::Result<(), String> {
+    /// Write entry `value` (`raw.value`, see [`Devices::log`]); `Ok` also
+    /// when the filter leaves it out.
+    async fn write(&self, value: Value, raw: &Raw, subject: &Subject<'_>) -> std::result::Result<(), String> {
         if let Some(f) = &self.filter
             && !raw.failed
             && !f.eval(subject)
         {
             return Ok(());
         }
-        let line = self.format.render(raw, &self.salter);
+        let line = self.format.render_value(value, raw, &self.salter);
         match tokio::time::timeout(WRITE_TIMEOUT, self.device.write(&line)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
@@ -180,7 +181,8 @@ async fn open(barrier: &Arc<Barrier>, entry: DeviceEntry, salt: &str, probe: boo
     };
     if probe && dev.entry.options.get("skip_test").map(String::as_str) != Some("true") {
         // The probe is written whatever the filter says.
-        let line = dev.format.render(&Raw::probe(), &dev.salter);
+        let test_entry = Raw::probe();
+        let line = dev.format.render_value(test_entry.value.clone(), &test_entry, &dev.salter);
         let r = tokio::time::timeout(WRITE_TIMEOUT, dev.device.write(&line)).await;
         let err = match r {
             Ok(Ok(())) => None,
@@ -417,14 +419,21 @@ impl Devices {
     /// it); a filtered-out entry counts as recorded.
     pub(crate) async fn log(
         &self,
-        raw: &Raw,
+        mut raw: Raw,
         subject: &Subject<'_>,
         stage: &'static str,
     ) -> (usize, usize) {
         let list = self.snapshot();
         let mut ok = 0;
-        for d in list.iter() {
-            match d.write(raw, subject).await {
+        // Each device renders its own copy of the entry; the last takes it.
+        let mut value = Some(std::mem::take(&mut raw.value));
+        for (i, d) in list.iter().enumerate() {
+            let v = if i + 1 == list.len() {
+                value.take().unwrap_or_default()
+            } else {
+                value.clone().unwrap_or_default()
+            };
+            match d.write(v, &raw, subject).await {
                 Ok(()) => ok += 1,
                 Err(e) => {
                     metrics::counter!(if stage == "request" { "vault.audit.log_request_failure" } else { "vault.audit.log_response_failure" }, "path" => d.entry.path.clone())
