@@ -3,6 +3,13 @@
 //! dispatches and turns errors into Vault's exit codes (0 ok, 1 local or
 //! usage error, 2 error from the server).
 
+// The server allocates and frees many small objects per request on
+// whichever worker thread runs the task (audit entries above all); glibc's
+// malloc then contends on its arena locks across threads (measured:
+// docs/benchmarks.md, "Audit"). mimalloc's thread-local heaps do not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod audit;
 mod audit_report;
 mod audit_verify;
