@@ -154,7 +154,7 @@ impl Core {
             .get("request")
             .and_then(|r| r.get("data"))
             .cloned();
-        let (n, ok) = self.audit.devices.log(&raw, &subject(ctx), "request").await;
+        let (n, ok) = self.audit.devices.log(raw, &subject(ctx), "request").await;
         n == 0 || ok > 0
     }
 
@@ -196,7 +196,7 @@ impl Core {
         let (n, ok) = self
             .audit
             .devices
-            .log(&raw, &subject(ctx), "response")
+            .log(raw, &subject(ctx), "response")
             .await;
         if n > 0 && ok == 0 && outcome.is_ok() {
             outcome = Err(refused());
