@@ -64,9 +64,8 @@ const F_HEADER: &[FieldSpec] = &[
     field(
         "hmac",
         FieldKind::Bool,
-        "HMAC the header's values in audit entries.",
-    )
-    .default_bool(false),
+        "HMAC the header's values in audit entries (false when left out).",
+    ),
 ];
 
 pub(super) fn rows() -> Vec<Path<Sys>> {
