@@ -32,16 +32,6 @@ trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$
 
 source crates/bench/scripts/lib.sh
 
-# start NAME PORT ARGV... : background server, pid in $LAST_PID
-start() {
-    local name=$1 port=$2
-    shift 2
-    "$@" >"$OUT/$name.log" 2>&1 &
-    LAST_PID=$!
-    PIDS+=("$LAST_PID")
-    wait_up "http://127.0.0.1:$port/v1/sys/seal-status"
-}
-
 # init_unseal ADDR: one-share init + unseal; prints the root token
 init_unseal() {
     local init key token
@@ -110,16 +100,4 @@ EOF
         http://127.0.0.1:$((P + 30)) "$BAO_RAFT_TOKEN" $BAO_RAFT kv2-write
 fi
 
-python3 - "$OUT" <<'PY'
-import json, sys, pathlib
-out = pathlib.Path(sys.argv[1])
-print("| comparison | workload | Coffer req/s (rounds) | OpenBao req/s (rounds) | throughput A/B (median) | p50 A/B | p99 A/B | errors |")
-print("|---|---|---|---|--:|--:|--:|--:|")
-for f in sorted(out.glob("*.json"), key=lambda p: p.stat().st_mtime):
-    r = json.loads(f.read_text())
-    a = " / ".join(f"{x['a']['throughput_rps']:,.0f}" for x in r["rounds"])
-    b = " / ".join(f"{x['b']['throughput_rps']:,.0f}" for x in r["rounds"])
-    errs = sum(x["a"]["errors"] + x["b"]["errors"] for x in r["rounds"])
-    m = r["median_ratio_a_over_b"]
-    print(f"| {f.stem} | {r['workload']} | {a} | {b} | **{m['throughput']:.1f}×** | {m['p50']:.2f} | {m['p99']:.2f} | {errs} |")
-PY
+table "$OUT" Coffer OpenBao

@@ -9,3 +9,31 @@ wait_up() {
     echo "not answering: $1 (see the logs in ${OUT:-the output folder})" >&2
     exit 1
 }
+
+# start NAME PORT ARGV... : a background server (log in $OUT/NAME.log), pid in $LAST_PID and
+# appended to PIDS (the caller's exit trap kills them); waits until it answers.
+start() {
+    local name=$1 port=$2
+    shift 2
+    "$@" >"$OUT/$name.log" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+    wait_up "http://127.0.0.1:$port/v1/sys/seal-status"
+}
+
+# table DIR A_NAME B_NAME: a markdown table of every coffer-bench -compare JSON in DIR, oldest first.
+table() {
+    python3 - "$@" <<'PY'
+import json, sys, pathlib
+out, a_name, b_name = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+print(f"| comparison | workload | {a_name} req/s (rounds) | {b_name} req/s (rounds) | throughput A/B (median) | p50 A/B | p99 A/B | errors |")
+print("|---|---|---|---|--:|--:|--:|--:|")
+for f in sorted(out.glob("*.json"), key=lambda p: p.stat().st_mtime):
+    r = json.loads(f.read_text())
+    a = " / ".join(f"{x['a']['throughput_rps']:,.0f}" for x in r["rounds"])
+    b = " / ".join(f"{x['b']['throughput_rps']:,.0f}" for x in r["rounds"])
+    errs = sum(x["a"]["errors"] + x["b"]["errors"] for x in r["rounds"])
+    m = r["median_ratio_a_over_b"]
+    print(f"| {f.stem} | {r['workload']} | {a} | {b} | **{m['throughput']:.2f}×** | {m['p50']:.2f} | {m['p99']:.2f} | {errs} |")
+PY
+}
