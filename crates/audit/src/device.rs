@@ -158,6 +158,9 @@ impl Chained {
     async fn drain(self: Arc<Self>) {
         let mut chain = self.state.lock().await;
         loop {
+            // Let the other tasks of this worker queue their entries first: a batch of many
+            // costs one hand-off to the sink (a thread wake for a file), a batch of one the same.
+            tokio::task::yield_now().await;
             let batch = {
                 let mut q = self.queued();
                 if q.entries.is_empty() {
