@@ -19,15 +19,8 @@ WORKLOAD=${WORKLOAD:-kv2-read}
 OUT=${OUT:-target/bench-results/audit}
 BASE_PORT=${BASE_PORT:-28700}
 
-cargo build --release -p coffer -p coffer-bench
-BIN=$PWD/target/release
-BAO=${BAO_BIN:-$(command -v bao)}
-mkdir -p "$OUT"
-WORK=$(mktemp -d)
-PIDS=()
-trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
-
 source crates/bench/scripts/lib.sh
+prepare_run
 
 # device NAME [EXTRA OPTION LINES]: a config file declaring one file device
 device() {

@@ -22,15 +22,8 @@ DURABLE=${DURABLE:-1}
 OUT=${OUT:-target/bench-results/compare}
 BASE_PORT=${BASE_PORT:-28600}
 
-cargo build --release -p coffer -p coffer-bench
-BIN=$PWD/target/release
-BAO=${BAO_BIN:-$(command -v bao)}
-mkdir -p "$OUT"
-WORK=$(mktemp -d)
-PIDS=()
-trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
-
 source crates/bench/scripts/lib.sh
+prepare_run
 
 # init_unseal ADDR: one-share init + unseal; prints the root token
 init_unseal() {

@@ -10,6 +10,19 @@ wait_up() {
     exit 1
 }
 
+# prepare_run: builds coffer and coffer-bench (release), sets BIN, BAO (BAO_BIN or the `bao` on
+# PATH), a scratch WORK folder and PIDS, creates $OUT, and traps EXIT to kill every started
+# server and remove WORK. For the scripts that compare servers they start themselves.
+prepare_run() {
+    cargo build --release -p coffer -p coffer-bench
+    BIN=$PWD/target/release
+    BAO=${BAO_BIN:-$(command -v bao)}
+    mkdir -p "$OUT"
+    WORK=$(mktemp -d)
+    PIDS=()
+    trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+}
+
 # start NAME PORT ARGV... : a background server (log in $OUT/NAME.log), pid in $LAST_PID and
 # appended to PIDS (the caller's exit trap kills them); waits until it answers.
 start() {
